@@ -1,0 +1,58 @@
+"""fwpotential: Freidlin–Wentzell quasi-potentials of SGD and Langevin dynamics.
+
+Conventions (docs/theory, theory.md): H(x, p) = <b(x), p> + Λ(x, p); the stationary law
+concentrates like exp(-W/ε), ε the noise level (the step size γ for SGD, the temperature for
+Langevin dX = -∇f dt + √(2ε) dW); V = 0 on the attractor and +inf where unreachable.
+"""
+
+from .critical import CriticalPoints, critical_points
+from .dynamics import Diffusion, Dynamics, langevin, sgd
+from .errors import (
+    AttractorError,
+    ConvergenceError,
+    CovarianceError,
+    DimensionError,
+    ExpressionError,
+    FWError,
+    FWWarning,
+    GridError,
+    InputError,
+    NonFiniteError,
+)
+from .grid import Attractor, Grid
+from .loss import FiniteSum, Loss
+from .noise import CustomNoise, FiniteSumNoise, GaussianNoise, IsotropicNoise, NoiseLaw
+from .quasipotential import METHODS, QuasiPotential, quasipotential
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attractor",
+    "AttractorError",
+    "ConvergenceError",
+    "CovarianceError",
+    "CriticalPoints",
+    "CustomNoise",
+    "Diffusion",
+    "DimensionError",
+    "Dynamics",
+    "ExpressionError",
+    "FWError",
+    "FWWarning",
+    "FiniteSum",
+    "FiniteSumNoise",
+    "GaussianNoise",
+    "Grid",
+    "GridError",
+    "InputError",
+    "IsotropicNoise",
+    "Loss",
+    "METHODS",
+    "NoiseLaw",
+    "NonFiniteError",
+    "QuasiPotential",
+    "critical_points",
+    "langevin",
+    "quasipotential",
+    "sgd",
+]
