@@ -16,6 +16,7 @@ __all__ = ["QuasiPotential", "quasipotential", "METHODS"]
 #: method string -> solver module (imported on first use); each has solve(), OPTIONS, ORDER
 METHODS = {
     "exact": "fwpotential.solvers.exact1d",
+    "fmm": "fwpotential.solvers.fmm",
 }
 
 
