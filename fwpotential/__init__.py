@@ -20,14 +20,22 @@ from .errors import (
     NonFiniteError,
 )
 from .grid import Attractor, Grid
+from .landscape import Comparison, Landscape, compare, landscape
 from .loss import FiniteSum, Loss
 from .noise import CustomNoise, FiniteSumNoise, GaussianNoise, IsotropicNoise, NoiseLaw
 from .quasipotential import METHODS, QuasiPotential, quasipotential
+from .weights import hwang_weights, manifold_density
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Attractor",
+    "Comparison",
+    "Landscape",
+    "compare",
+    "hwang_weights",
+    "landscape",
+    "manifold_density",
     "AttractorError",
     "ConvergenceError",
     "CovarianceError",

@@ -223,7 +223,7 @@ class Attractor:
             )
         _check_in_grid(xs, grid)
         snap = {"requested": x, "snapped": xs, "distance": dist, "cells": dist / h}
-        if dist > 1e-9 * (1.0 + float(np.linalg.norm(x))):
+        if dist > 1e-2 * h:  # a visible move; smaller snaps are only recorded in info
             warnings.warn(
                 f"attractor {_fmt(x)} snapped to the equilibrium {_fmt(xs)} "
                 f"({dist / h:.2g} grid cells away)",

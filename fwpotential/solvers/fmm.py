@@ -100,12 +100,15 @@ def solve(dynamics, grid, attractor, *, radius=None, order=2):
     with np.errstate(divide="ignore"):
         speed = np.where(gf > 0, s / gf, np.inf)
     finite_speed = speed[np.isfinite(speed)]
-    cap = 1e8 * (float(finite_speed.max()) if finite_speed.size else 1.0)
+    # speed is infinite at critical points of f; a cap 1e10 times the slowest speed keeps the
+    # crossing time of such cells negligible without overflowing scikit-fmm's update
+    cap = 1e10 * (float(finite_speed.min()) if finite_speed.size else 1.0)
     speed = np.minimum(speed, cap)
     t1 = time.perf_counter()
     T = skfmm.travel_time(phi, speed, dx=[float(v) for v in h], order=int(order))
     t_fmm = time.perf_counter() - t1
     T = np.ma.filled(T, np.inf) if np.ma.isMaskedArray(T) else np.asarray(T)
+    n_fixed = _fill_nan(T)
     D = np.where(inside, D_in, delta + T)
     V = D + _G(s_of_f, fstar, f)
     V[attractor.mask if attractor.mask is not None else np.zeros(grid.shape, bool)] = 0.0
@@ -115,6 +118,7 @@ def solve(dynamics, grid, attractor, *, radius=None, order=2):
         "radius": radius_used,
         "start_level": delta,
         "order": int(order),
+        "nan_nodes_filled": n_fixed,
         "reduction": "V = D + G(f) - G(f*), |grad D| = |grad f|/s, G' = 1/s",
     }
     return np.maximum(V, 0.0), info
@@ -129,3 +133,25 @@ def _G(s_of_f, fstar, f, n=16):
     for tk, wk in zip(t, w):
         acc += wk / s_of_f(fstar + tk * df)
     return df * acc
+
+
+def _fill_nan(T):
+    """scikit-fmm's second-order update can return NaN at a node of (capped) infinite speed, i.e. a
+    critical point of f lying exactly on a node; the crossing time there is ~0, so the node takes the
+    smallest finite travel time of its axis neighbours. Returns the number of nodes filled."""
+    bad = np.isnan(T)
+    n = int(bad.sum())
+    for _ in range(4):
+        if not bad.any():
+            break
+        best = np.full(T.shape, np.inf)
+        for ax in range(T.ndim):
+            for sh in (1, -1):
+                nb = np.roll(T, sh, axis=ax)
+                edge = [slice(None)] * T.ndim
+                edge[ax] = 0 if sh == 1 else -1
+                nb[tuple(edge)] = np.inf
+                best = np.fmin(best, np.where(np.isnan(nb), np.inf, nb))
+        T[bad] = best[bad]
+        bad = np.isnan(T)
+    return n
