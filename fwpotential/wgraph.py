@@ -125,7 +125,7 @@ def _edmonds(n, edges, root):
     for (cu, cv, nw), idx in zip(new_edges, origin):
         if sub_pred[cv] == cu and (cv not in chosen or nw < chosen[cv][0]):
             chosen[cv] = (nw, idx)
-    for cv, (_, idx) in chosen.items():
+    for _cv, (_, idx) in chosen.items():
         u, v, _ = edges[idx]
         result[v] = u
     return total, np.array(result)

@@ -132,8 +132,8 @@ def test_hwang_1d_vs_gibbs_integrals():
     assert np.isclose(ratio_hwang, np.sqrt(1.5 / 0.5), rtol=1e-8)
     errs = []
     for eps in (0.02, 0.01, 0.005):
-        left = quad(lambda x: np.exp(-f(x) / eps), -1.8, -0.0, epsabs=0, epsrel=1e-12, points=[-1.0])[0]
-        right = quad(lambda x: np.exp(-f(x) / eps), 0.0, 1.8, epsabs=0, epsrel=1e-12, points=[1.0])[0]
+        left = quad(lambda x, eps=eps: np.exp(-f(x) / eps), -1.8, -0.0, epsabs=0, epsrel=1e-12, points=[-1.0])[0]
+        right = quad(lambda x, eps=eps: np.exp(-f(x) / eps), 0.0, 1.8, epsabs=0, epsrel=1e-12, points=[1.0])[0]
         errs.append(abs(left / right / ratio_hwang - 1))
     # O(eps): halving eps roughly halves the error
     assert errs[-1] < 0.02 and errs[0] / errs[-1] > 2.5, errs
