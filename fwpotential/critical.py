@@ -75,7 +75,6 @@ def _newton(F, JF, x, box_lo, box_hi, n_iter=60):
                 J = JF(x)
             except NonFiniteError:
                 f, J = _safe_eval(F, JF, x)
-            step = np.linalg.lstsq if False else None
             try:
                 dx = np.linalg.solve(J, -f[..., None])[..., 0]
             except np.linalg.LinAlgError:
@@ -150,7 +149,11 @@ def critical_points(obj, box, *, n_starts=None, seed=0, tol=1e-9) -> CriticalPoi
     x, res = _newton(F, JF, starts, lo, hi)
     scale = _field_scale(F, lo, hi, d, rng)
     size = float(np.max(hi - lo))
-    ok = np.isfinite(res) & (res <= 1e3 * tol * scale) & np.all((x >= lo - 1e-9 * size) & (x <= hi + 1e-9 * size), axis=-1)
+    ok = (
+        np.isfinite(res)
+        & (res <= 1e3 * tol * scale)
+        & np.all((x >= lo - 1e-9 * size) & (x <= hi + 1e-9 * size), axis=-1)
+    )
     x = x[ok]
     # deduplicate
     keep = []
@@ -182,7 +185,15 @@ def critical_points(obj, box, *, n_starts=None, seed=0, tol=1e-9) -> CriticalPoi
         kinds.append(kind)
         eigs.append(w)
     eigs = np.array(eigs) if eigs else np.empty((0, d))
-    return CriticalPoints(pts, np.asarray(vals, float), mats, eigs, tuple(kinds), np.array(index, dtype=int), {"n_starts": len(starts), "box": list(zip(lo, hi))})
+    return CriticalPoints(
+        pts,
+        np.asarray(vals, float),
+        mats,
+        eigs,
+        tuple(kinds),
+        np.array(index, dtype=int),
+        {"n_starts": len(starts), "box": list(zip(lo, hi))},
+    )
 
 
 def _field_scale(F, lo, hi, d, rng):

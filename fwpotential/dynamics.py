@@ -10,7 +10,7 @@ import sympy as sp
 from . import _expr
 from .errors import CovarianceError, DimensionError, InputError
 from .loss import FiniteSum, Loss, _fd_jac, as_points, check_finite, coerce_loss
-from .noise import FiniteSumNoise, GaussianNoise, NoiseLaw, quadratic_conjugate
+from .noise import FiniteSumNoise, GaussianNoise, NoiseLaw
 
 __all__ = ["Dynamics", "Diffusion", "langevin", "sgd"]
 
@@ -114,19 +114,52 @@ class Dynamics:
         return _geometric_cost_search(self, x, e)
 
     # ---- local analysis -------------------------------------------------------------------
+    def loss_variance(self):
+        """s as a function of the loss value when b = -∇f and a = s(f) I (Langevin: s = 2; constant or
+        f-dependent isotropic SGD noise), else None. This is the class where W has a closed form in the
+        basin, V = 2 (G(f) - G(f*)) with G' = 1/s, and the eikonal reduction of theory.md §3 applies."""
+        law, scale = self.noise, 1.0
+        if isinstance(law, _Batched):
+            law, scale = law.inner, 1.0 / law.B
+        if self.loss is None or not isinstance(law, GaussianNoise):
+            return None
+        if law._const is not None:
+            A = law._const
+            if not np.allclose(A, A[0, 0] * np.eye(A.shape[0]), rtol=0, atol=1e-14 * abs(A[0, 0])):
+                return None
+            c = float(A[0, 0]) * scale
+            return lambda fv: np.full(np.shape(fv), c)
+        if law._scalar is not None and not law.uses_x:
+            zero = np.zeros((1, self.dim))
+            return lambda fv: scale * law._scalar(np.broadcast_to(zero, np.shape(fv) + (self.dim,)), fv)
+        return None
+
     def potential_hessian(self, x_star) -> np.ndarray:
         """∇²V at an equilibrium x*: C⁻¹ where J C + C Jᵀ + a(x*) = 0, J = Db(x*) (theory.md §3).
 
         Exact Hessian of the quasi-potential at a stable equilibrium; at a saddle, the Hessian of
-        the local quadratic solution of H(x, ∇V) = 0 when the Lyapunov equation has one.
+        the local quadratic solution of H(x, ∇V) = 0 when the Lyapunov equation has a unique one
+        (no two eigenvalues of J summing to 0). Where it has not, b = -∇f with a = s(f) I still has
+        the solution 2∇²f/s; other dynamics raise InputError.
         """
         x_star = as_points(x_star, self.dim).reshape(self.dim)
         J = self.drift_jacobian(x_star)
         a = self.noise_cov(x_star)
-        C = sla.solve_continuous_lyapunov(J, -a)
-        res = np.abs(J @ C + C @ J.T + a).max()
-        if not np.all(np.isfinite(C)) or res > 1e-8 * (1 + np.abs(a).max()) * (1 + np.abs(C).max()):
-            raise InputError(f"the Lyapunov equation J C + C Jᵀ + a = 0 has no unique solution at x* = {x_star}")
+        ev = np.linalg.eigvals(J)
+        pair = np.abs(ev[:, None] + ev[None, :])
+        singular = pair.min() <= 1e-10 * (1.0 + np.abs(ev).max())
+        if not singular:
+            C = sla.solve_continuous_lyapunov(J, -a)
+            res = np.abs(J @ C + C @ J.T + a).max()
+            singular = not np.all(np.isfinite(C)) or res > 1e-8 * (1 + np.abs(a).max()) * (1 + np.abs(C).max())
+        if singular:
+            s_of_f = self.loss_variance()
+            if s_of_f is not None:
+                return 2.0 * self.loss.hess(x_star) / float(s_of_f(self.loss.value(x_star)))
+            raise InputError(
+                f"the Lyapunov equation J C + C Jᵀ + a = 0 has no unique solution at x* = {x_star} "
+                f"(eigenvalues of Db: {ev}; two of them sum to 0)"
+            )
         C = 0.5 * (C + C.T)
         w = np.linalg.eigvalsh(C)
         if np.min(np.abs(w)) <= 1e-12 * max(1.0, np.max(np.abs(w))):

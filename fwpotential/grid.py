@@ -53,16 +53,12 @@ class Grid:
         if len(bounds) == 0:
             raise GridError("a grid needs at least one dimension")
         if len(shape) != len(bounds):
-            raise DimensionError(
-                f"grid bounds have {len(bounds)} dimension(s) but shape {shape} has {len(shape)}"
-            )
+            raise DimensionError(f"grid bounds have {len(bounds)} dimension(s) but shape {shape} has {len(shape)}")
         for k, ((lo, hi), n) in enumerate(zip(bounds, shape)):
             if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
                 raise GridError(f"dimension {k}: need finite lo < hi, got ({lo}, {hi})")
             if n < 3:
-                raise GridError(
-                    f"dimension {k}: a grid needs at least 3 points per dimension, got {n}"
-                )
+                raise GridError(f"dimension {k}: a grid needs at least 3 points per dimension, got {n}")
         object.__setattr__(self, "bounds", bounds)
         object.__setattr__(self, "shape", shape)
 
@@ -153,7 +149,7 @@ class Attractor:
 
     @classmethod
     def from_point(cls, x) -> Attractor:
-        """A point attractor at ``x`` exactly (no snapping)."""
+        """A point attractor given near the equilibrium x* (solvers snap it to x* by Newton's method)."""
         x = np.atleast_1d(np.asarray(x, dtype=float)).reshape(-1)
         if not np.all(np.isfinite(x)):
             raise AttractorError(f"attractor point must be finite, got {x}")
@@ -174,7 +170,9 @@ class Attractor:
         return self.point is not None
 
     @classmethod
-    def coerce(cls, attractor, dynamics, grid: Grid, *, snap_cells: float = 5.0, snap_fraction: float = 0.01) -> Attractor:
+    def coerce(
+        cls, attractor, dynamics, grid: Grid, *, snap_cells: float = 5.0, snap_fraction: float = 0.01
+    ) -> Attractor:
         """Check ``attractor`` against ``grid`` and ``dynamics``; snap a point to the equilibrium near it.
 
         A point is moved by Newton's method on b(x) = 0 to the equilibrium x*; it must lie in the
@@ -186,9 +184,7 @@ class Attractor:
         if isinstance(attractor, Attractor):
             if attractor.mask is not None:
                 if attractor.mask.shape != grid.shape:
-                    raise AttractorError(
-                        f"attractor mask has shape {attractor.mask.shape}, grid has {grid.shape}"
-                    )
+                    raise AttractorError(f"attractor mask has shape {attractor.mask.shape}, grid has {grid.shape}")
                 return attractor
             if attractor.snap:
                 _check_in_grid(attractor.point, grid)
@@ -225,8 +221,7 @@ class Attractor:
         snap = {"requested": x, "snapped": xs, "distance": dist, "cells": dist / h}
         if dist > 1e-2 * h:  # a visible move; smaller snaps are only recorded in info
             warnings.warn(
-                f"attractor {_fmt(x)} snapped to the equilibrium {_fmt(xs)} "
-                f"({dist / h:.2g} grid cells away)",
+                f"attractor {_fmt(x)} snapped to the equilibrium {_fmt(xs)} ({dist / h:.2g} grid cells away)",
                 FWWarning,
                 stacklevel=3,
             )
@@ -240,9 +235,7 @@ class Attractor:
 
 def _check_in_grid(x, grid):
     if not grid.contains(x):
-        raise AttractorError(
-            f"attractor {_fmt(x)} lies outside the grid {grid!r}; enlarge the grid's bounds"
-        )
+        raise AttractorError(f"attractor {_fmt(x)} lies outside the grid {grid!r}; enlarge the grid's bounds")
 
 
 def _fmt(x):

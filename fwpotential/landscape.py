@@ -166,11 +166,9 @@ class Landscape:
 def _gibbs_hessians(dynamics, pts):
     """∇²W where W is known in closed form: Langevin (∇²f) or SGD with constant isotropic noise
     s I (2∇²f/s); else None."""
-    from .solvers.fmm import reducible_variance
-
     if dynamics.loss is None:
         return None
-    s_of_f = reducible_variance(dynamics)
+    s_of_f = dynamics.loss_variance()
     if s_of_f is None:
         return None
     s = s_of_f(dynamics.loss.value(pts))
@@ -205,11 +203,10 @@ def _default_method(dynamics, grid):
     if grid.dim == 1:
         return "exact"
     from .quasipotential import METHODS
-    from .solvers.fmm import reducible_variance
 
     if "olim" in METHODS:
         return "olim"
-    if reducible_variance(dynamics) is not None:
+    if dynamics.loss_variance() is not None:
         return "fmm"
     return "sweep" if "sweep" in METHODS else "fmm"
 

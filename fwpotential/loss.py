@@ -226,8 +226,7 @@ class FiniteSum(Loss):
         dims = {s.dim for s in samples}
         if len(dims) != 1:
             raise DimensionError(
-                f"FiniteSum samples have different dimensions {sorted(dims)}; "
-                "build them with the same variables=[...]"
+                f"FiniteSum samples have different dimensions {sorted(dims)}; build them with the same variables=[...]"
             )
         self.samples = samples
         self.n_samples = len(samples)

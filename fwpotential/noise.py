@@ -118,7 +118,8 @@ class GaussianNoise(NoiseLaw):
             self._scalar = lambda x, f: fn(x, f)
             self.scalar_expr = e
         elif isinstance(cov, np.ndarray) or (
-            isinstance(cov, (list, tuple)) and all(np.isscalar(c) and not isinstance(c, str) for row in cov for c in np.atleast_1d(row))
+            isinstance(cov, (list, tuple))
+            and all(np.isscalar(c) and not isinstance(c, str) for row in cov for c in np.atleast_1d(row))
         ):
             A = np.atleast_2d(np.asarray(cov, dtype=float))
             if A.shape != (d, d):
@@ -129,7 +130,13 @@ class GaussianNoise(NoiseLaw):
         elif isinstance(cov, (list, tuple)):
             if len(cov) != d or any(len(row) != d for row in cov):
                 raise DimensionError(f"covariance field must be a {d}x{d} nested list")
-            fns = [[_expr.vectorize(_expr.parse(c, names + ("f",), self.params, what="covariance entry"), names, ("f",)) for c in row] for row in cov]
+            fns = [
+                [
+                    _expr.vectorize(_expr.parse(c, names + ("f",), self.params, what="covariance entry"), names, ("f",))
+                    for c in row
+                ]
+                for row in cov
+            ]
             self.uses_loss_value = any("f" in str(c) for row in cov for c in row)
             self._matrix = lambda x, f: np.stack([np.stack([g(x, f) for g in row], -1) for row in fns], -2)
         elif callable(cov):
@@ -192,7 +199,9 @@ class GaussianNoise(NoiseLaw):
     def sample(self, x, rng):
         x = self._pts(x)
         xi = rng.standard_normal(x.shape)
-        if self._scalar is not None or (self._const is not None and np.allclose(self._const, self._const[0, 0] * np.eye(self.dim))):
+        if self._scalar is not None or (
+            self._const is not None and np.allclose(self._const, self._const[0, 0] * np.eye(self.dim))
+        ):
             return np.sqrt(self.scalar(x))[..., None] * xi
         return np.einsum("...ij,...j->...i", psd_sqrt(self.cov(x)), xi)
 
@@ -205,7 +214,12 @@ class IsotropicNoise(GaussianNoise):
     """
 
     def __init__(self, variance, *, params=None, variables=None):
-        if not (np.isscalar(variance) or isinstance(variance, str) or hasattr(variance, "free_symbols") or callable(variance)):
+        if not (
+            np.isscalar(variance)
+            or isinstance(variance, str)
+            or hasattr(variance, "free_symbols")
+            or callable(variance)
+        ):
             raise InputError("IsotropicNoise takes a scalar variance: number, expression or callable (..., d) -> (...)")
         super().__init__(variance, params=params, variables=variables)
 
@@ -380,7 +394,13 @@ class CustomNoise(NoiseLaw):
     """
 
     def __init__(self, cgf, *, cgf_grad=None, cgf_hess=None, sampler=None, support=None):
-        for nm, fn in (("cgf", cgf), ("cgf_grad", cgf_grad), ("cgf_hess", cgf_hess), ("sampler", sampler), ("support", support)):
+        for nm, fn in (
+            ("cgf", cgf),
+            ("cgf_grad", cgf_grad),
+            ("cgf_hess", cgf_hess),
+            ("sampler", sampler),
+            ("support", support),
+        ):
             if fn is not None and not callable(fn):
                 raise InputError(f"CustomNoise {nm} must be callable, got {type(fn).__name__}")
         self._cgf, self._grad, self._hess, self._sampler, self._support = cgf, cgf_grad, cgf_hess, sampler, support
@@ -404,7 +424,10 @@ class CustomNoise(NoiseLaw):
         self._fd_warn("cgf_grad")
         from .loss import _fd_grad
 
-        return _fd_grad(lambda q: self._cgf(np.broadcast_to(x[..., None, :], q.shape) if q.ndim > x.ndim else x, q), np.broadcast_to(p, np.broadcast_shapes(x.shape, p.shape)).copy())
+        return _fd_grad(
+            lambda q: self._cgf(np.broadcast_to(x[..., None, :], q.shape) if q.ndim > x.ndim else x, q),
+            np.broadcast_to(p, np.broadcast_shapes(x.shape, p.shape)).copy(),
+        )
 
     def cgf_hess(self, x, p):
         x, p = self._pts(x), self._pts(p)
@@ -467,6 +490,10 @@ def _conjugate_newton(law, x, u, *, bound=None, tol=1e-13, max_iter=200):
         H = law.cgf_hess(xa, pa)
         mu = 1e-14 * (1.0 + np.trace(H, axis1=-2, axis2=-1))[:, None, None]
         step = np.linalg.solve(H + mu * eye, grad[..., None])[..., 0]
+        # Newton decrement λ² = gradᵀ H⁻¹ grad ≈ 2 × the remaining gap: stop once that is at rounding
+        # level (with finite-difference ∇ₚΛ, |grad| never reaches tol and the ascent would run on)
+        lam2 = np.einsum("nd,nd->n", step, grad)
+        done |= (lam2 >= 0) & (lam2 <= 1e-15 * np.abs(g[ia]) + 1e-30)
         # backtracking on g(p) = <p,u> - Λ(p)
         t = np.ones(ia.size)
         newg = np.full(ia.size, -np.inf)
@@ -478,7 +505,9 @@ def _conjugate_newton(law, x, u, *, bound=None, tol=1e-13, max_iter=200):
             j = np.flatnonzero(pend)
             cand = pa[j] + t[j, None] * step[j]
             val = np.einsum("nd,nd->n", cand, ua[j]) - law.cgf(xa[j], cand)
-            ok = np.isfinite(val) & (val >= g[ia[j]] + 1e-4 * t[j] * np.einsum("nd,nd->n", step[j], grad[j]) - 1e-15 * (1 + np.abs(g[ia[j]])))
+            ok = np.isfinite(val) & (
+                val >= g[ia[j]] + 1e-4 * t[j] * np.einsum("nd,nd->n", step[j], grad[j]) - 1e-15 * (1 + np.abs(g[ia[j]]))
+            )
             newg[j[ok]] = val[ok]
             newp[j[ok]] = cand[ok]
             t[j[~ok]] *= 0.5

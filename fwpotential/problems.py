@@ -108,7 +108,10 @@ def linear_2d() -> Problem:
     """b = (-2x - 10y, 20x - y), a = I on [-1, 1]²: V = 2x² + y² (b = -∇U + l, U = x² + y²/2)."""
     dyn = Diffusion(["-2*x - 10*y", "20*x - y"], cov=np.eye(2), name="linear 2-D")
     return Problem(
-        "linear_2d", dyn, ((-1.0, 1.0), (-1.0, 1.0)), (0.0, 0.0),
+        "linear_2d",
+        dyn,
+        ((-1.0, 1.0), (-1.0, 1.0)),
+        (0.0, 0.0),
         lambda x: 2 * x[..., 0] ** 2 + x[..., 1] ** 2,
         "V = 2x^2 + y^2 everywhere",
     )
@@ -125,8 +128,14 @@ def rotational_2d(kappa=1.0, sigma=1.0) -> Problem:
         return np.stack([x[..., 0] ** 3 - x[..., 0], x[..., 1]], axis=-1)
 
     return _rot(
-        U, gradU, kappa, sigma, ((-0.2, 2.0), (-1.1, 1.1)), (1.0, 0.0),
-        lambda x: (x[..., 0] > 0) & (U(x) < 0.25), f"rotational_2d(kappa={kappa:g})",
+        U,
+        gradU,
+        kappa,
+        sigma,
+        ((-0.2, 2.0), (-1.1, 1.1)),
+        (1.0, 0.0),
+        lambda x: (x[..., 0] > 0) & (U(x) < 0.25),
+        f"rotational_2d(kappa={kappa:g})",
         "V = 2(U - U*)/sigma^2 below the saddle level in the right well",
     )
 
@@ -166,7 +175,11 @@ def langevin_double_well_2d() -> Problem:
         return np.where((x[..., 0] < sad[0]) & (fx < fs), fx - fl, np.nan)
 
     return Problem(
-        "langevin_double_well_2d", dyn, ((-2.0, 2.0), (-1.5, 1.5)), tuple(left), exact,
+        "langevin_double_well_2d",
+        dyn,
+        ((-2.0, 2.0), (-1.5, 1.5)),
+        tuple(left),
+        exact,
         "V = f - f* in the left well below the saddle level",
         {"loss": loss, "saddle": sad, "minima": mins},
     )
@@ -216,7 +229,9 @@ def gaussian_sgd_1d() -> Problem:
     V = 4[x²/2 - log(1 + x²) + 0.15 atan x] + const piecewise."""
     loss = Loss.from_expr("(x**2 - 1)**2 / 4 + 0.15*x")
     dyn = sgd(loss, noise=GaussianNoise("0.5 + x**2/2"))
-    return _piecewise_1d("gaussian_sgd_1d", dyn, loss, lambda x: 4 * (x**2 / 2 - np.log(1 + x**2) + 0.15 * np.arctan(x)))
+    return _piecewise_1d(
+        "gaussian_sgd_1d", dyn, loss, lambda x: 4 * (x**2 / 2 - np.log(1 + x**2) + 0.15 * np.arctan(x))
+    )
 
 
 def _piecewise_1d(name, dyn, loss, F):
@@ -233,7 +248,9 @@ def _piecewise_1d(name, dyn, loss, F):
         Fs = F(np.array(sad)) - F(np.array(xr))
         return np.where(x >= sad, F(x) - F(np.array(xr)), np.where(x >= xl, Fs, Fs + F(x) - F(np.array(xl))))
 
-    return Problem(name, dyn, ((-2.0, 2.0),), (float(xr),), exact, "piecewise closed form", {"minima": mins, "saddle": sad})
+    return Problem(
+        name, dyn, ((-2.0, 2.0),), (float(xr),), exact, "piecewise closed form", {"minima": mins, "saddle": sad}
+    )
 
 
 def two_sample_1d(c=1.2, batch_size=1) -> Problem:
@@ -279,8 +296,23 @@ def two_sample_1d(c=1.2, batch_size=1) -> Problem:
                 out[i] = quad(pstar, 1.0, xv, epsabs=1e-13, epsrel=1e-11, limit=200)[0]
             else:
                 pts = [p for p in (0.0, -1.0) if xv < p < 1.0]
-                out[i] = quad(lambda y: pstar(y) if y**3 - y < 0 else 0.0, xv, 1.0, epsabs=1e-13, epsrel=1e-11, points=pts or None, limit=200)[0]
+                out[i] = quad(
+                    lambda y: pstar(y) if y**3 - y < 0 else 0.0,
+                    xv,
+                    1.0,
+                    epsabs=1e-13,
+                    epsrel=1e-11,
+                    points=pts or None,
+                    limit=200,
+                )[0]
         return batch_size * out
 
-    return Problem(f"two_sample_1d(c={c:g}, B={batch_size})", dyn, ((-2.0, 2.0),), (1.0,), exact,
-                   "log cosh(pc) = p f'; +inf beyond |f'| = c", {"c": c})
+    return Problem(
+        f"two_sample_1d(c={c:g}, B={batch_size})",
+        dyn,
+        ((-2.0, 2.0),),
+        (1.0,),
+        exact,
+        "log cosh(pc) = p f'; +inf beyond |f'| = c",
+        {"c": c},
+    )

@@ -44,7 +44,10 @@ def solve(dynamics, grid, attractor, *, quad_points=8):
     V = np.full(grid.shape, np.inf)
     V[(xs >= left) & (xs <= right)] = 0.0
     n_unreachable = 0
-    for sigma, start, nodes in ((1.0, right, np.flatnonzero(xs > right)), (-1.0, left, np.flatnonzero(xs < left)[::-1])):
+    for sigma, start, nodes in (
+        (1.0, right, np.flatnonzero(xs > right)),
+        (-1.0, left, np.flatnonzero(xs < left)[::-1]),
+    ):
         if nodes.size == 0:
             continue
         ends = xs[nodes]
@@ -131,10 +134,13 @@ def _root(dynamics, y, b, sigma, max_iter=100):
         if not need.any():
             break
         qhi = np.where(need, 2.0 * qhi, qhi)
+    else:  # no sign change found: no root (bounded noise whose support= was not given)
+        ok &= ~need
     ok &= np.isfinite(qhi)
     # Newton from the right converges monotonically for a convex h; safeguard with the bracket
     qlo = np.zeros_like(b)
     q = np.where(ok, qhi, 1.0)
+    qhi = np.where(ok, qhi, 2.0)  # keep the ignored (rootless) entries finite: no NaN into user cgfs
     for _ in range(max_iter):
         hv, dv = h(q), dh(q)
         qlo = np.where(hv < 0, np.maximum(qlo, q), qlo)

@@ -25,32 +25,8 @@ OPTIONS = frozenset({"radius", "order"})
 ORDER = 2.0
 
 
-def reducible_variance(dynamics):
-    """The function s(f) -> variance if ``dynamics`` is in the eikonal class, else None."""
-    from ..dynamics import _Batched
-    from ..noise import GaussianNoise
-
-    if dynamics.loss is None:
-        return None
-    law, scale = dynamics.noise, 1.0
-    if isinstance(law, _Batched):
-        law, scale = law.inner, 1.0 / law.B
-    if not isinstance(law, GaussianNoise):
-        return None
-    if law._const is not None:
-        A = law._const
-        if not np.allclose(A, A[0, 0] * np.eye(A.shape[0]), rtol=0, atol=1e-14 * abs(A[0, 0])):
-            return None
-        c = float(A[0, 0]) * scale
-        return lambda fv: np.full(np.shape(fv), c)
-    if law._scalar is not None and not law.uses_x:
-        zero = np.zeros((1, dynamics.dim))
-        return lambda fv: scale * law._scalar(np.broadcast_to(zero, np.shape(fv) + (dynamics.dim,)), fv)
-    return None
-
-
 def solve(dynamics, grid, attractor, *, radius=None, order=2):
-    s_of_f = reducible_variance(dynamics)
+    s_of_f = dynamics.loss_variance()
     if s_of_f is None:
         raise InputError(
             "method='fmm' needs b = -grad f with isotropic noise whose variance depends only on the loss "
