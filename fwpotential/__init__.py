@@ -19,6 +19,7 @@ from .errors import (
     InputError,
     NonFiniteError,
 )
+from .fokkerplanck import FokkerPlanck, fokker_planck
 from .grid import Attractor, Grid
 from .landscape import Comparison, Landscape, compare, landscape
 from .loss import FiniteSum, Loss
@@ -31,6 +32,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Attractor",
     "Comparison",
+    "FokkerPlanck",
+    "fokker_planck",
     "Landscape",
     "compare",
     "hwang_weights",

@@ -130,8 +130,10 @@ class Dynamics:
             c = float(A[0, 0]) * scale
             return lambda fv: np.full(np.shape(fv), c)
         if law._scalar is not None and not law.uses_x:
-            zero = np.zeros((1, self.dim))
-            return lambda fv: scale * law._scalar(np.broadcast_to(zero, np.shape(fv) + (self.dim,)), fv)
+            zero = np.zeros(self.dim)
+            return lambda fv: (
+                scale * law._scalar(np.broadcast_to(zero, np.shape(fv) + (self.dim,)), np.asarray(fv, float))
+            )
         return None
 
     def potential_hessian(self, x_star) -> np.ndarray:

@@ -137,6 +137,41 @@ class Landscape:
         dens = manifold_density(H, tang) * float(np.min(self.grid.spacing))
         return pts, dens
 
+    # ---- prefactor-corrected weights (theory.md §5) ------------------------------------------
+    def prefactors(self, kind="hwang") -> np.ndarray:
+        """K(x_i) det(∇²W(x_i))^(-1/2) per attractor, relative (max 1; NaN for set attractors or
+        attractors not joined to the others through a saddle in the box).
+
+        kind: ``"hwang"`` (K ≡ 1), ``"diffusion"`` (K of the diffusion with this H), ``"chain"`` (K of
+        the discrete SGD chain: adds -½ uᵀ∇²V u to the transport rate).
+        """
+        from .prefactor import log_K
+
+        logk = log_K(self, kind)
+        H = self.hessians()
+        with np.errstate(invalid="ignore"):
+            logdet = np.array([np.linalg.slogdet(h)[1] if np.all(np.isfinite(h)) else np.nan for h in H])
+        logc = logk - 0.5 * logdet
+        return np.exp(logc - np.nanmax(logc))
+
+    def weights(self, kind="hwang") -> np.ndarray:
+        """Limit weights over ``ground_states`` (same order): ∝ K(x_i) det(∇²W(x_i))^(-1/2)."""
+        if kind == "hwang":
+            return self.hwang_weights()
+        c = self.prefactors(kind)[self.ground_states]
+        return c / c.sum()
+
+    def predicted_masses(self, eps, kind="hwang") -> np.ndarray:
+        """Basin masses at noise level ε (step size γ for SGD): ∝ prefactor_i exp(-W_i/ε) over all
+        attractors, normalised (the Laplace approximation; relative error O(ε))."""
+        eps = float(eps)
+        if not eps > 0:
+            raise InputError(f"eps must be > 0, got {eps}")
+        logc = np.log(self.prefactors(kind)) - self.energies / eps
+        logc = np.where(np.isfinite(logc), logc, -np.inf)
+        p = np.exp(logc - np.max(logc))
+        return p / p.sum()
+
     # ---- presentation ----------------------------------------------------------------------
     def table(self) -> str:
         """A plain-text table: attractor, f, energy, ground state, Hwang weight."""

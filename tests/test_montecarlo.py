@@ -1,0 +1,339 @@
+"""Monte Carlo runs (fwpotential.montecarlo): exact stationary laws, basin masses, energy gaps,
+checkpoint/resume identity, divergence and finite-sum sampling. Statistical tests use fixed seeds,
+a tolerance of 4 standard errors from the run, and assert the error bar is small enough to fail."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import warnings
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import pytest
+from scipy.integrate import quad
+
+import fwpotential as fw
+from fwpotential.montecarlo import _chains, mc_check, simulate, stationary_chain
+
+sim_mod = importlib.import_module("fwpotential.montecarlo.simulate")
+
+DW = "(x**2 - 1)**2 / 4 + 0.15*x"  # minima -1.0679, 0.9143; maximum 0.1536
+
+
+@dataclass
+class StandIn:
+    """The attributes of fw.Landscape that the Monte Carlo code reads."""
+
+    grid: object
+    basins: np.ndarray
+    attractors: np.ndarray
+    saddles: np.ndarray
+    saddle_joins: np.ndarray
+    costs: np.ndarray
+    energies: np.ndarray
+    potential: np.ndarray
+
+
+def double_well_land(dyn, n=1001):
+    """1-D landscape of the tilted double well from the exact 1-D solver."""
+    grid = fw.Grid([(-2.5, 2.5)], (n,))
+    roots = np.sort(np.roots([1.0, 0.0, -1.0, 0.15]).real)
+    mins, sad = roots[[0, 2]], roots[1]
+    qps = [fw.quasipotential(dyn, grid, [m], method="exact") for m in mins]
+    # V_i at the other minimum: the cost to reach it
+    xs = grid.axes[0]
+    costs = np.zeros((2, 2))
+    for i in range(2):
+        costs[i, 1 - i] = np.interp(mins[1 - i], xs, qps[i].values)
+    E = np.array([costs[1, 0], costs[0, 1]])
+    E -= E.min()
+    W = np.minimum(E[0] + qps[0].values, E[1] + qps[1].values)
+    basins = np.where(xs < sad, 0, 1)
+    return StandIn(grid, basins, mins[:, None], np.array([[sad]]), np.array([[0, 1]]), costs, E, W - W.min())
+
+
+def _lyap_S(A, Sig, g):
+    """S solving A S + S A - γ A S A = γ Σ (vectorised, row-major)."""
+    d = len(A)
+    I = np.eye(d)
+    M = np.kron(A, I) + np.kron(I, A) - g * np.kron(A, A)
+    return np.linalg.solve(M, g * Sig.reshape(-1)).reshape(d, d)
+
+
+def _per_chain_cov(traj):
+    """Per-chain second moments (n_chains, d, d) of stored samples (mean zero law)."""
+    return np.einsum("tci,tcj->cij", traj, traj) / traj.shape[0]
+
+
+def test_linear_sgd_1d_variance():
+    A, s2, g = 1.5, 0.8, 0.2
+    dyn = fw.sgd(fw.Loss.from_expr(f"{A}*x**2/2"), noise=fw.GaussianNoise(s2))
+    run = simulate(dyn, step_size=g, n_steps=4000, n_chains=256, x0=[0.0], seed=11, store_every=4, progress=False)
+    exact = g * s2 / (A * (2 - g * A))
+    v = _per_chain_cov(run.trajectory[50:])[:, 0, 0]
+    est, se = v.mean(), v.std(ddof=1) / np.sqrt(len(v))
+    assert run.info["backend"] == "numba"
+    assert se < 0.01 * exact  # resolves a 4 % error
+    assert abs(est - exact) < 4 * se, (est, exact, se)
+
+
+def test_linear_sgd_2d_covariance():
+    A = np.array([[2.0, 0.5], [0.5, 1.0]])
+    Sig = np.array([[0.5, 0.1], [0.1, 0.3]])
+    g = 0.15
+    dyn = fw.sgd(fw.Loss.from_expr("x**2 + 0.5*x*y + y**2/2"), noise=fw.GaussianNoise(Sig))
+    run = simulate(dyn, step_size=g, n_steps=3000, n_chains=256, x0=[0.0, 0.0], seed=5, store_every=3, progress=False)
+    S = _lyap_S(A, Sig, g)
+    C = _per_chain_cov(run.trajectory[50:])
+    est, se = C.mean(0), C.std(0, ddof=1) / np.sqrt(C.shape[0])
+    assert np.all(se < 0.02 * np.abs(S).max())
+    assert np.all(np.abs(est - S) < 4 * se), (est, S, se)
+
+
+def test_langevin_ula_basin_masses():
+    """ULA at a small step: masses of the two basins match ∫ exp(-f/ε) (the step's bias, measured by
+    the exact chain, is below the run's standard error)."""
+    eps, h = 0.25, 0.005
+    dyn = fw.langevin(DW)
+    land = double_well_land(dyn, n=501)
+    f = fw.Loss.from_expr(DW)
+    sad = float(land.saddles[0, 0])
+    Z = [quad(lambda x: np.exp(-float(f.value([x])) / eps), a, b)[0] for a, b in ((-4, sad), (sad, 4))]
+    p_exact = Z[0] / sum(Z)
+    run = simulate(
+        dyn,
+        step_size=h,
+        temperature=eps,
+        n_steps=40_000,
+        n_chains=200,
+        x0=land.attractors[0],
+        seed=3,
+        landscape=land,
+        burn_in=2000,
+        progress=False,
+    )
+    occ = run.occupation(land)
+    se = occ.se[0]
+    assert occ.fractions[2] == 0.0
+    assert se < 0.02
+    chain = stationary_chain(dyn, h, fw.Grid([(-3, 3)], (3001,)), temperature=eps)
+    assert abs(chain.basin_masses(land)[0] - p_exact) < se  # ULA bias is invisible at this precision
+    assert abs(occ.fractions[0] - p_exact) < 4 * se, (occ, p_exact)
+
+
+def test_energy_gap_fit_recovers_exact_solver():
+    dyn = fw.langevin(DW)
+    land = double_well_land(dyn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fw.FWWarning)
+        chk = mc_check(land, dyn, step_sizes=[0.2, 0.14, 0.1], n_steps=30_000, n_chains=128, seed=0)
+    gap = chk.slope_expected
+    assert gap == pytest.approx(-(land.energies[0] - land.energies[1]))
+    assert chk.slope_se < 0.1 * abs(gap)
+    assert abs(chk.slope - gap) < 4 * chk.slope_se, str(chk)
+    assert "slope" in str(chk) and "Arrhenius" in str(chk)
+    arr = [a for a in chk.arrhenius if a["n_points"] >= 2]
+    assert arr, str(chk)
+
+
+def test_mc_check_warns_on_too_few_crossings():
+    dyn = fw.langevin(DW)
+    land = double_well_land(dyn, n=201)
+    with pytest.warns(fw.FWWarning, match="crossings"):
+        chk = mc_check(land, dyn, step_sizes=[0.05, 0.04], n_steps=500, n_chains=16, seed=1)
+    assert chk.notes
+
+
+def _run_all(run):
+    return [
+        run.positions,
+        run.status,
+        run.counts,
+        run.transitions,
+        run.tau_sum,
+        run.tau_sq,
+        run.hist,
+        run.trajectory,
+        run.series,
+    ]
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_resume_is_bit_identical(tmp_path, backend):
+    dyn = fw.sgd(fw.Loss.from_expr(DW), noise=fw.IsotropicNoise("0.5 + x**2/2"))
+    land = double_well_land(fw.langevin(DW), n=201)
+    kw = dict(
+        step_size=0.1,
+        n_chains=64,
+        x0=[1.0],
+        seed=7,
+        landscape=land,
+        store_every=50,
+        progress=False,
+        backend=backend,
+        burn_in=100,
+    )
+    n = 1500 if backend == "numpy" else 3000
+    ref = simulate(dyn, n_steps=n, **kw)
+    path = tmp_path / "ck.npz"
+    simulate(dyn, n_steps=n // 3, checkpoint=path, **kw)
+    assert path.exists()
+    res = simulate(dyn, n_steps=n, checkpoint=path, checkpoint_every=100, **kw)
+    assert res.info["resumed_from"] == n // 3
+    for a, b in zip(_run_all(ref), _run_all(res)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_ctrl_c_leaves_valid_checkpoint(tmp_path, monkeypatch):
+    dyn = fw.sgd(fw.Loss.from_expr(DW), noise=fw.GaussianNoise(0.5))
+    kw = dict(step_size=0.1, n_steps=30_000, n_chains=512, x0=[1.0], seed=2, progress=False)
+    ref = simulate(dyn, **kw)
+    orig = sim_mod._NumbaRunner.advance
+    calls = {"n": 0}
+
+    def advance(self, st, t0, n):
+        orig(self, st, t0, n)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # handled between blocks
+
+    monkeypatch.setattr(sim_mod._NumbaRunner, "advance", advance)
+    path = tmp_path / "int.npz"
+    with pytest.raises(KeyboardInterrupt):
+        simulate(dyn, checkpoint=path, **kw)
+    monkeypatch.setattr(sim_mod._NumbaRunner, "advance", orig)
+    res = simulate(dyn, checkpoint=path, **kw)
+    assert 0 < res.info["resumed_from"] < kw["n_steps"]
+    np.testing.assert_array_equal(ref.positions, res.positions)
+
+
+def test_checkpoint_with_other_parameters_raises(tmp_path):
+    dyn = fw.sgd(fw.Loss.from_expr("x**2"), noise=fw.GaussianNoise(0.5))
+    path = tmp_path / "c.npz"
+    simulate(dyn, step_size=0.1, n_steps=10, n_chains=4, x0=[0.0], seed=1, checkpoint=path, progress=False)
+    with pytest.raises(fw.InputError, match="different parameters"):
+        simulate(dyn, step_size=0.2, n_steps=10, n_chains=4, x0=[0.0], seed=1, checkpoint=path, progress=False)
+
+
+def test_thread_count_does_not_change_results():
+    dyn = fw.sgd(fw.Loss.from_expr(DW), noise=fw.IsotropicNoise("0.5 + f"))
+    land = double_well_land(fw.langevin(DW), n=201)
+    kw = dict(step_size=0.1, n_steps=2000, n_chains=50, x0=[1.0], seed=9, landscape=land, progress=False)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = simulate(dyn, **kw)
+    finally:
+        numba.set_num_threads(before)
+    two = simulate(dyn, **kw)
+    for a, b in zip(_run_all(one), _run_all(two)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_divergence_is_counted_and_reported():
+    dyn = fw.sgd(fw.Loss.from_expr("x**4/4 + x**2/2"), noise=fw.GaussianNoise(0.1))
+    x0 = np.array([[0.0]] * 6 + [[4.0]] * 4)  # γ f'' = 0.5 (1 + 3 x²) > 2 at x = 4: those blow up
+    with pytest.warns(fw.FWWarning, match="4 of 10 chains stopped"):
+        run = simulate(dyn, step_size=0.5, n_steps=100, n_chains=10, x0=x0, seed=0, progress=False)
+    assert run.n_diverged == 4 and run.info["n_diverged"] == 4
+    assert np.all(run.status[6:] == 1) and np.all(run.status[:6] == 0)
+    assert np.all(run.stopped_at[6:] < 100) and np.all(run.stopped_at[:6] == 100)
+    assert "4 diverged" in repr(run)
+
+
+def test_step_size_above_stability_limit_warns():
+    dyn = fw.sgd(fw.Loss.from_expr("x**2"), noise=fw.GaussianNoise(0.01))
+    with pytest.warns(fw.FWWarning, match="stability limit"):
+        run = simulate(dyn, step_size=1.05, n_steps=10, n_chains=2, x0=[0.0], seed=0, progress=False)
+    assert run.info["stability"][0]["limit"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_finite_sum_step_uses_one_drawn_sample(backend):
+    """B = 1: after one step every chain sits at x0 - γ ∇f_i(x0) for some i, each i with frequency 1/N."""
+    cs = (1.2, -0.4, 2.0)
+    data = fw.FiniteSum([fw.Loss.from_expr(f"x**4/4 - x**2/2 + {c}*x") for c in cs])
+    run = simulate(
+        fw.sgd(data), step_size=0.05, n_steps=1, n_chains=3000, x0=[0.5], seed=4, progress=False, backend=backend
+    )
+    targets = np.array([0.5 - 0.05 * (0.125 - 0.5 + c) for c in cs])
+    dist = np.abs(run.positions[:, 0, None] - targets[None, :])
+    assert np.all(dist.min(axis=1) < 1e-12)
+    freq = np.bincount(dist.argmin(axis=1), minlength=3) / 3000
+    se = np.sqrt(freq * (1 - freq) / 3000)
+    assert np.all(np.abs(freq - 1 / 3) < 4 * se) and np.all(se < 0.01)
+
+
+def test_finite_sum_callables_evaluate_only_drawn_samples():
+    calls = np.zeros(4, int)
+
+    def make(c, k):
+        def grad(x):
+            calls[k] += x.shape[0]
+            return x - c
+
+        return fw.Loss.from_callable(
+            lambda x: ((x - c) ** 2).sum(-1) / 2, dim=1, grad=grad, hess=lambda x: np.ones(x.shape + (1,))
+        )
+
+    data = fw.FiniteSum([make(c, k) for k, c in enumerate((0.0, 1.0, 2.0, 3.0))])
+    calls[:] = 0
+    run = simulate(fw.sgd(data, batch_size=2), step_size=0.1, n_steps=50, n_chains=40, x0=[1.5], seed=0, progress=False)
+    used = calls.sum()
+    assert run.info["backend"] == "numpy"
+    assert used <= 40 * 2 * 50 + 8  # at most B gradients per chain-step (+ the stability check)
+    assert used < 40 * 4 * 50 / 1.5
+
+
+def test_histogram_and_occupation_shapes():
+    dyn = fw.langevin(DW)
+    land = double_well_land(dyn, n=201)
+    run = simulate(
+        dyn,
+        step_size=0.2,
+        n_steps=500,
+        n_chains=20,
+        x0=land.attractors[1],
+        seed=0,
+        landscape=land,
+        store_every=5,
+        progress=False,
+        burn_in=100,
+    )
+    h = run.histogram()
+    assert h.shape == land.grid.shape and h.sum() == 20 * 400
+    other = fw.Grid([(-2, 2)], (41,))
+    h2 = run.histogram(other)  # from the stored trajectory
+    assert h2.shape == (41,) and 0 < h2.sum() <= 20 * 80
+    occ = run.occupation(land)
+    assert occ.fractions.shape == (3,) and occ.fractions.sum() == pytest.approx(1.0)
+    ex = run.exits(land)
+    assert ex.counts.shape == (2, 2)
+
+
+def test_errors():
+    dyn = fw.sgd(fw.Loss.from_expr("x**2"), noise=fw.GaussianNoise(0.5))
+    with pytest.raises(fw.InputError, match="unknown backend"):
+        simulate(dyn, step_size=0.1, n_steps=1, n_chains=1, x0=[0.0], seed=0, backend="gpu")
+    with pytest.raises(fw.InputError, match="x0 must have shape"):
+        simulate(dyn, step_size=0.1, n_steps=1, n_chains=3, x0=np.zeros((2, 1)), seed=0)
+    with pytest.raises(fw.InputError, match="SGD or Langevin"):
+        simulate(fw.Diffusion(["-x"]), step_size=0.1, n_steps=1, n_chains=1, x0=[0.0], seed=0)
+    with pytest.raises(fw.InputError, match="temperature= is for Langevin"):
+        simulate(dyn, step_size=0.1, n_steps=1, n_chains=1, x0=[0.0], seed=0, temperature=0.1)
+    run = simulate(dyn, step_size=0.1, n_steps=1, n_chains=1, x0=[0.0], seed=0, progress=False)
+    with pytest.raises(fw.InputError, match="no basin statistics"):
+        run.occupation()
+
+
+def test_ziggurat_normals_moments():
+    keys = np.stack([s.generate_state(4, np.uint64) for s in np.random.SeedSequence(0).spawn(4)])
+    z = _chains.normals(keys, 250_000).reshape(-1)
+    n = z.size
+    assert abs(z.mean()) < 4 / np.sqrt(n)
+    assert abs(z.var() - 1) < 4 * np.sqrt(2 / n)
+    assert abs(np.mean(z**4) - 3) < 4 * np.sqrt(96 / n)
+    assert abs(np.mean(np.abs(z) > 3.442619855899) - 2 * 0.5 * 0.000576) < 1e-3  # tail beyond R
