@@ -12,7 +12,6 @@ as small as exp(-ΔW/ε) stay positive. For SGD the diffusion approximation uses
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
