@@ -23,6 +23,7 @@ from .fokkerplanck import FokkerPlanck, fokker_planck
 from .grid import Attractor, Grid
 from .landscape import Comparison, Landscape, compare, landscape
 from .loss import FiniteSum, Loss
+from .montecarlo import Exits, MCCheck, Occupation, Run, StationaryChain, mc_check, simulate, stationary_chain
 from .noise import CustomNoise, FiniteSumNoise, GaussianNoise, IsotropicNoise, NoiseLaw
 from .quasipotential import METHODS, QuasiPotential, quasipotential
 from .weights import hwang_weights, manifold_density
@@ -32,6 +33,14 @@ __version__ = "0.1.0"
 __all__ = [
     "Attractor",
     "Comparison",
+    "Exits",
+    "MCCheck",
+    "Occupation",
+    "Run",
+    "StationaryChain",
+    "mc_check",
+    "simulate",
+    "stationary_chain",
     "FokkerPlanck",
     "fokker_planck",
     "Landscape",

@@ -73,10 +73,15 @@ def _examples(args):
     g = gallery()
     d = examples_dir()
     width = max(len(k) for k in g)
-    for name, (path, spec) in g.items():
-        print(f"{name:<{width}}  {spec.kind:<9} {'x'.join(map(str, spec.grid['shape'])):>11}  {_first_sentence(spec.description)}")
+    for name, (_path, spec) in g.items():
+        print(
+            f"{name:<{width}}  {spec.kind:<9} {'x'.join(map(str, spec.grid['shape'])):>11}  {_first_sentence(spec.description)}"
+        )
     if not d.is_dir():
-        print(f"\n(only the embedded demo: the gallery folder {d} is not there; it ships with the source tree's examples/)", file=sys.stderr)
+        print(
+            f"\n(only the embedded demo: the gallery folder {d} is not there; it ships with the source tree's examples/)",
+            file=sys.stderr,
+        )
     print("\nRun one with: fwpotential run --example NAME [--out DIR]", file=sys.stderr)
     return EXIT_OK
 
@@ -90,7 +95,9 @@ def _run(args):
     if args.example is not None:
         g = gallery()
         if args.example not in g:
-            raise InputError(f"--example {args.example!r}: no such example; choose one of {', '.join(sorted(g))} (fwpotential examples lists them)")
+            raise InputError(
+                f"--example {args.example!r}: no such example; choose one of {', '.join(sorted(g))} (fwpotential examples lists them)"
+            )
         spec = g[args.example][1]
     else:
         spec = load(args.problem)
@@ -127,7 +134,9 @@ def _print_tables(outc):
     for lab, rows in outc.montecarlo.items():
         if lab.endswith("_fit"):
             f = rows
-            print(f"Monte Carlo, {lab[:-4]}: slope of log(P_0/P_1) vs 1/gamma = {f['slope']:.3f} +- {f['slope_se']:.3f} (theory {f['predicted_slope']:.3f})")
+            print(
+                f"Monte Carlo, {lab[:-4]}: slope of log(P_0/P_1) vs 1/gamma = {f['slope']:.3f} +- {f['slope_se']:.3f} (theory {f['predicted_slope']:.3f})"
+            )
     if outc.exact_error is not None:
         print(f"max |V - V_exact| = {outc.exact_error['max']:.3g} (RMS {outc.exact_error['rms']:.3g})")
 
@@ -149,7 +158,10 @@ def _demo(args):
         from .demo import format_comparison, one_d_comparison
 
         print(format_comparison(one_d_comparison()))
-        print(f"\n(the 2-D demo needs method={spec.solve['method']!r}, not available here; showing the 1-D demo)", file=sys.stderr)
+        print(
+            f"\n(the 2-D demo needs method={spec.solve['method']!r}, not available here; showing the 1-D demo)",
+            file=sys.stderr,
+        )
         return EXIT_OK
     out_dir = Path(args.out) if args.out else Path("fwpotential-demo")
     t0 = time.perf_counter()
@@ -197,15 +209,23 @@ def build_parser():
     run.add_argument("problem", nargs="?", metavar="PROBLEM.toml", help="the problem file")
     run.add_argument("--example", metavar="NAME", help="run a gallery example instead (see 'fwpotential examples')")
     run.add_argument("--out", metavar="DIR", help="output folder (default ./fwpotential-NAME)")
-    run.add_argument("--format", nargs="+", choices=["png", "pdf", "svg"], help="figure formats (default from the file, else png)")
+    run.add_argument(
+        "--format", nargs="+", choices=["png", "pdf", "svg"], help="figure formats (default from the file, else png)"
+    )
     run.add_argument("--no-montecarlo", action="store_true", help="skip the [montecarlo] runs")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     run.set_defaults(func=_run)
 
-    ex = sub.add_parser("examples", help="list the gallery of example problems", description="List the gallery (examples/*.toml).")
+    ex = sub.add_parser(
+        "examples", help="list the gallery of example problems", description="List the gallery (examples/*.toml)."
+    )
     ex.set_defaults(func=_examples)
 
-    chk = sub.add_parser("check", help="validate a problem file without computing", description="Validate a problem file: keys, types, expressions.")
+    chk = sub.add_parser(
+        "check",
+        help="validate a problem file without computing",
+        description="Validate a problem file: keys, types, expressions.",
+    )
     chk.add_argument("problem", metavar="PROBLEM.toml")
     chk.set_defaults(func=_check)
     return parser

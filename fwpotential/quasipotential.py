@@ -17,6 +17,8 @@ __all__ = ["QuasiPotential", "quasipotential", "METHODS"]
 METHODS = {
     "exact": "fwpotential.solvers.exact1d",
     "fmm": "fwpotential.solvers.fmm",
+    "olim": "fwpotential.solvers.olim",
+    "sweep": "fwpotential.solvers.sweep",
 }
 
 

@@ -337,3 +337,17 @@ def test_ziggurat_normals_moments():
     assert abs(z.var() - 1) < 4 * np.sqrt(2 / n)
     assert abs(np.mean(z**4) - 3) < 4 * np.sqrt(96 / n)
     assert abs(np.mean(np.abs(z) > 3.442619855899) - 2 * 0.5 * 0.000576) < 1e-3  # tail beyond R
+
+
+def test_one_kernel_step_matches_reference_update():
+    """The compiled step (SymPy gradient and variance, powers as products, CSE) against
+    x - γ(∇f(x) + √s(x) ξ) evaluated by NumPy with the same normals (same seeds, same order)."""
+    loss = fw.Loss.from_expr("(x**2 - 1)**2 + 2*y**2 + 0.3*x*y**2 + 1/(1 + x**2)**3 + exp(-y)*sin(x)")
+    dyn = fw.sgd(loss, noise=fw.IsotropicNoise("0.5 + f/(1 + x**4)"))
+    X0 = np.random.default_rng(0).uniform(-1.5, 1.5, (50, 2))
+    run = simulate(dyn, step_size=0.05, n_steps=1, n_chains=50, x0=X0, seed=12, progress=False)
+    assert run.info["backend"] == "numba"
+    keys = np.stack([s.generate_state(4, np.uint64) for s in np.random.SeedSequence(12).spawn(50)])
+    xi = _chains.normals(keys, 2)
+    ref = X0 - 0.05 * (loss.grad(X0) + np.sqrt(dyn.noise.scalar(X0))[:, None] * xi)
+    np.testing.assert_allclose(run.positions, ref, rtol=1e-13, atol=1e-13)

@@ -6,8 +6,10 @@ A chain's stream never depends on the thread that runs it, so results are identi
 count.
 
 The chain kernel ``run_chains`` is compiled once (explicit signature, ``cache=True``) and takes the
-model as first-class functions (``grad_f``, ``noise_var``, ``sample_grad``): those are printed from
-SymPy and compiled per model in a fraction of a second by :func:`compile_hooks`.
+model as first-class functions taking raw pointers: ``step`` (one whole Gaussian update, printed from
+SymPy with the gradient and the noise variance sharing common subexpressions and the normals drawn
+inline) and ``sample_grad`` (one sample's gradient of a finite sum). :func:`compile_hooks` compiles
+them per model in about a second (they are not cached across processes).
 """
 
 from __future__ import annotations
@@ -128,8 +130,8 @@ def node_index(x, lower, inv_h, shape):
 A1, A2, A3 = types.float64[::1], types.float64[:, ::1], types.float64[:, :, ::1]
 I1, I2, I3 = types.int64[::1], types.int64[:, ::1], types.int64[:, :, ::1]
 P = types.CPointer(types.float64)  # hooks take raw pointers: no reference counting per call
-GRAD_SIG = types.void(P, P)  # grad_f(x, out)
-NOISE_SIG = types.float64(P)  # noise_var(x)
+PU = types.CPointer(types.uint64)
+STEP_SIG = types.int64(P, PU, types.float64, types.float64)  # step(x, st, gamma, factor) -> 0, or 2: a(x) < 0
 SAMPLE_SIG = types.void(P, types.int64, P, types.int64, P)  # sample_grad(x, i, data, n, out): data[k * n + i]
 
 
@@ -146,22 +148,22 @@ def _ptr(typingctx, arr):
 
 _RUN_SIG = types.void(
     A2, types.int8[::1], I1, types.uint64[:, ::1], types.int64, types.int64, types.float64, types.float64,
-    A2, A2, types.int64, types.float64, A1, A1, I1, I1, I1, I2, I1, I1, I3, A2, A2,
+    A2, types.int64, types.float64, A1, A1, I1, I1, I1, I2, I1, I1, I3, A2, A2,
     I2, A1, A1, I1, types.int64, types.int64, A3, types.int64,
-    types.FunctionType(GRAD_SIG), types.FunctionType(NOISE_SIG), types.FunctionType(SAMPLE_SIG),
+    types.FunctionType(STEP_SIG), types.FunctionType(SAMPLE_SIG),
 )  # fmt: skip
 
 
 def run_chains(
-    X, status, stop, S, t0, n, gamma, factor, L, data, batch, bound,
+    X, status, stop, S, t0, n, gamma, factor, data, batch, bound,
     lab_lower, lab_inv_h, lab_shape, basins, cores, counts, cur, entry, trans, tau_sum, tau_sq,
-    hist, h_lower, h_inv_h, h_shape, burn_in, store_every, traj, mode, grad_f, noise_var, sample_grad,
+    hist, h_lower, h_inv_h, h_shape, burn_in, store_every, traj, mode, step, sample_grad,
 ):  # fmt: skip
     """Advance every live chain from step t0 to t0 + n (or until it stops).
 
-    Update: x <- x - gamma (g + factor z), g = grad f(x) and z = L xi (mode 0) or sqrt(s(x)) xi
-    (mode 1), xi standard normal; mode 2 / 3: g = mean of the gradients of ``batch`` samples drawn
-    with / without replacement, no z.
+    Update (mode 0, 1: the ``step`` hook): x <- x - gamma (g + factor z), g = grad f(x), z = L xi
+    (L constant) or sqrt(s(x)) xi, xi standard normal; mode 2 / 3: x <- x - gamma g, g = mean of the
+    gradients of ``batch`` samples drawn with / without replacement.
     status: 0 running, 1 diverged (non-finite or |x_i| > bound), 2 negative noise variance.
     Statistics after each step t (1-based): counts[c, label] (label m: no basin) and hist for
     t > burn_in; core-to-core transitions trans[c, i, j] with first-passage times (steps) in
@@ -180,33 +182,15 @@ def run_chains(
         st = S[c]
         x = X[c].copy()
         g = np.zeros(d)
-        z = np.zeros(d)
-        xi = np.zeros(d)
         tmp = np.zeros(d)
         idx = np.zeros(max(batch, 1), np.int64)
-        px, pg, ptmp, pdata = _ptr(x), _ptr(g), _ptr(tmp), _ptr(data)
+        px, ptmp, pdata, pst = _ptr(x), _ptr(tmp), _ptr(data), _ptr(st)
         for k in range(n):
             if mode <= 1:
-                grad_f(px, pg)
-                for i in range(d):
-                    xi[i] = rng_normal(st)
-                if mode == 0:
-                    for i in range(d):
-                        acc = 0.0
-                        for j in range(d):
-                            acc += L[i, j] * xi[j]
-                        z[i] = acc
-                else:
-                    s = noise_var(px)
-                    if not (s >= 0.0):
-                        status[c] = 2
-                        stop[c] = t0 + k
-                        break
-                    r = math.sqrt(s)
-                    for i in range(d):
-                        z[i] = r * xi[i]
-                for i in range(d):
-                    x[i] -= gamma * (g[i] + factor * z[i])
+                if step(px, pst, gamma, factor) != 0:
+                    status[c] = 2
+                    stop[c] = t0 + k
+                    break
             else:
                 if mode == 2:
                     for b in range(batch):
@@ -267,10 +251,20 @@ class Unsupported(Exception):
 
 
 def _printer():
-    import sympy as sp  # noqa: F401
     from sympy.printing.pycode import PythonCodePrinter
 
-    return PythonCodePrinter({"fully_qualified_modules": True})
+    class _Printer(PythonCodePrinter):
+        """Small integer powers as products: Numba lowers ``x**2`` to a pow() call (~2x slower)."""
+
+        def _print_Pow(self, expr, rational=False):
+            n = expr.exp
+            if n.is_Integer and 2 <= abs(int(n)) <= 8:
+                b = self.parenthesize(expr.base, 100)  # atoms stay bare, sums get parentheses
+                prod = "*".join([b] * abs(int(n)))
+                return f"({prod})" if n > 0 else f"(1.0/({prod}))"
+            return super()._print_Pow(expr, rational=rational)
+
+    return _Printer({"fully_qualified_modules": True})
 
 
 def _function_src(header, prologue, exprs, targets, symbols):
@@ -307,32 +301,50 @@ def _prologue(names, arr="x"):
     return [f"_x{k} = {arr}[{k}]" for k in range(len(names))]
 
 
-def grad_source(loss):
-    """``grad_f(x, out)`` printed from the SymPy gradient of an expression loss."""
+def _noise_expr(scalar_expr, loss):
+    """s(x) with the loss value ``f`` replaced by the loss expression."""
+
+    e = scalar_expr
+    fsym = [v for v in e.free_symbols if v.name == "f"]
+    if fsym:
+        if getattr(loss, "expr", None) is None:
+            raise Unsupported("the noise variance uses the loss value of a callable loss")
+        e = e.subs(fsym[0], loss.expr)
+    return e
+
+
+def step_source(loss, *, scalar_expr=None, L=None):
+    """``step(x, st, gamma, factor)``: one update x <- x - gamma (grad f + factor z) in place, with
+    z = sqrt(s(x)) xi (``scalar_expr``: s, may use the loss value f) or z = L xi (constant L, baked in);
+    xi drawn from the chain's generator ``st``. Returns 2 (x unchanged) where s(x) < 0 or is NaN."""
     import sympy as sp
 
     if getattr(loss, "expr", None) is None or loss.variables is None:
         raise Unsupported("the loss is a callable (no SymPy expression)")
     names = list(loss.variables)
-    syms = [sp.Symbol(n, real=True) for n in names]
-    g = [sp.diff(loss.expr, s) for s in syms]
-    subs = _coordinate_symbols([loss.expr], names)
-    return _function_src("def grad_f(x, out):", _prologue(names), g, [f"out[{k}]" for k in range(len(names))], subs)
-
-
-def noise_var_source(scalar_expr, loss, names):
-    """``noise_var(x)``: the scalar variance s(x) (the loss value ``f`` substituted by the loss expression)."""
-    import sympy as sp
-
-    e = scalar_expr
-    fsym = [s for s in e.free_symbols if s.name == "f"]
-    if fsym:
-        if getattr(loss, "expr", None) is None:
-            raise Unsupported("the noise variance uses the loss value of a callable loss")
-        lsubs = {s: sp.Symbol(s.name, real=True) for s in loss.expr.free_symbols}
-        e = e.subs(fsym[0], loss.expr.xreplace(lsubs))
-    subs = _coordinate_symbols([e], names)
-    return _function_src("def noise_var(x):", _prologue(names), [e], ["_s"], subs) + "    return _s\n"
+    d = len(names)
+    g = [sp.diff(loss.expr, sp.Symbol(n, real=True)) for n in names]
+    exprs = list(g)
+    targets = [f"_g{k}" for k in range(d)]
+    if scalar_expr is not None:
+        exprs.append(_noise_expr(scalar_expr, loss))
+        targets.append("_s")
+    subs = _coordinate_symbols(exprs, names)
+    src = _function_src("def step(x, st, gamma, factor):", _prologue(names), exprs, targets, subs)
+    lines = []
+    if scalar_expr is not None:
+        lines += ["if not (_s >= 0.0):", "    return 2", "_r = factor * math.sqrt(_s)"]
+        lines += [f"_n{k} = rng_normal(st)" for k in range(d)]
+        lines += [f"x[{k}] = _x{k} - gamma * (_g{k} + _r * _n{k})" for k in range(d)]
+    else:
+        L = np.asarray(L, dtype=float).reshape(d, d)
+        lines += [f"_n{k} = rng_normal(st)" for k in range(d)]
+        for k in range(d):
+            terms = [f"{float(L[k, j])!r} * _n{j}" for j in range(d) if L[k, j] != 0.0]
+            z = " + ".join(terms) if terms else "0.0"
+            lines.append(f"x[{k}] = _x{k} - gamma * (_g{k} + factor * ({z}))")
+    lines.append("return 0")
+    return src + "\n".join("    " + line for line in lines) + "\n"
 
 
 def sample_grad_source(loss):
@@ -400,26 +412,21 @@ def chain_kernel():
     return _KERNEL[0]
 
 
-STUB_GRAD = "def grad_f(x, out):\n    pass\n"
-STUB_NOISE = "def noise_var(x):\n    return 0.0\n"
+STUB_STEP = "def step(x, st, gamma, factor):\n    return 0\n"
 STUB_SAMPLE = "def sample_grad(x, i, data, n, out):\n    pass\n"
 _HOOKS = {}
 
 
-def compile_hooks(grad_src, noise_src, sample_src):
-    """Compile the three model hooks (Python source) with the kernel's function signatures.
+def compile_hooks(step_src, sample_src):
+    """Compile the model hooks (Python source) with the kernel's function signatures.
 
-    The sources are executed in a namespace with ``math``, ``np`` and ``njit``; compiled hooks are
-    memoised per process by source text. Returns (grad_f, noise_var, sample_grad)."""
+    The sources run in a namespace with ``math``, ``np``, ``njit`` and ``rng_normal``; compiled hooks
+    are memoised per process by source text. Returns (step, sample_grad)."""
     out = []
-    for name, src, sig in (
-        ("grad_f", grad_src, GRAD_SIG),
-        ("noise_var", noise_src, NOISE_SIG),
-        ("sample_grad", sample_src, SAMPLE_SIG),
-    ):
+    for name, src, sig in (("step", step_src, STEP_SIG), ("sample_grad", sample_src, SAMPLE_SIG)):
         key = (name, src)
         if key not in _HOOKS:
-            ns = {"math": math, "np": np, "njit": njit}
+            ns = {"math": math, "np": np, "njit": njit, "rng_normal": rng_normal}
             exec(compile(src, f"<fwpotential {name}>", "exec"), ns)  # noqa: S102 - source printed by SymPy
             fn = ns[name]
             fn = getattr(fn, "py_func", fn)

@@ -361,26 +361,26 @@ class _Model:
     def _compile(self):
         dyn = self.dyn
         loss = dyn.loss
-        grad, nv, sg = _k.STUB_GRAD, _k.STUB_NOISE, _k.STUB_SAMPLE
+        step, sg = _k.STUB_STEP, _k.STUB_SAMPLE
         if self.mode in (2, 3):
             sg, self.data = _k.sample_grad_source(loss)
+        elif dyn.kind == "langevin":
+            step = _k.step_source(loss, L=self.L)
         else:
-            grad = _k.grad_source(loss)
-            if dyn.kind == "sgd":
-                inner = self.inner
-                if not isinstance(inner, GaussianNoise):
-                    raise _k.Unsupported(f"{type(inner).__name__} draws come from a Python sampler")
-                if inner._const is not None:
-                    from ..noise import psd_sqrt
+            inner = self.inner
+            if not isinstance(inner, GaussianNoise):
+                raise _k.Unsupported(f"{type(inner).__name__} draws come from a Python sampler")
+            if inner._const is not None:
+                from ..noise import psd_sqrt
 
-                    self.L = np.ascontiguousarray(psd_sqrt(inner._const))
-                elif inner._scalar is not None and getattr(inner, "scalar_expr", None) is not None:
-                    self.mode = 1
-                    names = list(loss.variables)
-                    nv = _k.noise_var_source(inner.scalar_expr, loss, names)
-                else:
-                    raise _k.Unsupported("the covariance is a callable or a matrix field")
-        self.hooks = _k.compile_hooks(grad, nv, sg)
+                self.L = psd_sqrt(inner._const)
+                step = _k.step_source(loss, L=self.L)
+            elif inner._scalar is not None and getattr(inner, "scalar_expr", None) is not None:
+                self.mode = 1
+                step = _k.step_source(loss, scalar_expr=inner.scalar_expr)
+            else:
+                raise _k.Unsupported("the covariance is a callable or a matrix field")
+        self.hooks = _k.compile_hooks(step, sg)
         self.kernel = _k.chain_kernel()
         self.data = np.ascontiguousarray(self.data, dtype=float)
 
@@ -746,7 +746,7 @@ class _NumbaRunner:
         traj = st["traj"] if self.store_every else np.zeros((0, st["X"].shape[0], st["X"].shape[1]))
         mdl.kernel(
             st["X"], st["status"], st["stop"], st["S"], t0, n, self.gamma, mdl.factor,
-            np.ascontiguousarray(mdl.L, dtype=float), mdl.data, max(mdl.batch, 1), self.bound,
+            mdl.data, max(mdl.batch, 1), self.bound,
             lab.lower, lab.inv_h, lab.shape, lab.basins, lab.cores, st["counts"], st["cur"], st["entry"],
             st["trans"], st["tau_sum"], st["tau_sq"], hist, self.h_lower, self.h_inv, self.h_shape,
             self.burn_in, self.store_every, traj, mdl.mode, *mdl.hooks,

@@ -1,0 +1,113 @@
+"""Chain-steps per second of fw.simulate (Numba kernel, all cores) against a vectorised NumPy chain.
+
+Run: python benchmarks/montecarlo.py   (prints a Markdown table; warm-up call first, best of 3)
+
+1. 2-D polynomial loss f = (x² - 1)² + 2y² + 0.3 x y², SGD with state-dependent Gaussian noise
+   a(x) = (0.5 + f(x)) I.
+2. Finite sum, linear regression in d = 10 with N = 1000 samples, minibatches of B = 32 (with
+   replacement): each step evaluates only the 32 drawn samples' gradients.
+The anchor is a plain NumPy loop over steps, vectorised over chains, doing the same update.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import numba
+import numpy as np
+
+import fwpotential as fw
+from fwpotential.montecarlo import simulate
+
+
+def best_of(fn, repeat=3):
+    fn()  # warm-up (compilation, caches)
+    best = np.inf
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def one_thread(fn):
+    """Chain-steps/s of a kernel run with one Numba thread (per-core speed, free of core sharing)."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return fn()
+    finally:
+        numba.set_num_threads(before)
+
+
+def poly2d(n_chains=4096, n_steps=2000, gamma=0.02):
+    dyn = fw.sgd(fw.Loss.from_expr("(x**2 - 1)**2 + 2*y**2 + 0.3*x*y**2"), noise=fw.IsotropicNoise("0.5 + f"))
+
+    def kernel():
+        simulate(dyn, step_size=gamma, n_steps=n_steps, n_chains=n_chains, x0=[1.0, 0.0], seed=0, progress=False)
+
+    def numpy_loop():
+        rng = np.random.default_rng(0)
+        x = np.ones(n_chains)
+        y = np.zeros(n_chains)
+        for _ in range(n_steps):
+            x2 = x * x
+            f = (x2 - 1) ** 2 + 2 * y * y + 0.3 * x * y * y
+            gx = 4 * x * (x2 - 1) + 0.3 * y * y
+            gy = 4 * y + 0.6 * x * y
+            r = np.sqrt(0.5 + f)
+            xi = rng.standard_normal((2, n_chains))
+            x, y = x - gamma * (gx + r * xi[0]), y - gamma * (gy + r * xi[1])
+
+    n = n_chains * n_steps
+    return n / best_of(kernel), n / one_thread(lambda: best_of(kernel)), n / best_of(numpy_loop)
+
+
+def finite_sum(n_chains=1024, n_steps=300, gamma=0.05, N=1000, d=10, B=32):
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((N, d))
+    w_true = rng.standard_normal(d)
+    t = A @ w_true + 0.3 * rng.standard_normal(N)
+    names = [f"w{k}" for k in range(d)]
+    expr = "(" + " + ".join(f"w{k}*a{k}" for k in range(d)) + " - t)**2 / 2"
+    data = {f"a{k}": A[:, k] for k in range(d)} | {"t": t}
+    loss = fw.FiniteSum.from_expr(expr, data=data, variables=names)
+    dyn = fw.sgd(loss, batch_size=B)
+
+    def kernel():
+        simulate(dyn, step_size=gamma, n_steps=n_steps, n_chains=n_chains, x0=np.zeros(d), seed=0, progress=False)
+
+    def numpy_loop():
+        g = np.random.default_rng(0)
+        w = np.zeros((n_chains, d))
+        for _ in range(n_steps):
+            idx = g.integers(0, N, size=(n_chains, B))
+            Ab = A[idx]  # (C, B, d)
+            r = np.einsum("cbd,cd->cb", Ab, w) - t[idx]
+            w -= gamma * np.einsum("cb,cbd->cd", r, Ab) / B
+
+    n = n_chains * n_steps
+    return n / best_of(kernel), n / one_thread(lambda: best_of(kernel)), n / best_of(numpy_loop)
+
+
+def main():
+    cpu = platform.processor() or platform.machine()
+    print(f"Machine: {cpu}, {os.cpu_count()} logical cores, Numba threads {numba.get_num_threads()}\n")
+    print(f"Load average before the run: {os.getloadavg()[0]:.2f} (other processes share the cores)\n")
+    print(
+        "| problem | chains × steps | fw.simulate, all threads | fw.simulate, 1 thread | NumPy loop | ratio (all / 1 thread) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name, fn, size in (
+        ("2-D polynomial, Gaussian noise a = (0.5 + f) I", poly2d, "4096 × 2000"),
+        ("finite sum N=1000, B=32, d=10", finite_sum, "1024 × 300"),
+    ):
+        k, k1, a = fn()
+        print(f"| {name} | {size} | {k:.3g} | {k1:.3g} | {a:.3g} | {k / a:.2f} / {k1 / a:.2f} |")
+    print("\nchain-steps per second, best of 3 after a warm-up call")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,922 @@
+"""Numba kernels of the ordered line integral method (OLIM), 2-D and 3-D.
+
+Dijkstra-like OLIM with midpoint quadrature (Dahiya & Cameron 2018; 3-D: Yang, Potter &
+Cameron 2019). Arrays and scalars only; the driver is ``fwpotential.solvers.olim``.
+
+Layout shared by every kernel
+-----------------------------
+* The grid is flat, C order, always handled as 3-D: a 2-D grid has ``shape[2] == 1`` and
+  every offset has a zero third component. Node ``p`` sits at ``(i, j, k)`` with
+  ``p = (i * n1 + j) * n2 + k``; its coordinates are ``lower + (i, j, k) * h``.
+* The half grid (the grid refined by 2, shape ``2 n - 1``) is flat too; the midpoint of nodes
+  ``(i, j, k)`` and ``(i', j', k')`` is its node ``(i + i', j + j', k + k')``.
+* ``b`` has shape (n_half, 3): the drift on the half grid (third component 0 in 2-D).
+  ``A`` has shape (n_half, 6) or (1, 6) when constant: the upper triangle
+  ``(a00, a01, a02, a11, a12, a22)`` of A = a^-1 on the half grid.
+* Status: 0 far, 1 considered, 2 accepted front, 3 accepted (interior).
+* The tabulated (non-Gaussian) variant is 2-D only: ``C`` has shape (n_nodes, M), the
+  geometric cost per unit length on the nodes for the M directions at angles 2 pi m / M
+  (+inf allowed); between nodes it is bilinear, between directions periodic linear.
+
+No fastmath anywhere: +inf must survive comparisons.
+"""
+
+import numpy as np
+from numba import njit
+
+FAR = 0
+CONSIDERED = 1
+FRONT = 2
+ACCEPTED = 3
+
+# status codes returned by the marching kernels
+OK = 0
+
+_NEWTON_TOL = 1e-10
+_TINY = 1e-300
+
+
+# ----------------------------------------------------------------------------- binary heap
+# 1-based min-heap of node indices with their values stored alongside (hv[loc] = V[heap[loc]]),
+# so sifting touches two contiguous arrays only; pos[node] is the node's slot (0 when out).
+@njit(cache=True)
+def heap_sift_up(heap, hv, pos, loc, node, v):
+    """Place node with value v at slot loc or above."""
+    while loc > 1:
+        parent = loc >> 1
+        if hv[parent] <= v:
+            break
+        heap[loc] = heap[parent]
+        hv[loc] = hv[parent]
+        pos[heap[loc]] = loc
+        loc = parent
+    heap[loc] = node
+    hv[loc] = v
+    pos[node] = loc
+
+
+@njit(cache=True)
+def heap_push(heap, hv, pos, count, node, v):
+    """Insert node with value v; returns the new count."""
+    count += 1
+    heap_sift_up(heap, hv, pos, count, node, v)
+    return count
+
+
+@njit(cache=True)
+def heap_pop(heap, hv, pos, count):
+    """Remove the root; returns (node, new count)."""
+    top = heap[1]
+    pos[top] = 0
+    last = heap[count]
+    v = hv[count]
+    count -= 1
+    if count > 0:
+        loc = 1
+        while True:
+            c = 2 * loc
+            if c > count:
+                break
+            if c + 1 <= count and hv[c + 1] < hv[c]:
+                c += 1
+            if hv[c] >= v:
+                break
+            heap[loc] = heap[c]
+            hv[loc] = hv[c]
+            pos[heap[loc]] = loc
+            loc = c
+        heap[loc] = last
+        hv[loc] = v
+        pos[last] = loc
+    return top, count
+
+
+# ----------------------------------------------------------------------------- Gaussian costs
+@njit(cache=True)
+def _load_A(A, a_const, m, out):
+    r = 0 if a_const else m
+    for c in range(6):
+        out[c] = A[r, c]
+
+
+@njit(cache=True)
+def _dotA(a, ux, uy, uz, vx, vy, vz):
+    """u^T A v for symmetric A stored as (a00, a01, a02, a11, a12, a22)."""
+    return (
+        ux * (a[0] * vx + a[1] * vy + a[2] * vz)
+        + uy * (a[1] * vx + a[3] * vy + a[4] * vz)
+        + uz * (a[2] * vx + a[4] * vy + a[5] * vz)
+    )
+
+
+@njit(cache=True)
+def segment_cost(bx, by, bz, a, lx, ly, lz):
+    """Midpoint geometric action |b|_A |l|_A - <b, A l> of a segment l with drift b there."""
+    P = _dotA(a, bx, by, bz, bx, by, bz)
+    Q = _dotA(a, lx, ly, lz, lx, ly, lz)
+    R = _dotA(a, bx, by, bz, lx, ly, lz)
+    c = np.sqrt(max(P * Q, 0.0)) - R
+    return c if c > 0.0 else 0.0
+
+
+@njit(cache=True)
+def one_point_cost(b, A, a_const, m, lx, ly, lz, a):
+    """Cost of the segment whose midpoint is half-grid node m (an exact table lookup)."""
+    _load_A(A, a_const, m, a)
+    return segment_cost(b[m, 0], b[m, 1], b[m, 2], a, lx, ly, lz)
+
+
+@njit(cache=True)
+def triangle_update(u0, u1, l0x, l0y, l0z, dlx, dly, dlz, b, A, a_const, m0, m1, a, a1):
+    """Minimise over lambda in (0, 1) of u0 + lambda (u1 - u0) + cost(x_lambda -> x).
+
+    l(lambda) = x - x_lambda = l0 + lambda dl (dl = x0 - x1); the drift at the segment's
+    midpoint is interpolated linearly between half-grid nodes m0 = mid(x, x0) and
+    m1 = mid(x, x1) (exact for linear drift). A is frozen at m0 during the search and
+    interpolated at the minimiser for the value. Returns (value, lambda); value is +inf when
+    the minimum is not interior (the one-point updates cover the endpoints).
+    """
+    if not a_const:
+        _load_A(A, a_const, m0, a)
+    b0x, b0y, b0z = b[m0, 0], b[m0, 1], b[m0, 2]
+    dbx, dby, dbz = b[m1, 0] - b0x, b[m1, 1] - b0y, b[m1, 2] - b0z
+    du = u1 - u0
+    # Gram entries: P = |b|_A^2, Q = |l|_A^2, R = <b, A l>, all quadratic in lambda.
+    # Constant A arrives as the identity (the driver transformed b and l), so plain dots.
+    if a_const:
+        p0 = b0x * b0x + b0y * b0y + b0z * b0z
+        p1 = b0x * dbx + b0y * dby + b0z * dbz
+        q0 = l0x * l0x + l0y * l0y + l0z * l0z
+        q1 = l0x * dlx + l0y * dly + l0z * dlz
+        r1 = (b0x * dlx + b0y * dly + b0z * dlz) + (dbx * l0x + dby * l0y + dbz * l0z)
+    else:
+        p0 = _dotA(a, b0x, b0y, b0z, b0x, b0y, b0z)
+        p1 = _dotA(a, b0x, b0y, b0z, dbx, dby, dbz)
+        q0 = _dotA(a, l0x, l0y, l0z, l0x, l0y, l0z)
+        q1 = _dotA(a, l0x, l0y, l0z, dlx, dly, dlz)
+        r1 = _dotA(a, b0x, b0y, b0z, dlx, dly, dlz) + _dotA(a, dbx, dby, dbz, l0x, l0y, l0z)
+    # f'(0) < 0 is needed for an interior minimum (most calls stop here)
+    PQ = p0 * q0
+    if PQ > _TINY:
+        g_lo = du + (p1 * q0 + p0 * q1) / np.sqrt(PQ) - r1
+    else:
+        g_lo = du - r1
+    if not (g_lo < 0.0):
+        return np.inf, 0.0
+    if a_const:
+        p2 = dbx * dbx + dby * dby + dbz * dbz
+        q2 = dlx * dlx + dly * dly + dlz * dlz
+        r2 = dbx * dlx + dby * dly + dbz * dlz
+    else:
+        p2 = _dotA(a, dbx, dby, dbz, dbx, dby, dbz)
+        q2 = _dotA(a, dlx, dly, dlz, dlx, dly, dlz)
+        r2 = _dotA(a, dbx, dby, dbz, dlx, dly, dlz)
+    g_hi = _tri_grad(1.0, du, p0, p1, p2, q0, q1, q2, r1, r2)
+    if not (g_hi > 0.0):
+        return np.inf, 1.0
+    lo = 0.0
+    hi = 1.0
+    lam = g_lo / (g_lo - g_hi)
+    for _ in range(40):
+        P = p0 + lam * (2.0 * p1 + lam * p2)
+        Q = q0 + lam * (2.0 * q1 + lam * q2)
+        dP = 2.0 * (p1 + lam * p2)
+        dQ = 2.0 * (q1 + lam * q2)
+        PQ = P * Q
+        if PQ > _TINY:
+            S = np.sqrt(PQ)
+            num = dP * Q + P * dQ
+            g = du + num / (2.0 * S) - (r1 + 2.0 * lam * r2)
+            H = (2.0 * p2 * Q + 2.0 * dP * dQ + 2.0 * P * q2) / (2.0 * S) - num * num / (4.0 * S * PQ)
+            H -= 2.0 * r2
+        else:
+            g = du - (r1 + 2.0 * lam * r2)
+            H = -2.0 * r2
+        if g < 0.0:
+            lo = lam
+        else:
+            hi = lam
+        if H > 0.0:
+            new = lam - g / H
+            if not (lo < new < hi):
+                new = 0.5 * (lo + hi)
+        else:
+            new = 0.5 * (lo + hi)
+        step = abs(new - lam)
+        lam = new
+        if step < _NEWTON_TOL or hi - lo < _NEWTON_TOL:
+            break
+    # value at lambda with A interpolated between m0 and m1
+    if a_const:
+        bx, by, bz = b0x + lam * dbx, b0y + lam * dby, b0z + lam * dbz
+        lx, ly, lz = l0x + lam * dlx, l0y + lam * dly, l0z + lam * dlz
+        cost = np.sqrt((bx * bx + by * by + bz * bz) * (lx * lx + ly * ly + lz * lz)) - (bx * lx + by * ly + bz * lz)
+        return u0 + lam * du + max(cost, 0.0), lam
+    for c in range(6):
+        a1[c] = (1.0 - lam) * A[m0, c] + lam * A[m1, c]
+    cost = segment_cost(
+        b0x + lam * dbx, b0y + lam * dby, b0z + lam * dbz, a1, l0x + lam * dlx, l0y + lam * dly, l0z + lam * dlz
+    )
+    return u0 + lam * du + cost, lam
+
+
+@njit(cache=True)
+def _tri_grad(lam, du, p0, p1, p2, q0, q1, q2, r1, r2):
+    P = p0 + lam * (2.0 * p1 + lam * p2)
+    Q = q0 + lam * (2.0 * q1 + lam * q2)
+    dP = 2.0 * (p1 + lam * p2)
+    dQ = 2.0 * (q1 + lam * q2)
+    PQ = P * Q
+    if PQ > _TINY:
+        return du + (dP * Q + P * dQ) / (2.0 * np.sqrt(PQ)) - (r1 + 2.0 * lam * r2)
+    return du - (r1 + 2.0 * lam * r2)
+
+
+@njit(cache=True)
+def tetra_update(u0, u1, u2, L, B, A, a_const, m0, m1, m2, lam_start, a, a1, G):
+    """Minimise over the open simplex of u(s) + cost(x_s -> x), x_s = x0 + s1 (x1-x0) + s2 (x2-x0).
+
+    L[0] = x - x0, L[1] = x0 - x1, L[2] = x0 - x2 (so l(s) = L0 + s1 L1 + s2 L2); B[0] = b(m0),
+    B[1] = b(m1) - b(m0), B[2] = b(m2) - b(m0) (midpoint drift interpolated on the half grid).
+    Starts at (lam_start, 0), the successful triangle update over (x0, x1), with the KKT test of
+    Yang, Potter & Cameron: if the cost increases into the simplex there, the face is optimal.
+    Newton on the 2x2 system (steepest descent when the Hessian is not definite), steps kept
+    inside. Returns +inf unless the gradient vanishes at an interior point.
+    """
+    _load_A(A, a_const, m0, a)
+    # G[0, i, j] = B_i.A B_j, G[1] = L_i.A L_j, G[2] = B_i.A L_j
+    for i in range(3):
+        for j in range(3):
+            G[0, i, j] = _dotA(a, B[i, 0], B[i, 1], B[i, 2], B[j, 0], B[j, 1], B[j, 2])
+            G[1, i, j] = _dotA(a, L[i, 0], L[i, 1], L[i, 2], L[j, 0], L[j, 1], L[j, 2])
+            G[2, i, j] = _dotA(a, B[i, 0], B[i, 1], B[i, 2], L[j, 0], L[j, 1], L[j, 2])
+    du1 = u1 - u0
+    du2 = u2 - u0
+    s1 = lam_start
+    s2 = 0.0
+    ok = False
+    for it in range(30):
+        c0, c1, c2 = 1.0, s1, s2
+        P = 0.0
+        Q = 0.0
+        for i in range(3):
+            ci = c0 if i == 0 else (c1 if i == 1 else c2)
+            for j in range(3):
+                cj = c0 if j == 0 else (c1 if j == 1 else c2)
+                P += ci * cj * G[0, i, j]
+                Q += ci * cj * G[1, i, j]
+        # first derivatives (k = 1, 2)
+        P1 = 2.0 * (G[0, 1, 0] + s1 * G[0, 1, 1] + s2 * G[0, 1, 2])
+        P2 = 2.0 * (G[0, 2, 0] + s1 * G[0, 2, 1] + s2 * G[0, 2, 2])
+        Q1 = 2.0 * (G[1, 1, 0] + s1 * G[1, 1, 1] + s2 * G[1, 1, 2])
+        Q2 = 2.0 * (G[1, 2, 0] + s1 * G[1, 2, 1] + s2 * G[1, 2, 2])
+        R1 = (G[2, 1, 0] + s1 * G[2, 1, 1] + s2 * G[2, 1, 2]) + (G[2, 0, 1] + s1 * G[2, 1, 1] + s2 * G[2, 2, 1])
+        R2 = (G[2, 2, 0] + s1 * G[2, 2, 1] + s2 * G[2, 2, 2]) + (G[2, 0, 2] + s1 * G[2, 1, 2] + s2 * G[2, 2, 2])
+        PQ = P * Q
+        if PQ > _TINY:
+            S = np.sqrt(PQ)
+            n1 = P1 * Q + P * Q1
+            n2 = P2 * Q + P * Q2
+            g1 = du1 + n1 / (2.0 * S) - R1
+            g2 = du2 + n2 / (2.0 * S) - R2
+            H11 = (2.0 * G[0, 1, 1] * Q + 2.0 * P1 * Q1 + 2.0 * P * G[1, 1, 1]) / (2.0 * S) - n1 * n1 / (4.0 * S * PQ)
+            H22 = (2.0 * G[0, 2, 2] * Q + 2.0 * P2 * Q2 + 2.0 * P * G[1, 2, 2]) / (2.0 * S) - n2 * n2 / (4.0 * S * PQ)
+            H12 = (2.0 * G[0, 1, 2] * Q + P1 * Q2 + P2 * Q1 + 2.0 * P * G[1, 1, 2]) / (2.0 * S) - n1 * n2 / (
+                4.0 * S * PQ
+            )
+        else:
+            g1 = du1 - R1
+            g2 = du2 - R2
+            H11 = 0.0
+            H22 = 0.0
+            H12 = 0.0
+        H11 -= 2.0 * G[2, 1, 1]
+        H22 -= 2.0 * G[2, 2, 2]
+        H12 -= G[2, 1, 2] + G[2, 2, 1]
+        if it == 0 and not (g2 < 0.0):
+            return np.inf  # KKT: the face s2 = 0 holds the minimum
+        scale = abs(du1) + abs(du2) + np.sqrt(max(G[0, 0, 0] * G[1, 0, 0], 0.0)) + _TINY
+        if abs(g1) + abs(g2) <= 1e-11 * scale:
+            ok = True
+            break
+        det = H11 * H22 - H12 * H12
+        if det > 0.0 and H11 + H22 > 0.0:
+            d1 = -(g1 * H22 - g2 * H12) / det
+            d2 = -(H11 * g2 - H12 * g1) / det
+        else:
+            d1 = -g1
+            d2 = -g2
+        t = 1.0
+        if d1 < 0.0:
+            t = min(t, -s1 / d1)
+        if d2 < 0.0:
+            t = min(t, -s2 / d2)
+        if d1 + d2 > 0.0:
+            t = min(t, (1.0 - s1 - s2) / (d1 + d2))
+        t *= 1.0 - 1e-12
+        s1 += t * d1
+        s2 += t * d2
+        if t * (abs(d1) + abs(d2)) < _NEWTON_TOL:
+            ok = abs(g1) + abs(g2) <= 1e-7 * scale
+            break
+    if not ok or s1 <= 0.0 or s2 <= 0.0 or s1 + s2 >= 1.0:
+        return np.inf
+    if not a_const:
+        s0 = 1.0 - s1 - s2
+        for c in range(6):
+            a1[c] = s0 * A[m0, c] + s1 * A[m1, c] + s2 * A[m2, c]
+    else:
+        for c in range(6):
+            a1[c] = a[c]
+    bx = B[0, 0] + s1 * B[1, 0] + s2 * B[2, 0]
+    by = B[0, 1] + s1 * B[1, 1] + s2 * B[2, 1]
+    bz = B[0, 2] + s1 * B[1, 2] + s2 * B[2, 2]
+    lx = L[0, 0] + s1 * L[1, 0] + s2 * L[2, 0]
+    ly = L[0, 1] + s1 * L[1, 1] + s2 * L[2, 1]
+    lz = L[0, 2] + s1 * L[1, 2] + s2 * L[2, 2]
+    return u0 + s1 * du1 + s2 * du2 + segment_cost(bx, by, bz, a1, lx, ly, lz)
+
+
+# ----------------------------------------------------------------------------- tabulated costs (2-D)
+@njit(cache=True)
+def _tab_point_cost(C, n0, n1, fi, fj, lx, ly, M):
+    """Cost per unit length at index-space point (fi, fj) in direction (lx, ly), |l| = 1 assumed
+    by the caller's scaling. Bilinear in space, linear in angle; +inf if any used entry is +inf."""
+    if fi < 0.0:
+        fi = 0.0
+    if fj < 0.0:
+        fj = 0.0
+    i = int(fi)
+    j = int(fj)
+    if i > n0 - 2:
+        i = n0 - 2
+    if j > n1 - 2:
+        j = n1 - 2
+    wi = fi - i
+    wj = fj - j
+    th = np.arctan2(ly, lx)
+    if th < 0.0:
+        th += 2.0 * np.pi
+    t = th * M / (2.0 * np.pi)
+    m = int(t)
+    wm = t - m
+    if m >= M:
+        m = 0
+        wm = 0.0
+    m2 = m + 1
+    if m2 >= M:
+        m2 = 0
+    total = 0.0
+    for di in range(2):
+        w1 = wi if di == 1 else 1.0 - wi
+        if w1 == 0.0:
+            continue
+        for dj in range(2):
+            w2 = wj if dj == 1 else 1.0 - wj
+            if w2 == 0.0:
+                continue
+            p = (i + di) * n1 + (j + dj)
+            c = 0.0
+            if wm < 1.0:
+                c += (1.0 - wm) * C[p, m]
+            if wm > 0.0:
+                c += wm * C[p, m2]
+            if c == np.inf:
+                return np.inf
+            total += w1 * w2 * c
+    return total
+
+
+@njit(cache=True)
+def tab_segment_cost(C, n0, n1, M, fi0, fj0, di, dj, h0, h1, sub_len):
+    """Cost of the segment from index-space point (fi0, fj0) by (di, dj) cells, split into
+    pieces of at most sub_len cells, each sampled at its midpoint (theory.md section 3)."""
+    lx = di * h0
+    ly = dj * h1
+    length = np.sqrt(lx * lx + ly * ly)
+    if length == 0.0:
+        return 0.0
+    ncell = np.sqrt(di * di + dj * dj)
+    nsub = int(np.ceil(ncell / sub_len - 1e-12))
+    if nsub < 1:
+        nsub = 1
+    total = 0.0
+    for s in range(nsub):
+        t = (s + 0.5) / nsub
+        c = _tab_point_cost(C, n0, n1, fi0 + t * di, fj0 + t * dj, lx, ly, M)
+        if c == np.inf:
+            return np.inf
+        total += c
+    return total * length / nsub
+
+
+@njit(cache=True)
+def tab_triangle_update(u0, u1, fi0, fj0, di0, dj0, ei, ej, C, n0, n1, M, h0, h1, sub_len):
+    """min over lambda of u0 + lambda (u1 - u0) + cost(x_lambda -> x), x_lambda = x0 + lambda e.
+
+    (fi0, fj0): index coordinates of x0; (di0, dj0) = x - x0 and (ei, ej) = x1 - x0 in cells.
+    Coarse sampling (so +inf stretches are skipped) then golden-section refinement.
+    Returns (value, lambda); +inf when no interior finite value exists.
+    """
+    du = u1 - u0
+    ns = 8
+    best = np.inf
+    kbest = -1
+    for k in range(1, ns):
+        lam = k / ns
+        v = (
+            u0
+            + lam * du
+            + tab_segment_cost(
+                C, n0, n1, M, fi0 + lam * ei, fj0 + lam * ej, di0 - lam * ei, dj0 - lam * ej, h0, h1, sub_len
+            )
+        )
+        if v < best:
+            best = v
+            kbest = k
+    if kbest < 0:
+        return np.inf, 0.0
+    lo = (kbest - 1) / ns
+    hi = (kbest + 1) / ns
+    gr = 0.6180339887498949
+    c = hi - gr * (hi - lo)
+    d = lo + gr * (hi - lo)
+    fc = (
+        u0
+        + c * du
+        + tab_segment_cost(C, n0, n1, M, fi0 + c * ei, fj0 + c * ej, di0 - c * ei, dj0 - c * ej, h0, h1, sub_len)
+    )
+    fd = (
+        u0
+        + d * du
+        + tab_segment_cost(C, n0, n1, M, fi0 + d * ei, fj0 + d * ej, di0 - d * ei, dj0 - d * ej, h0, h1, sub_len)
+    )
+    for _ in range(30):
+        if fc <= fd:
+            hi = d
+            d = c
+            fd = fc
+            c = hi - gr * (hi - lo)
+            fc = (
+                u0
+                + c * du
+                + tab_segment_cost(
+                    C, n0, n1, M, fi0 + c * ei, fj0 + c * ej, di0 - c * ei, dj0 - c * ej, h0, h1, sub_len
+                )
+            )
+        else:
+            lo = c
+            c = d
+            fc = fd
+            d = lo + gr * (hi - lo)
+            fd = (
+                u0
+                + d * du
+                + tab_segment_cost(
+                    C, n0, n1, M, fi0 + d * ei, fj0 + d * ej, di0 - d * ei, dj0 - d * ej, h0, h1, sub_len
+                )
+            )
+        if hi - lo < 1e-7:
+            break
+    if fc <= fd:
+        lam, v = c, fc
+    else:
+        lam, v = d, fd
+    if best < v:
+        return best, kbest / ns
+    return v, lam
+
+
+# ----------------------------------------------------------------------------- marching
+@njit(cache=True)
+def _in_grid(i, j, k, n0, n1, n2):
+    return 0 <= i < n0 and 0 <= j < n1 and 0 <= k < n2
+
+
+@njit(cache=True)
+def _inner(i, j, k, n0, n1, n2, Kb):
+    """Whether the whole ball of half-width Kb around (i, j, k) lies in the grid."""
+    if i < Kb or i >= n0 - Kb or j < Kb or j >= n1 - Kb:
+        return False
+    return n2 == 1 or (k >= Kb and k < n2 - Kb)
+
+
+@njit(cache=True)
+def _lut(di, dj, dk):
+    """Index into the 27-entry neighbour tables, -1 if not a neighbour (L_inf > 1)."""
+    if di < -1 or di > 1 or dj < -1 or dj > 1 or dk < -1 or dk > 1:
+        return -1
+    return (di + 1) * 9 + (dj + 1) * 3 + (dk + 1)
+
+
+@njit(cache=True)
+def _one_point_e(mode, V, p0, m, e, sgn, lvec, lnorm, b, A, a_const, Ctab, M, sub_len, shp, h, i0, j0, a):
+    """u(x0) + cost(x0 -> x) with x - x0 = sgn * offs[e]; m: half-grid index of the midpoint.
+
+    Constant A: b holds (L^T b, |L^T b|) and lvec = L^T offs h, so the cost is 4 multiply-adds.
+    """
+    if mode == 0:
+        if a_const:
+            c = b[m, 3] * lnorm[e] - sgn * (b[m, 0] * lvec[e, 0] + b[m, 1] * lvec[e, 1] + b[m, 2] * lvec[e, 2])
+            return V[p0] + (c if c > 0.0 else 0.0)
+        _load_A(A, a_const, m, a)
+        return V[p0] + segment_cost(b[m, 0], b[m, 1], b[m, 2], a, sgn * lvec[e, 0], sgn * lvec[e, 1], sgn * lvec[e, 2])
+    return V[p0] + tab_segment_cost(
+        Ctab,
+        shp[0],
+        shp[1],
+        M,
+        float(i0),
+        float(j0),
+        float(sgn * lvec[e, 0] / h[0]),
+        float(sgn * lvec[e, 1] / h[1]),
+        h[0],
+        h[1],
+        sub_len,
+    )
+
+
+@njit(cache=True)
+def _triangle(mode, V, iq, jq, kq, q0, i0, j0, k0, q1, i1, j1, k1, h, T, b, A, a_const, Ctab, M, sub_len, shp, a, a1):
+    """Triangle update of node (iq, jq, kq) from the segment [x0, x1]; returns (value, lambda)."""
+    if mode == 0:
+        H1 = 2 * shp[1] - 1
+        H2 = 2 * shp[2] - 1
+        m0 = ((iq + i0) * H1 + (jq + j0)) * H2 + (kq + k0)
+        m1 = ((iq + i1) * H1 + (jq + j1)) * H2 + (kq + k1)
+        di, dj, dk = iq - i0, jq - j0, kq - k0
+        ei, ej, ek = i0 - i1, j0 - j1, k0 - k1
+        return triangle_update(
+            V[q0],
+            V[q1],
+            T[0, 0] * di + T[0, 1] * dj + T[0, 2] * dk,
+            T[1, 0] * di + T[1, 1] * dj + T[1, 2] * dk,
+            T[2, 0] * di + T[2, 1] * dj + T[2, 2] * dk,
+            T[0, 0] * ei + T[0, 1] * ej + T[0, 2] * ek,
+            T[1, 0] * ei + T[1, 1] * ej + T[1, 2] * ek,
+            T[2, 0] * ei + T[2, 1] * ej + T[2, 2] * ek,
+            b,
+            A,
+            a_const,
+            m0,
+            m1,
+            a,
+            a1,
+        )
+    return tab_triangle_update(
+        V[q0],
+        V[q1],
+        float(i0),
+        float(j0),
+        float(iq - i0),
+        float(jq - j0),
+        float(i1 - i0),
+        float(j1 - j0),
+        Ctab,
+        shp[0],
+        shp[1],
+        M,
+        h[0],
+        h[1],
+        sub_len,
+    )
+
+
+@njit(cache=True)
+def _simplices(
+    V,
+    status,
+    iq,
+    jq,
+    kq,
+    q0,
+    i0,
+    j0,
+    k0,
+    q1,
+    i1,
+    j1,
+    k1,
+    lam,
+    tri,
+    tri_lut,
+    simp,
+    h,
+    T,
+    b,
+    A,
+    a_const,
+    shp,
+    a,
+    a1,
+    G,
+    L,
+    B,
+):
+    """Tetrahedron updates (x0, x1, x2) for x2 a front neighbour of x0 that closes a small
+    triangle with x0 and x1 (simp table); returns the smallest value (+inf if none)."""
+    n0, n1, n2 = shp[0], shp[1], shp[2]
+    H1 = 2 * n1 - 1
+    H2 = 2 * n2 - 1
+    t = tri_lut[_lut(i1 - i0, j1 - j0, k1 - k0)]
+    best = np.inf
+    if t < 0:
+        return best
+    m0 = ((iq + i0) * H1 + (jq + j0)) * H2 + (kq + k0)
+    m1 = ((iq + i1) * H1 + (jq + j1)) * H2 + (kq + k1)
+    for s in range(simp.shape[1]):
+        w = simp[t, s]
+        if w < 0:
+            break
+        i2 = i0 + tri[w, 0]
+        j2 = j0 + tri[w, 1]
+        k2 = k0 + tri[w, 2]
+        if not _in_grid(i2, j2, k2, n0, n1, n2):
+            continue
+        q2 = (i2 * n1 + j2) * n2 + k2
+        if status[q2] != FRONT:
+            continue
+        m2 = ((iq + i2) * H1 + (jq + j2)) * H2 + (kq + k2)
+        for c in range(3):
+            L[0, c] = T[c, 0] * (iq - i0) + T[c, 1] * (jq - j0) + T[c, 2] * (kq - k0)
+            L[1, c] = T[c, 0] * (i0 - i1) + T[c, 1] * (j0 - j1) + T[c, 2] * (k0 - k1)
+            L[2, c] = T[c, 0] * (i0 - i2) + T[c, 1] * (j0 - j2) + T[c, 2] * (k0 - k2)
+        for c in range(3):
+            B[0, c] = b[m0, c]
+            B[1, c] = b[m1, c] - b[m0, c]
+            B[2, c] = b[m2, c] - b[m0, c]
+        v = tetra_update(V[q0], V[q1], V[q2], L, B, A, a_const, m0, m1, m2, lam, a, a1, G)
+        if v < best:
+            best = v
+    return best
+
+
+@njit(cache=True)
+def _pairs_update(mode, V, status, q, iq, jq, kq, pa, pb, npair, n1, n2, is3d, h, T, b, A, a_const, Ctab, M, sub_len,
+                  shp, tri, tri_lut, simp, a, a1, G, L, B, stats):
+    """Triangle updates of node q from the front segments [pa[k], pb[k]] (then tetrahedra in 3-D).
+
+    Returns the smallest value found (+inf if none is interior)."""
+    best = np.inf
+    for k in range(npair):
+        q0 = pa[k]
+        q1 = pb[k]
+        i0 = q0 // (n1 * n2)
+        r = q0 - i0 * n1 * n2
+        j0 = r // n2
+        k0 = r - j0 * n2
+        i1 = q1 // (n1 * n2)
+        r = q1 - i1 * n1 * n2
+        j1 = r // n2
+        k1 = r - j1 * n2
+        stats[2] += 1
+        val, lam = _triangle(mode, V, iq, jq, kq, q0, i0, j0, k0, q1, i1, j1, k1, h, T, b, A, a_const, Ctab, M,
+                             sub_len, shp, a, a1)
+        if val < np.inf:
+            stats[3] += 1
+            if val < best:
+                best = val
+            if is3d:
+                stats[4] += 1
+                val = _simplices(V, status, iq, jq, kq, q0, i0, j0, k0, q1, i1, j1, k1, lam, tri, tri_lut, simp, h,
+                                 T, b, A, a_const, shp, a, a1, G, L, B)
+                if val < best:
+                    stats[5] += 1
+                    best = val
+    return best
+
+
+@njit(cache=True)
+def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_const, Ctab, M, sub_len, stats):
+    """Ordered line integral method: fill V (flat, +inf where not started) in place.
+
+    V, fixed: start values (finite on the start nodes, which are never updated) and their mask.
+    shp (3,), h (3,): grid shape and spacing (2-D: shp[2] = 1, h[2] = 1); T (3, 3) maps an index
+    offset to the segment vector used in costs (diag(h), or L^T diag(h) when A = L L^T is
+    constant and b holds L^T b).
+    offs (n_ball, 3): offsets of the update ball (radius K cells, all neighbours included).
+    nbr (n_nbr, 3): the L_inf = 1 neighbours (8 in 2-D, 26 in 3-D).
+    tri (n_tri, 3): base offsets x1 - x0 of triangle updates (2-D: the 4 axis steps; 3-D: the
+    18 axis and face-diagonal steps); tri_lut (27,): neighbour offset -> row of tri or -1.
+    simp (n_tri, 8): rows of tri closing a simplex with x0, x1 (-1 padded; unused in 2-D).
+    mode 0: Gaussian midpoint costs from b, A; mode 1: tabulated costs Ctab (2-D only).
+    stats (8,) int64 out: accepted, one-point, triangle calls, triangle successes,
+    simplex calls, tetrahedron successes, nodes left at +inf in the heap.
+    Returns the status array (2 or 3 where accepted).
+    """
+    n0, n1, n2 = shp[0], shp[1], shp[2]
+    N = n0 * n1 * n2
+    status = np.zeros(N, dtype=np.int8)
+    ind0 = np.full(N, -1, dtype=np.int64)
+    U1 = np.full(N, np.inf)
+    heap = np.zeros(N + 1, dtype=np.int64)
+    hv = np.zeros(N + 1)
+    pos = np.zeros(N, dtype=np.int64)
+    a = np.zeros(6)
+    a1 = np.zeros(6)
+    G = np.zeros((3, 3, 3))
+    L = np.zeros((3, 3))
+    B = np.zeros((3, 3))
+    afl = np.zeros(nbr.shape[0], dtype=np.int64)
+    newl = np.zeros(nbr.shape[0], dtype=np.int64)
+    pa = np.zeros(nbr.shape[0] + 1, dtype=np.int64)
+    pb = np.zeros(nbr.shape[0] + 1, dtype=np.int64)
+    is3d = n2 > 1
+    fast = mode == 0 and a_const
+    # flat offsets of the ball, valid for nodes at least Kb steps from every face
+    foff = (offs[:, 0] * n1 + offs[:, 1]) * n2 + offs[:, 2]
+    H1 = 2 * n1 - 1
+    H2 = 2 * n2 - 1
+    hoff = (offs[:, 0] * H1 + offs[:, 1]) * H2 + offs[:, 2]
+    nball = offs.shape[0]
+    lvec = np.zeros((nball, 3))
+    lnorm = np.zeros(nball)
+    for e in range(nball):
+        for c in range(3):
+            lvec[e, c] = T[c, 0] * offs[e, 0] + T[c, 1] * offs[e, 1] + T[c, 2] * offs[e, 2]
+        lnorm[e] = np.sqrt(lvec[e, 0] ** 2 + lvec[e, 1] ** 2 + lvec[e, 2] ** 2)
+    Kb = 0
+    for e in range(nball):
+        for c in range(3):
+            Kb = max(Kb, abs(offs[e, c]))
+    # flat offsets of the triangle bases, to test adjacency without dividing
+    ntri = tri.shape[0]
+    tflat = (tri[:, 0] * n1 + tri[:, 1]) * n2 + tri[:, 2]
+    tmax = n1 * n2 + n2 + 1
+    count = 0
+    for p in range(N):
+        if fixed[p]:
+            status[p] = CONSIDERED
+            count = heap_push(heap, hv, pos, count, p, V[p])
+    n_acc = 0
+    while count > 0:
+        p, count = heap_pop(heap, hv, pos, count)
+        if V[p] == np.inf:
+            stats[6] = count + 1
+            break
+        status[p] = FRONT
+        n_acc += 1
+        Vp = V[p]
+        ip = p // (n1 * n2)
+        r = p - ip * n1 * n2
+        jp = r // n2
+        kp = r - jp * n2
+        # neighbours: retire front nodes with no unaccepted neighbour, list the rest, collect far
+        naf = 0
+        nnew = 0
+        for e in range(nbr.shape[0]):
+            iq = ip + nbr[e, 0]
+            jq = jp + nbr[e, 1]
+            kq = kp + nbr[e, 2]
+            if not _in_grid(iq, jq, kq, n0, n1, n2):
+                continue
+            q = (iq * n1 + jq) * n2 + kq
+            s = status[q]
+            if s == FRONT:
+                alive = False
+                for f in range(nbr.shape[0]):
+                    i2 = iq + nbr[f, 0]
+                    j2 = jq + nbr[f, 1]
+                    k2 = kq + nbr[f, 2]
+                    if _in_grid(i2, j2, k2, n0, n1, n2) and status[(i2 * n1 + j2) * n2 + k2] < FRONT:
+                        alive = True
+                        break
+                if not alive:
+                    status[q] = ACCEPTED
+                elif tri_lut[_lut(nbr[e, 0], nbr[e, 1], nbr[e, 2])] >= 0:
+                    afl[naf] = q
+                    naf += 1
+            elif s == FAR:
+                newl[nnew] = q
+                nnew += 1
+        # update the considered nodes in the ball around p (Dahiya & Cameron's two cases)
+        inner = _inner(ip, jp, kp, n0, n1, n2, Kb)
+        Hp = ((2 * ip) * H1 + 2 * jp) * H2 + 2 * kp
+        for e in range(nball):
+            if inner:
+                q = p + foff[e]
+                if status[q] != CONSIDERED or fixed[q]:
+                    continue
+            else:
+                iq = ip + offs[e, 0]
+                jq = jp + offs[e, 1]
+                kq = kp + offs[e, 2]
+                if not _in_grid(iq, jq, kq, n0, n1, n2):
+                    continue
+                q = (iq * n1 + jq) * n2 + kq
+                if status[q] != CONSIDERED or fixed[q]:
+                    continue
+            m = Hp + hoff[e]
+            if fast:
+                c = b[m, 3] * lnorm[e] - (b[m, 0] * lvec[e, 0] + b[m, 1] * lvec[e, 1] + b[m, 2] * lvec[e, 2])
+                val = Vp + (c if c > 0.0 else 0.0)
+            else:
+                val = _one_point_e(mode, V, p, m, e, 1.0, lvec, lnorm, b, A, a_const, Ctab, M, sub_len, shp, h, ip, jp, a)
+            stats[1] += 1
+            old = V[q]
+            if val < old:
+                V[q] = val
+                ind0[q] = p
+                U1[q] = val
+            elif val < U1[q]:
+                ind0[q] = p
+                U1[q] = val
+            npair = 0
+            if ind0[q] != p:
+                # case 1: one triangle (x0, p), x0 the best one-point base, if p is next to x0
+                q0 = ind0[q]
+                dflat = p - q0
+                if q0 >= 0 and -tmax <= dflat <= tmax:
+                    for t in range(ntri):
+                        if tflat[t] == dflat:
+                            # confirm in index space (flat offsets alias near faces)
+                            i0 = q0 // (n1 * n2)
+                            r = q0 - i0 * n1 * n2
+                            j0 = r // n2
+                            k0 = r - j0 * n2
+                            if ip - i0 == tri[t, 0] and jp - j0 == tri[t, 1] and kp - k0 == tri[t, 2]:
+                                pa[0] = q0
+                                pb[0] = p
+                                npair = 1
+                            break
+            else:
+                # case 2: p is the best one-point base: triangles with its front neighbours
+                for k in range(naf):
+                    pa[k] = p
+                    pb[k] = afl[k]
+                npair = naf
+            if npair > 0:
+                iq = ip + offs[e, 0]
+                jq = jp + offs[e, 1]
+                kq = kp + offs[e, 2]
+                val = _pairs_update(mode, V, status, q, iq, jq, kq, pa, pb, npair, n1, n2, is3d, h, T, b, A,
+                                    a_const, Ctab, M, sub_len, shp, tri, tri_lut, simp, a, a1, G, L, B, stats)
+                if val < V[q]:
+                    V[q] = val
+            if V[q] < old:
+                heap_sift_up(heap, hv, pos, pos[q], q, V[q])
+        # far neighbours of p become considered: best one-point update over the front in the ball
+        for mm in range(nnew):
+            q = newl[mm]
+            status[q] = CONSIDERED
+            iq = q // (n1 * n2)
+            r = q - iq * n1 * n2
+            jq = r // n2
+            kq = r - jq * n2
+            inner = _inner(iq, jq, kq, n0, n1, n2, Kb)
+            Hq = ((2 * iq) * H1 + 2 * jq) * H2 + 2 * kq
+            best = np.inf
+            for e in range(nball):
+                if inner:
+                    q0 = q + foff[e]
+                    if status[q0] != FRONT:
+                        continue
+                else:
+                    i0 = iq + offs[e, 0]
+                    j0 = jq + offs[e, 1]
+                    k0 = kq + offs[e, 2]
+                    if not _in_grid(i0, j0, k0, n0, n1, n2):
+                        continue
+                    q0 = (i0 * n1 + j0) * n2 + k0
+                    if status[q0] != FRONT:
+                        continue
+                m = Hq + hoff[e]
+                if fast:
+                    c = b[m, 3] * lnorm[e] + (b[m, 0] * lvec[e, 0] + b[m, 1] * lvec[e, 1] + b[m, 2] * lvec[e, 2])
+                    val = V[q0] + (c if c > 0.0 else 0.0)
+                else:
+                    val = _one_point_e(mode, V, q0, m, e, -1.0, lvec, lnorm, b, A, a_const, Ctab, M, sub_len, shp, h,
+                                       iq + offs[e, 0], jq + offs[e, 1], a)
+                stats[1] += 1
+                if val < best:
+                    best = val
+                    ind0[q] = q0
+            V[q] = best
+            U1[q] = best
+            q0 = ind0[q]
+            if q0 >= 0:
+                i0 = q0 // (n1 * n2)
+                r = q0 - i0 * n1 * n2
+                j0 = r // n2
+                k0 = r - j0 * n2
+                npair = 0
+                for t in range(ntri):
+                    i1 = i0 + tri[t, 0]
+                    j1 = j0 + tri[t, 1]
+                    k1 = k0 + tri[t, 2]
+                    if not _in_grid(i1, j1, k1, n0, n1, n2):
+                        continue
+                    q1 = (i1 * n1 + j1) * n2 + k1
+                    if status[q1] != FRONT:
+                        continue
+                    pa[npair] = q0
+                    pb[npair] = q1
+                    npair += 1
+                if npair > 0:
+                    val = _pairs_update(mode, V, status, q, iq, jq, kq, pa, pb, npair, n1, n2, is3d, h, T, b, A,
+                                        a_const, Ctab, M, sub_len, shp, tri, tri_lut, simp, a, a1, G, L, B, stats)
+                    if val < V[q]:
+                        V[q] = val
+            count = heap_push(heap, hv, pos, count, q, V[q])
+    stats[0] = n_acc
+    return status

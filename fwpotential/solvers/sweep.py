@@ -1,0 +1,363 @@
+"""method="sweep": Gauss–Seidel sweeping of a monotone scheme for H(x, ∇V) = 0 (2-D and 3-D).
+
+The scheme is iterated in the 2^d alternating orderings of the grid (Zhao 2005; Kao, Osher &
+Qian 2004), anchored at the attractor: V is fixed to the Lyapunov quadratic on a small ball around
+a point attractor (0 on a set attractor) and starts at +inf elsewhere, so the iterates decrease
+monotonically to the discrete solution. H(x, 0) = 0, so without this anchoring the constant would
+solve the problem too. Unreachable nodes stay +inf.
+
+Schemes (option ``scheme``):
+
+- ``"semi-lagrangian"`` (default): dynamic programming V(x) = min_y [V(y) + cost(y -> x)] over
+  points y on the faces of the ring of neighbours of x (Falcone & Ferretti), V(y) by linear
+  interpolation. Gaussian noise: midpoint geometric cost |b|_A |l|_A - <b, A l>, b and A = a^-1 at
+  the midpoint (2-D and 3-D). Any other noise law (2-D): the geometric cost per unit length
+  tabulated once per node and direction (``face_points`` directions per face), +inf included.
+  First order.
+- ``"lax-friedrichs"``: the Lax–Friedrichs sweeping scheme of Kao, Osher & Qian (2004) on H itself,
+  for Gaussian noise and the discrete (finite-sum minibatch) noise laws, whose Λ the kernel
+  evaluates from tabulated a(x) or atoms z_k(x). First order, more diffusive, more sweeps.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+
+from ..errors import ConvergenceError, CovarianceError, GridError, InputError
+from . import _sweep_kernels as _k
+
+OPTIONS = frozenset({"tol", "max_sweeps", "scheme", "radius", "K", "cost", "face_points"})
+ORDER = 1.0
+SCHEMES = ("semi-lagrangian", "lax-friedrichs")
+
+_WIDTH = 2  # faces searched on each side of the ring-1 direction on the ring of radius K
+_TWO_PHASE = False  # converge the ring-1 scheme first, then add the ring of radius K
+_LF_BOX = 1.2  # clipping box of the Lax–Friedrichs scheme, relative to the bound on |grad V|
+_N_REFINE = 2  # re-evaluations of b, A at the current minimiser of a face update
+_ROWS_PER_CHUNK_EVALS = 200_000  # geometric-cost evaluations per chunk when building tables
+
+
+def solve(
+    dynamics,
+    grid,
+    attractor,
+    *,
+    tol=1e-10,
+    max_sweeps=500,
+    scheme="semi-lagrangian",
+    radius=None,
+    K=None,
+    cost="auto",
+    face_points=8,
+):
+    """Solve H(x, ∇V) = 0 off A, V = 0 on A by sweeping (see the module docstring).
+
+    Parameters
+    ----------
+    tol : float
+        Stop when the largest decrease of V over a full cycle of the 2^d orderings is <= tol.
+    max_sweeps : int
+        Full cycles allowed; ConvergenceError beyond.
+    scheme : {"semi-lagrangian", "lax-friedrichs"}
+    radius : float, optional
+        Radius (physical units) of the ball around a point attractor on which V is fixed to the
+        Lyapunov quadratic; default two cell diagonals. Ignored for set attractors.
+    K : int, optional
+        Semi-Lagrangian, Gaussian noise, 2-D: the segments end on the square rings of radius 1 and
+        K cells around the node (as OLIM's update radius: longer segments, less interpolation
+        error). Default grows with the grid like olim's, about 8 at 65^2 and 13 at 1025^2.
+    cost : {"auto", "table"}
+        Semi-Lagrangian only: "auto" uses the closed-form Gaussian cost when the noise is Gaussian
+        and the cost table otherwise; "table" forces the table (2-D).
+    face_points : int
+        Semi-Lagrangian with a cost table: directions per face of the ring (8 faces in 2-D).
+
+    Returns
+    -------
+    values : ndarray, grid.shape
+    info : dict
+        ``scheme``, ``sweeps`` (full cycles), ``passes``, ``residual`` (max |H(x, ∇V)| by centred
+        differences over interior nodes with finite V away from the attractor), ``residual_nodes``,
+        ``start_nodes``, ``unreachable_nodes``, ``seconds``, ``warnings``.
+    """
+    t_start = time.perf_counter()
+    d = grid.dim
+    if d == 1:
+        raise GridError("method='sweep' needs a 2-D or 3-D grid, got 1-D; use method='exact'")
+    if d > 3:
+        raise GridError(
+            f"method='sweep' needs a 2-D or 3-D grid, got {d}-D; grids in 4-D and more are too large, "
+            "use path methods (minimum action paths) instead"
+        )
+    if dynamics.dim != d:
+        raise InputError(f"the dynamics is {dynamics.dim}-D but the grid is {d}-D")
+    tol, max_sweeps = _check_tol(tol, max_sweeps)
+    if scheme not in SCHEMES:
+        raise InputError(f"scheme={scheme!r}: choose one of {list(SCHEMES)}")
+    if cost not in ("auto", "table"):
+        raise InputError(f"cost={cost!r}: choose 'auto' (closed form for Gaussian noise) or 'table'")
+    if isinstance(face_points, bool) or not isinstance(face_points, (int, np.integer)) or face_points < 1:
+        raise InputError(f"face_points must be a positive integer, got {face_points!r}")
+    h = grid.spacing
+    if K is None:
+        K = default_K(grid)
+    if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 1:
+        raise InputError(f"K must be a positive integer (cells), got {K!r}")
+    K = int(K)
+    if radius is None:
+        radius = 2.0 * float(np.linalg.norm(h))
+    else:
+        radius = float(radius)
+        if not (np.isfinite(radius) and radius > 0):
+            raise InputError(f"radius must be a positive length, got {radius!r}")
+
+    from ._start import start_values
+
+    V, init = start_values(dynamics, grid, attractor, radius)
+    V = np.ascontiguousarray(V, dtype=np.float64)
+    fixed = np.ascontiguousarray(init, dtype=np.uint8)
+    lock = np.zeros(grid.shape, dtype=np.uint8)
+    warnings_list = []
+    orderings = [np.array(s, dtype=np.int64) for s in itertools.product((1, -1), repeat=d)]
+    first_pass = None
+
+    if scheme == "semi-lagrangian":
+        use_table = cost == "table" or not dynamics.is_gaussian
+        if not use_table:
+            B, A = _half_grid_coefficients(dynamics, grid)
+            if A is None:
+                use_table = True
+                warnings_list.append("noise covariance singular somewhere: used the cost table")
+        if use_table:
+            if d != 2:
+                raise InputError(
+                    "scheme='semi-lagrangian' with non-Gaussian (or degenerate) noise is implemented in 2-D "
+                    "only; in 3-D use scheme='lax-friedrichs' (Gaussian or finite-sum noise) or method='olim'"
+                )
+            C = _cost_table_2d(dynamics, grid, int(face_points))
+            kind = f"semi-lagrangian, cost table ({8 * int(face_points)} directions)"
+
+            def one_pass(s):
+                return _k.sl_table_pass_2d(V, fixed, lock, C, int(face_points), s[0], s[1])
+
+        elif d == 2:
+            B = _pack_2d(B, A)
+            kind = f"semi-lagrangian, Gaussian midpoint cost, rings 1 and K={K}"
+
+            def one_pass(s):
+                return _k.sl_pass_2d(V, fixed, lock, B, A, h[0], h[1], K, _WIDTH, s[0], s[1], _N_REFINE)
+
+            if K > 1 and _TWO_PHASE:
+
+                def first_pass(s):
+                    return _k.sl_pass_2d(V, fixed, lock, B, A, h[0], h[1], 1, _WIDTH, s[0], s[1], _N_REFINE)
+
+        else:
+            kind = "semi-lagrangian, Gaussian midpoint cost"
+            offs, tris, edges = _k.ring3()
+
+            def one_pass(s):
+                return _k.sl_pass_3d(V, fixed, lock, B, A, h, offs, tris, edges, s[0], s[1], s[2], 0)
+
+    else:
+        kind = "lax-friedrichs"
+        tables = _lf_tables(dynamics, grid)
+        Vf, fixedf, lockf = V.reshape(-1), fixed.reshape(-1), lock.reshape(-1)
+        shape = np.array(grid.shape, dtype=np.int64)
+
+        def one_pass(s):
+            return _k.lf_pass(Vf, fixedf, lockf, shape, h, *tables, s)
+
+    n_passes = 0
+    n_sweeps = 0
+    phases = [one_pass]
+    if first_pass is not None:  # cheap ring-1 sweeps first: an upper bound for the K scheme
+        phases.insert(0, first_pass)
+    for phase in phases:
+        lock[...] = 0
+        change = np.inf
+        while n_sweeps < max_sweeps:
+            n_sweeps += 1
+            change = 0.0
+            for s in orderings:
+                change = max(change, phase(s))
+                n_passes += 1
+            if change <= tol:
+                break
+        if change > tol:
+            raise ConvergenceError(
+                f"method='sweep' ({scheme}) did not converge in max_sweeps={max_sweeps} "
+                f"(last change {change:.3g} > tol={tol:g}); raise max_sweeps or tol"
+            )
+    n_neg = int(np.sum(V < 0))
+    if n_neg:
+        V = np.maximum(V, 0.0)
+        warnings_list.append(f"{n_neg} slightly negative values set to 0")
+    residual, n_res = hj_residual(dynamics, grid, V, init)
+    info = {
+        "scheme": kind,
+        "sweeps": n_sweeps,
+        "passes": n_passes,
+        "last_change": float(change),
+        "residual": residual,
+        "residual_nodes": n_res,
+        "start_nodes": int(init.sum()),
+        "radius": radius if attractor.mask is None else None,
+        "unreachable_nodes": int(np.sum(~np.isfinite(V))),
+        "seconds": time.perf_counter() - t_start,
+        "warnings": warnings_list,
+    }
+    return V, info
+
+
+# ---------------------------------------------------------------------------------------------
+def default_K(grid):
+    """Ring radius growing like n^(1/3) (the balance of interpolation and quadrature errors):
+    about 8 at 65 nodes per side, 13 at 1025."""
+    n = max(grid.shape)
+    return max(1, int(round(2.0 * n ** (1.0 / 3.0))))
+
+
+def _pack_2d(b, A):
+    """(|b|_A, Ab, b) per half-grid node for sl_pass_2d."""
+    Ab = np.einsum("...ij,...j->...i", _unpack2(A), b)
+    c = np.sqrt(np.maximum(np.einsum("...i,...i->...", b, Ab), 0.0))
+    return np.ascontiguousarray(np.concatenate([c[..., None], Ab, b], axis=-1))
+
+
+def _unpack2(A):
+    return np.stack([np.stack([A[..., 0], A[..., 1]], -1), np.stack([A[..., 1], A[..., 2]], -1)], -2)
+
+
+def _check_tol(tol, max_sweeps):
+    try:
+        tol = float(tol)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"tol must be a positive number, got {tol!r}") from exc
+    if not (np.isfinite(tol) and tol > 0):
+        raise InputError(f"tol must be a positive number, got {tol!r}")
+    if isinstance(max_sweeps, bool) or not isinstance(max_sweeps, (int, np.integer)) or max_sweeps < 1:
+        raise InputError(f"max_sweeps must be a positive integer, got {max_sweeps!r}")
+    return tol, int(max_sweeps)
+
+
+def _half_grid_coefficients(dynamics, grid):
+    """Drift and the packed entries of A = a^-1 on grid.half_points(); A None if a is singular."""
+    X = grid.half_points()
+    B = np.ascontiguousarray(dynamics.drift(X), dtype=np.float64)
+    a = dynamics.noise_cov(X)
+    try:
+        np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        return B, None
+    Ainv = np.linalg.inv(a)
+    if grid.dim == 2:
+        A = np.stack([Ainv[..., 0, 0], Ainv[..., 0, 1], Ainv[..., 1, 1]], axis=-1)
+    else:
+        A = np.stack(
+            [Ainv[..., 0, 0], Ainv[..., 0, 1], Ainv[..., 0, 2], Ainv[..., 1, 1], Ainv[..., 1, 2], Ainv[..., 2, 2]],
+            axis=-1,
+        )
+    return B, np.ascontiguousarray(A, dtype=np.float64)
+
+
+def _cost_table_2d(dynamics, grid, Q):
+    """C[i, j, r] = geometric cost at node (i, j) of the segment -o_r h, o_r = table_offsets_2d(Q)[r]."""
+    dirs = -_k.table_offsets_2d(Q) * grid.spacing  # (8Q, 2) segments l = x - y
+    X = grid.points()
+    n0, n1 = grid.shape
+    C = np.empty((n0, n1, len(dirs)))
+    rows = max(1, _ROWS_PER_CHUNK_EVALS // (n1 * len(dirs)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for r0 in range(0, n0, rows):
+            x = X[r0 : r0 + rows, :, None, :]
+            C[r0 : r0 + rows] = dynamics.geometric_cost(x, dirs)
+    if np.isnan(C).any():
+        i, j, r = np.argwhere(np.isnan(C))[0]
+        raise InputError(f"the geometric cost is NaN at x = {X[i, j]} in direction {dirs[r]}")
+    return np.ascontiguousarray(C)
+
+
+def _lf_tables(dynamics, grid):
+    """Arrays for _k.lf_pass: b, kind, a, Z, scale, alpha, P (all flattened over the nodes)."""
+    from ..noise import _DiscreteNoise
+
+    d = grid.dim
+    X = grid.points().reshape(-1, d)
+    b = np.ascontiguousarray(dynamics.drift(X), dtype=np.float64)
+    a = np.ascontiguousarray(dynamics.noise_cov(X), dtype=np.float64)
+    noise = dynamics.noise
+    if dynamics.is_gaussian:
+        kind, Z, scale = 0, np.zeros((1, 1, d)), 1.0
+    elif isinstance(noise, _DiscreteNoise):
+        kind = 1
+        Z = np.ascontiguousarray(noise.atoms(X), dtype=np.float64)
+        scale = float(noise.scale)
+    else:
+        raise InputError(
+            f"scheme='lax-friedrichs' evaluates Λ in compiled code for Gaussian and finite-sum noise only, "
+            f"not {type(noise).__name__}; use scheme='semi-lagrangian' (cost table) or method='olim'"
+        )
+    # box |p_k| <= P_k holding the zero level set of the Gaussian H (Gaussian approximation for
+    # other laws): p in {<b,p> + 1/2 p'ap <= 0}, |p_k| <= |(Ab)_k| + |b|_A sqrt(A_kk), A = a^-1
+    try:
+        A = np.linalg.inv(a)
+        np.linalg.cholesky(a)
+    except np.linalg.LinAlgError as exc:
+        raise CovarianceError("scheme='lax-friedrichs' needs a non-singular noise covariance on every node") from exc
+    Ab = np.einsum("nij,nj->ni", A, b)
+    nb = np.sqrt(np.maximum(np.einsum("ni,ni->n", b, Ab), 0.0))
+    bound = np.abs(Ab) + nb[:, None] * np.sqrt(np.einsum("nii->ni", A))
+    P = _LF_BOX * bound + 0.05 * bound.max(axis=0, keepdims=True) + 1e-12
+    if kind == 0:
+        # max of |dH/dp_k| = |b_k + (a p)_k| over the box: the scheme is then monotone everywhere
+        alpha = np.abs(b) + np.einsum("nij,nj->ni", np.abs(a), P)
+    else:
+        alpha = np.abs(b) + np.abs(Z).max(axis=1)
+    alpha = np.maximum(alpha, 1e-12)
+    return (
+        b,
+        kind,
+        a,
+        Z,
+        scale,
+        np.ascontiguousarray(alpha),
+        np.ascontiguousarray(P),
+    )
+
+
+def hj_residual(dynamics, grid, V, init):
+    """max |H(x, ∇V)| by centred differences over interior nodes whose V and axis neighbours are
+    finite and which lie more than two cells from the start set. Returns (max, node count)."""
+    d = grid.dim
+    h = grid.spacing
+    fin = np.isfinite(V)
+    interior = tuple(slice(1, -1) for _ in range(d))
+    ok = fin[interior].copy()
+    grad = []
+    for k in range(d):
+        up = [slice(1, -1)] * d
+        dn = [slice(1, -1)] * d
+        up[k] = slice(2, None)
+        dn[k] = slice(None, -2)
+        ok &= fin[tuple(up)] & fin[tuple(dn)]
+        with np.errstate(invalid="ignore"):
+            grad.append((V[tuple(up)] - V[tuple(dn)]) / (2 * h[k]))
+    # away from the start set: dilate it by two cells
+    near = init.copy()
+    for _ in range(2):
+        grown = near.copy()
+        for k in range(d):
+            grown[(slice(None),) * k + (slice(1, None),)] |= near[(slice(None),) * k + (slice(None, -1),)]
+            grown[(slice(None),) * k + (slice(None, -1),)] |= near[(slice(None),) * k + (slice(1, None),)]
+        near = grown
+    ok &= ~near[interior]
+    if not ok.any():
+        return float("nan"), 0
+    X = grid.points()[interior][ok]
+    p = np.stack([g[ok] for g in grad], axis=-1)
+    Hv = dynamics.hamiltonian(X, p)
+    return float(np.max(np.abs(Hv))), int(ok.sum())

@@ -1,0 +1,116 @@
+"""The fwpotential command: exit codes (0 / 2 bad input / 1 internal), messages, output files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fwpotential import cli, report
+from fwpotential.quasipotential import METHODS
+
+PROBLEM_1D = """
+name = "dw1d"
+description = "A 1-D tilted double well: SGD with state-dependent Gaussian noise against Langevin."
+kind = "compare"
+[loss]
+expr = "(x**2 - 1)**2 / 4 + 0.15*x"
+[noise]
+law = "gaussian"
+cov = "0.2 + (x - 1)**2"
+[grid]
+bounds = [[-2, 2]]
+shape = [801]
+[solve]
+method = "exact"
+"""
+
+
+def test_help_everywhere(capsys):
+    for argv in (["--help"], ["demo", "--help"], ["run", "--help"], ["examples", "--help"], ["check", "--help"]):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(argv)
+        assert exc.value.code == 0
+        assert "usage: fwpotential" in capsys.readouterr().out
+
+
+def test_no_command_and_bad_usage(capsys):
+    assert cli.main([]) == 2
+    assert cli.main(["frobnicate"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+    assert cli.main(["run"]) == 2
+    assert "give a problem file or --example NAME" in capsys.readouterr().err
+    assert cli.main(["run", "--format", "jpg", "x.toml"]) == 2
+
+
+def test_run_bad_input_exit_2(tmp_path, capsys):
+    assert cli.main(["run", str(tmp_path / "missing.toml")]) == 2
+    assert "no such problem file" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text(PROBLEM_1D.replace("cov = ", "kov = "))
+    assert cli.main(["run", str(bad)]) == 2
+    assert "[noise] kov: unknown key" in capsys.readouterr().err
+    assert cli.main(["run", "--example", "no_such_example"]) == 2
+    assert "no such example" in capsys.readouterr().err
+    assert cli.main(["check", str(bad)]) == 2
+
+
+def test_run_writes_outputs(tmp_path, capsys):
+    p = tmp_path / "p.toml"
+    p.write_text(PROBLEM_1D)
+    out = tmp_path / "out"
+    assert cli.main(["run", str(p), "--out", str(out), "-q"]) == 0
+    stdout = capsys.readouterr().out
+    assert "DIFFERENT ground states" in stdout
+    s = json.loads((out / "summary.json").read_text())
+    assert s["same_ground_states"] is False
+    assert s["landscapes"]["sgd"]["ground_states"] != s["landscapes"]["langevin"]["ground_states"]
+    z = np.load(out / "results.npz")
+    assert z["sgd/potential"].shape == (801,) and "grid/axis0" in z
+    md = (out / "report.md").read_text()
+    assert "| attractor |" in md and "![" in md
+    assert (out / "figures" / "potential.png").stat().st_size > 1000
+
+
+def test_check_and_examples(capsys):
+    assert cli.main(["examples"]) == 0
+    out = capsys.readouterr().out
+    for name in ("sgd_vs_langevin", "maier_stein", "himmelblau", "linear_3d"):
+        assert name in out
+    ex = cli.examples_dir() / "maier_stein.toml"
+    assert cli.main(["check", str(ex)]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+def test_internal_error_exit_1(tmp_path, monkeypatch, capsys):
+    p = tmp_path / "p.toml"
+    p.write_text(PROBLEM_1D)
+
+    def boom(*a, **k):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(report, "solve_problem", boom)
+    assert cli.main(["run", str(p), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: kaboom" in err and "--traceback" in err
+
+
+def test_unavailable_method_is_bad_input(tmp_path, capsys):
+    p = tmp_path / "p.toml"
+    p.write_text(PROBLEM_1D.replace('method = "exact"', 'method = "nosuch"'))
+    assert cli.main(["run", str(p), "--out", str(tmp_path / "o"), "-q"]) == 2
+    assert "[solve] method: 'nosuch' is not available" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path, capsys):
+    assert cli.main(["demo", "--out", str(tmp_path / "d"), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "SGD and Langevin" in out
+    if "olim" in METHODS:
+        s = json.loads((tmp_path / "d" / "summary.json").read_text())
+        assert s["same_ground_states"] is False
+        assert (tmp_path / "d" / "figures" / "compare.png").exists()
+        fit = s["montecarlo"]["sgd_fit"]
+        assert abs(fit["slope"] - fit["predicted_slope"]) < 4 * fit["slope_se"] + 0.05
