@@ -163,14 +163,17 @@ def _fd_step(x):
     return np.cbrt(np.finfo(float).eps) * np.maximum(1.0, np.abs(x))
 
 
-def _fd_grad(fn, x):
-    """Central differences of a scalar function, chunked over coordinates so d may be large."""
+def _fd_partials(fn, x):
+    """Central differences of ``fn`` along each coordinate, chunked over coordinates so d may be large.
+
+    ``fn`` maps (..., d) to (...) or (..., q); returns (..., d) or (..., q, d) with [..., k] = ∂/∂x_k.
+    """
     d = x.shape[-1]
     lead = x.shape[:-1]
     n_lead = int(np.prod(lead)) if lead else 1
-    out = np.empty(x.shape)
     h = _fd_step(x)
     step = max(1, _CHUNK // max(1, n_lead * d))
+    parts = []
     for k0 in range(0, d, step):
         ks = np.arange(k0, min(d, k0 + step))
         e = np.zeros((len(ks), d))
@@ -178,27 +181,22 @@ def _fd_grad(fn, x):
         hk = h[..., ks]  # (..., m)
         xp = x[..., None, :] + hk[..., None] * e
         xm = x[..., None, :] - hk[..., None] * e
-        out[..., ks] = (np.asarray(fn(xp)) - np.asarray(fn(xm))) / (2.0 * hk)
-    return out
+        diff = np.asarray(fn(xp)) - np.asarray(fn(xm))  # (..., m) or (..., m, q)
+        if diff.ndim == hk.ndim:
+            parts.append(diff / (2.0 * hk))
+        else:
+            parts.append(np.swapaxes(diff / (2.0 * hk[..., None]), -1, -2))
+    return np.concatenate(parts, axis=-1)
+
+
+def _fd_grad(fn, x):
+    """Central-difference gradient of a scalar function, shape (..., d)."""
+    return _fd_partials(fn, x)
 
 
 def _fd_jac(fn, x):
     """Central-difference Jacobian of a vector function (..., d) -> (..., d): J[..., i, k] = ∂F_i/∂x_k."""
-    d = x.shape[-1]
-    lead = x.shape[:-1]
-    n_lead = int(np.prod(lead)) if lead else 1
-    out = np.empty(x.shape + (d,))
-    h = _fd_step(x)
-    step = max(1, _CHUNK // max(1, n_lead * d))
-    for k0 in range(0, d, step):
-        ks = np.arange(k0, min(d, k0 + step))
-        e = np.zeros((len(ks), d))
-        e[np.arange(len(ks)), ks] = 1.0
-        hk = h[..., ks]
-        xp = x[..., None, :] + hk[..., None] * e
-        xm = x[..., None, :] - hk[..., None] * e
-        out[..., :, ks] = np.swapaxes((np.asarray(fn(xp)) - np.asarray(fn(xm))) / (2.0 * hk[..., None]), -1, -2)
-    return out
+    return _fd_partials(fn, x)
 
 
 class FiniteSum(Loss):
