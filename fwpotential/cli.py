@@ -45,11 +45,11 @@ def _progress(quiet):
 
 # ------------------------------------------------------------------------------------------------
 def examples_dir():
-    """The gallery folder: $FWPOTENTIAL_EXAMPLES, or ``examples/`` beside the package (source tree)."""
+    """The gallery folder: $FWPOTENTIAL_EXAMPLES, or the package data ``fwpotential/examples/``."""
     env = os.environ.get("FWPOTENTIAL_EXAMPLES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "examples"
+    return Path(__file__).resolve().parent / "examples"
 
 
 def gallery():
@@ -79,7 +79,7 @@ def _examples(args):
         )
     if not d.is_dir():
         print(
-            f"\n(only the embedded demo: the gallery folder {d} is not there; it ships with the source tree's examples/)",
+            f"\n(only the embedded demo: the gallery folder {d} is not there; it ships as fwpotential/examples/)",
             file=sys.stderr,
         )
     print("\nRun one with: fwpotential run --example NAME [--out DIR]", file=sys.stderr)
@@ -217,7 +217,7 @@ def build_parser():
     run.set_defaults(func=_run)
 
     ex = sub.add_parser(
-        "examples", help="list the gallery of example problems", description="List the gallery (examples/*.toml)."
+        "examples", help="list the gallery of example problems", description="List the gallery (fwpotential/examples/*.toml)."
     )
     ex.set_defaults(func=_examples)
 

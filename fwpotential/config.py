@@ -53,7 +53,7 @@ class ConfigError(InputError):
 
 
 # ----------------------------------------------------------------------------------------------
-# The embedded demo problem (``fwpotential demo``); also examples/sgd_vs_langevin.toml.
+# The embedded demo problem (``fwpotential demo``); also fwpotential/examples/sgd_vs_langevin.toml.
 DEMO_TOML = '''
 name = "sgd_vs_langevin"
 description = """

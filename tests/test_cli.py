@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +115,17 @@ def test_demo_end_to_end(tmp_path, capsys):
         assert (tmp_path / "d" / "figures" / "compare.png").exists()
         fit = s["montecarlo"]["sgd_fit"]
         assert abs(fit["slope"] - fit["predicted_slope"]) < 4 * fit["slope_se"] + 0.05
+
+
+def test_gallery_is_package_data(monkeypatch, tmp_path):
+    """The gallery ships inside the package (pyproject package-data), so a plain ``pip install .`` has it."""
+    import fwpotential as fw
+
+    monkeypatch.delenv("FWPOTENTIAL_EXAMPLES", raising=False)
+    d = cli.examples_dir()
+    assert d == Path(fw.__file__).resolve().parent / "examples"
+    assert (d / "maier_stein.toml").is_file() and (d / "data" / "regression.csv").is_file()
+    # $FWPOTENTIAL_EXAMPLES still overrides it
+    (tmp_path / "mine.toml").write_text((d / "maier_stein.toml").read_text())
+    monkeypatch.setenv("FWPOTENTIAL_EXAMPLES", str(tmp_path))
+    assert cli.examples_dir() == tmp_path and "mine" in cli.gallery()

@@ -11,7 +11,7 @@ import fwpotential as fw
 from fwpotential import config
 from fwpotential.config import ConfigError, loads
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(fw.__file__).resolve().parent / "examples"  # package data
 
 BASE = """
 name = "t"
