@@ -202,7 +202,7 @@ def _face2(Va, Vb, oai, oaj, obi, obj, i, j, h0, h1, B, A, n_refine):
     mb_i = 2 * i + obi
     mb_j = 2 * j + obj
     lam = 0.5
-    for it in range(n_refine + 1):
+    for _it in range(n_refine + 1):
         t0 = 1.0 - lam
         bx = t0 * B[ma_i, ma_j, 3] + lam * B[mb_i, mb_j, 3]
         by = t0 * B[ma_i, ma_j, 4] + lam * B[mb_i, mb_j, 4]
@@ -405,7 +405,6 @@ def sl_table_pass_2d(V, fixed, lock, C, Q, s0, s1):
     vi = np.empty(8, dtype=np.int64)
     vj = np.empty(8, dtype=np.int64)
     F = np.empty(Q + 1)
-    nr = 8 * Q
     for ii in range(n0):
         i = ii if s0 > 0 else n0 - 1 - ii
         for jj in range(n1):
@@ -646,7 +645,7 @@ def sl_pass_3d(V, fixed, lock, Bh, Ah, h, offs, tris, edges, s0, s1, s2, n_refin
                         for q in range(nv):
                             w[q] = 1.0 / nv
                         ok = True
-                        for it in range(n_refine + 1):
+                        for _it in range(n_refine + 1):
                             _interp_coef3(Bh, Ah, mids, nv, w, b, A)
                             if not _stationary3(nv, Vs, Lsub, b, A, lam, tmp, tmp2):
                                 ok = False
@@ -763,7 +762,7 @@ def _minimise_free(n, p, free, P, b, kind, acov, Z, scale):
     for c in range(d):
         if free[c]:
             p[c] = 0.0
-    for sweep in range(4):
+    for _sweep in range(4):
         for c in range(d):
             if not free[c]:
                 continue
@@ -775,7 +774,7 @@ def _minimise_free(n, p, free, P, b, kind, acov, Z, scale):
             p[c] = hi
             if hamiltonian_dp(n, p, c, b, kind, acov, Z, scale) <= 0.0:
                 continue
-            for it in range(50):
+            for _it in range(50):
                 p[c] = 0.5 * (lo + hi)
                 if hamiltonian_dp(n, p, c, b, kind, acov, Z, scale) > 0.0:
                     hi = p[c]
