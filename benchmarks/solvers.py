@@ -83,14 +83,20 @@ def run_one(prob, method, n, options, repeats=3):
     qp = QuasiPotential(values, grid, att, method, info)
     margin = int(info.get("K", 1))
     exclude = _restrict(prob, grid)
-    return best, prob.max_error(qp, margin_cells=margin, exclude=exclude), prob.rms_error(
-        qp, margin_cells=margin, exclude=exclude
-    ), info.get("K", "")
+    return (
+        best,
+        prob.max_error(qp, margin_cells=margin, exclude=exclude),
+        prob.rms_error(qp, margin_cells=margin, exclude=exclude),
+        info.get("K", ""),
+    )
 
 
 def run(entries=ENTRIES, *, max_n2=None, max_n3=None, repeats=3, out=sys.stdout):
     """Run the entries and print the Markdown table."""
-    print(f"Machine: {platform.processor() or platform.machine()}, {platform.system()}, Python {platform.python_version()}", file=out)
+    print(
+        f"Machine: {platform.processor() or platform.machine()}, {platform.system()}, Python {platform.python_version()}",
+        file=out,
+    )
     print("", file=out)
     print("| problem | method | grid | K | seconds | max error | RMS error | observed order |", file=out)
     print("|---|---|---|---|---|---|---|---|", file=out)

@@ -14,7 +14,7 @@ import fwpotential as fw
 from fwpotential import problems
 from fwpotential.errors import CovarianceError, DimensionError, FWWarning, InputError, NonFiniteError
 from fwpotential.grid import Attractor, Grid
-from fwpotential.quasipotential import METHODS, QuasiPotential
+from fwpotential.quasipotential import QuasiPotential
 from fwpotential.solvers import _olim_kernels as kern
 from fwpotential.solvers import olim
 
@@ -128,13 +128,11 @@ def test_langevin_double_well_inside_and_beyond_saddle():
 
 def test_langevin_agrees_with_fmm():
     """Both methods on the Langevin double well agree to within their errors (beyond the saddle too)."""
-    fmm = pytest.importorskip("fwpotential.solvers.fmm")
+    from fwpotential.solvers import fmm
+
     prob = problems.langevin_double_well_2d()
     qp = _solve(prob, 129)
-    try:
-        vf, _ = fmm.solve(prob.dynamics, qp.grid, qp.attractor)
-    except Exception as exc:  # pragma: no cover - depends on the other solver
-        pytest.skip(f"fmm solver not usable here: {exc}")
+    vf, _ = fmm.solve(prob.dynamics, qp.grid, qp.attractor)
     K = qp.info["K"]
     sl = (slice(K, -K), slice(K, -K))
     both = np.isfinite(vf[sl]) & np.isfinite(qp.values[sl])
@@ -222,7 +220,8 @@ def test_heap_sorts_with_decrease_key():
 
 def _cost(b, M, l):
     return np.maximum(
-        np.sqrt(np.einsum("ni,ij,nj->n", b, M, b) * np.einsum("ni,ij,nj->n", l, M, l)) - np.einsum("ni,ij,nj->n", b, M, l),
+        np.sqrt(np.einsum("ni,ij,nj->n", b, M, b) * np.einsum("ni,ij,nj->n", l, M, l))
+        - np.einsum("ni,ij,nj->n", b, M, l),
         0,
     )
 
@@ -325,7 +324,6 @@ def test_nan_drift_in_kernel_tables_reports_coordinates():
         olim._gaussian_tables(Dyn(), grid)
 
 
-@pytest.mark.skipif("olim" not in METHODS, reason="method='olim' not registered yet")
 def test_through_quasipotential():
     prob = problems.linear_2d()
     grid = prob.grid(65)

@@ -288,7 +288,6 @@ def _aniso():
 
 
 @pytest.mark.slow  # about 50 s for the three
-@pytest.mark.skipif(not HAS_OLIM, reason="olim not there yet")
 @pytest.mark.parametrize("which", ["linear", "rotational5", "anisotropic"])
 def test_agrees_with_olim(which):
     from fwpotential.solvers import olim
@@ -356,7 +355,6 @@ def test_finite_sum_unreachable_region():  # about 75 s: the cost table goes thr
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAS_OLIM, reason="olim not there yet")
 def test_finite_sum_agrees_with_olim():
     from fwpotential.solvers import olim
 

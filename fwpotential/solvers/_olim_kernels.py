@@ -652,8 +652,39 @@ def _simplices(
 
 
 @njit(cache=True)
-def _pairs_update(mode, V, status, q, iq, jq, kq, pa, pb, npair, n1, n2, is3d, h, T, b, A, a_const, Ctab, M, sub_len,
-                  shp, tri, tri_lut, simp, a, a1, G, L, B, stats):
+def _pairs_update(
+    mode,
+    V,
+    status,
+    q,
+    iq,
+    jq,
+    kq,
+    pa,
+    pb,
+    npair,
+    n1,
+    n2,
+    is3d,
+    h,
+    T,
+    b,
+    A,
+    a_const,
+    Ctab,
+    M,
+    sub_len,
+    shp,
+    tri,
+    tri_lut,
+    simp,
+    a,
+    a1,
+    G,
+    L,
+    B,
+    stats,
+):
     """Triangle updates of node q from the front segments [pa[k], pb[k]] (then tetrahedra in 3-D).
 
     Returns the smallest value found (+inf if none is interior)."""
@@ -670,16 +701,45 @@ def _pairs_update(mode, V, status, q, iq, jq, kq, pa, pb, npair, n1, n2, is3d, h
         j1 = r // n2
         k1 = r - j1 * n2
         stats[2] += 1
-        val, lam = _triangle(mode, V, iq, jq, kq, q0, i0, j0, k0, q1, i1, j1, k1, h, T, b, A, a_const, Ctab, M,
-                             sub_len, shp, a, a1)
+        val, lam = _triangle(
+            mode, V, iq, jq, kq, q0, i0, j0, k0, q1, i1, j1, k1, h, T, b, A, a_const, Ctab, M, sub_len, shp, a, a1
+        )
         if val < np.inf:
             stats[3] += 1
             if val < best:
                 best = val
             if is3d:
                 stats[4] += 1
-                val = _simplices(V, status, iq, jq, kq, q0, i0, j0, k0, q1, i1, j1, k1, lam, tri, tri_lut, simp, h,
-                                 T, b, A, a_const, shp, a, a1, G, L, B)
+                val = _simplices(
+                    V,
+                    status,
+                    iq,
+                    jq,
+                    kq,
+                    q0,
+                    i0,
+                    j0,
+                    k0,
+                    q1,
+                    i1,
+                    j1,
+                    k1,
+                    lam,
+                    tri,
+                    tri_lut,
+                    simp,
+                    h,
+                    T,
+                    b,
+                    A,
+                    a_const,
+                    shp,
+                    a,
+                    a1,
+                    G,
+                    L,
+                    B,
+                )
                 if val < best:
                     stats[5] += 1
                     best = val
@@ -811,7 +871,9 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
                 c = b[m, 3] * lnorm[e] - (b[m, 0] * lvec[e, 0] + b[m, 1] * lvec[e, 1] + b[m, 2] * lvec[e, 2])
                 val = Vp + (c if c > 0.0 else 0.0)
             else:
-                val = _one_point_e(mode, V, p, m, e, 1.0, lvec, lnorm, b, A, a_const, Ctab, M, sub_len, shp, h, ip, jp, a)
+                val = _one_point_e(
+                    mode, V, p, m, e, 1.0, lvec, lnorm, b, A, a_const, Ctab, M, sub_len, shp, h, ip, jp, a
+                )
             stats[1] += 1
             old = V[q]
             if val < old:
@@ -849,8 +911,39 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
                 iq = ip + offs[e, 0]
                 jq = jp + offs[e, 1]
                 kq = kp + offs[e, 2]
-                val = _pairs_update(mode, V, status, q, iq, jq, kq, pa, pb, npair, n1, n2, is3d, h, T, b, A,
-                                    a_const, Ctab, M, sub_len, shp, tri, tri_lut, simp, a, a1, G, L, B, stats)
+                val = _pairs_update(
+                    mode,
+                    V,
+                    status,
+                    q,
+                    iq,
+                    jq,
+                    kq,
+                    pa,
+                    pb,
+                    npair,
+                    n1,
+                    n2,
+                    is3d,
+                    h,
+                    T,
+                    b,
+                    A,
+                    a_const,
+                    Ctab,
+                    M,
+                    sub_len,
+                    shp,
+                    tri,
+                    tri_lut,
+                    simp,
+                    a,
+                    a1,
+                    G,
+                    L,
+                    B,
+                    stats,
+                )
                 if val < V[q]:
                     V[q] = val
             if V[q] < old:
@@ -885,8 +978,27 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
                     c = b[m, 3] * lnorm[e] + (b[m, 0] * lvec[e, 0] + b[m, 1] * lvec[e, 1] + b[m, 2] * lvec[e, 2])
                     val = V[q0] + (c if c > 0.0 else 0.0)
                 else:
-                    val = _one_point_e(mode, V, q0, m, e, -1.0, lvec, lnorm, b, A, a_const, Ctab, M, sub_len, shp, h,
-                                       iq + offs[e, 0], jq + offs[e, 1], a)
+                    val = _one_point_e(
+                        mode,
+                        V,
+                        q0,
+                        m,
+                        e,
+                        -1.0,
+                        lvec,
+                        lnorm,
+                        b,
+                        A,
+                        a_const,
+                        Ctab,
+                        M,
+                        sub_len,
+                        shp,
+                        h,
+                        iq + offs[e, 0],
+                        jq + offs[e, 1],
+                        a,
+                    )
                 stats[1] += 1
                 if val < best:
                     best = val
@@ -913,8 +1025,39 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
                     pb[npair] = q1
                     npair += 1
                 if npair > 0:
-                    val = _pairs_update(mode, V, status, q, iq, jq, kq, pa, pb, npair, n1, n2, is3d, h, T, b, A,
-                                        a_const, Ctab, M, sub_len, shp, tri, tri_lut, simp, a, a1, G, L, B, stats)
+                    val = _pairs_update(
+                        mode,
+                        V,
+                        status,
+                        q,
+                        iq,
+                        jq,
+                        kq,
+                        pa,
+                        pb,
+                        npair,
+                        n1,
+                        n2,
+                        is3d,
+                        h,
+                        T,
+                        b,
+                        A,
+                        a_const,
+                        Ctab,
+                        M,
+                        sub_len,
+                        shp,
+                        tri,
+                        tri_lut,
+                        simp,
+                        a,
+                        a1,
+                        G,
+                        L,
+                        B,
+                        stats,
+                    )
                     if val < V[q]:
                         V[q] = val
             count = heap_push(heap, hv, pos, count, q, V[q])

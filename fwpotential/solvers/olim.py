@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from ..errors import CovarianceError, DimensionError, GridError, InputError, NonFiniteError
+from ..errors import CovarianceError, DimensionError, InputError, NonFiniteError
 from . import _olim_kernels as _k
 from ._start import start_values
 
