@@ -32,7 +32,14 @@ ENTRIES = [
     ("limit_cycle_2d", "olim", [129, 257, 513], {}),
     ("linear_3d", "olim", [33, 65, 129], {}),
     ("rotational_3d", "olim", [33, 65, 129], {}),
+    # method="sweep" (semi-Lagrangian); the target is within 3x of olim's time at equal error at 513^2
+    ("linear_2d", "sweep", [129, 257, 513], {}),
+    ("rotational_2d(kappa=5)", "sweep", [129, 257, 513], {}),
+    ("limit_cycle_2d", "sweep", [129, 257, 513], {}),
+    ("langevin_double_well_2d", "sweep", [129, 257], {}),
+    ("linear_3d", "sweep", [17, 33], {}),
 ]
+# method="fmm" against bare scikit-fmm: benchmarks/fmm.py
 
 PROBLEMS = {
     "linear_2d": problems.linear_2d,

@@ -390,7 +390,8 @@ def _tab_point_cost(C, n0, n1, fi, fj, lx, ly, M):
 @njit(cache=True)
 def tab_segment_cost(C, n0, n1, M, fi0, fj0, di, dj, h0, h1, sub_len):
     """Cost of the segment from index-space point (fi0, fj0) by (di, dj) cells, split into
-    pieces of at most sub_len cells, each sampled at its midpoint (theory.md section 3)."""
+    pieces of at most sub_len cells, each sampled at its midpoint (theory.md section 3); +inf if the
+    direction is not achievable at either end or at any sample."""
     lx = di * h0
     ly = dj * h1
     length = np.sqrt(lx * lx + ly * ly)
@@ -400,6 +401,12 @@ def tab_segment_cost(C, n0, n1, M, fi0, fj0, di, dj, h0, h1, sub_len):
     nsub = int(np.ceil(ncell / sub_len - 1e-12))
     if nsub < 1:
         nsub = 1
+    # both ends must allow this direction too: a midpoint inside the reachable set must not carry a
+    # segment out of it (finite-sum noise has +inf costs; theory.md section 3 pitfalls)
+    if _tab_point_cost(C, n0, n1, fi0, fj0, lx, ly, M) == np.inf:
+        return np.inf
+    if _tab_point_cost(C, n0, n1, fi0 + di, fj0 + dj, lx, ly, M) == np.inf:
+        return np.inf
     total = 0.0
     for s in range(nsub):
         t = (s + 0.5) / nsub
