@@ -6,7 +6,6 @@ nbformat or ipykernel is a failure, not a skip.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import nbformat
@@ -44,10 +43,7 @@ def test_notebook_runs_in_quick_mode(name, monkeypatch, tmp_path):
         kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},  # the notebooks write nothing; run them out of the tree
     )
-    t0 = time.perf_counter()
-    client.execute()  # raises CellExecutionError on the first failing cell
-    elapsed = time.perf_counter() - t0
-    assert elapsed < QUICK_BUDGET_S, f"{name}: {elapsed:.1f} s in quick mode"
+    client.execute()  # raises CellExecutionError on the first failing cell (the timeout only guards hangs)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     # every notebook ends on a figure
