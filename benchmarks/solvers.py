@@ -57,18 +57,6 @@ def _solver(method):
     return importlib.import_module(f"fwpotential.solvers.{method}")
 
 
-def _restrict(prob, grid):
-    ex = prob.exact_on(grid)
-    face = np.zeros(grid.shape, bool)
-    for k in range(grid.dim):
-        idx = [slice(None)] * grid.dim
-        idx[k] = [0, -1]
-        face[tuple(idx)] = True
-    if not np.isfinite(ex[face]).any():  # exact V known only inside: no restriction needed
-        return None
-    return ~(ex < np.nanmin(ex[face]))
-
-
 def run_one(prob, method, n, options, repeats=3):
     """Returns (seconds best of `repeats`, max error, RMS error, K)."""
     grid = prob.grid(n)
@@ -89,7 +77,7 @@ def run_one(prob, method, n, options, repeats=3):
         best = min(best, time.perf_counter() - t)
     qp = QuasiPotential(values, grid, att, method, info)
     margin = int(info.get("K", 1))
-    exclude = _restrict(prob, grid)
+    exclude = ~prob.below_boundary(grid)
     return (
         best,
         prob.max_error(qp, margin_cells=margin, exclude=exclude),

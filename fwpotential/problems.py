@@ -64,6 +64,20 @@ class Problem:
         """Exact V at the nodes (NaN where unknown)."""
         return self.exact(grid.points())
 
+    def below_boundary(self, grid) -> np.ndarray:
+        """Nodes whose exact V is below its smallest known value on the box's faces: there the minimum
+        action paths stay inside the box, so a grid solver can be held to the exact V. All True when
+        the exact V is unknown on every face."""
+        ex = self.exact_on(grid)
+        face = np.zeros(grid.shape, bool)
+        for k in range(grid.dim):
+            idx = [slice(None)] * grid.dim
+            idx[k] = [0, -1]
+            face[tuple(idx)] = True
+        if not np.isfinite(ex[face]).any():
+            return np.ones(grid.shape, bool)
+        return ex < np.nanmin(ex[face])
+
     def errors(self, qp, *, margin_cells=0, exclude=None) -> np.ndarray:
         """|V_num - V_exact| on nodes where V is known, finite, and at least ``margin_cells`` from the
         boundary (NaN elsewhere). ``exclude``: optional boolean mask of nodes to leave out."""

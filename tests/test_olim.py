@@ -28,19 +28,8 @@ def _solve(prob, n, dynamics=None, **options):
     return QuasiPotential(values, grid, att, "olim", info)
 
 
-def _below_boundary(prob, grid):
-    """Nodes whose exact V is below the smallest exact V on the box's faces (paths stay inside)."""
-    ex = prob.exact_on(grid)
-    face = np.zeros(grid.shape, bool)
-    for k in range(grid.dim):
-        idx = [slice(None)] * grid.dim
-        idx[k] = [0, -1]
-        face[tuple(idx)] = True
-    return ex < np.nanmin(ex[face])
-
-
 def _errors(prob, qp, restrict=True):
-    exclude = ~_below_boundary(prob, qp.grid) if restrict else None
+    exclude = ~prob.below_boundary(qp.grid) if restrict else None
     K = qp.info["K"]
     return prob.max_error(qp, margin_cells=K, exclude=exclude), prob.rms_error(qp, margin_cells=K, exclude=exclude)
 
