@@ -44,7 +44,7 @@ def rng_next(st):
 @njit(cache=True)
 def rng_uniform(st):
     """Uniform double in [0, 1) with 53 random bits."""
-    return np.float64(rng_next(st) >> np.uint64(11)) * 1.1102230246251565e-16
+    return np.float64(np.int64(rng_next(st) >> np.uint64(11))) * 1.1102230246251565e-16  # int64: one cvtsi2sd
 
 
 @njit(cache=True)
@@ -70,26 +70,101 @@ ZIG_R = 3.442619855899
 
 
 @njit(cache=True)
+def _normal_slow(st, i, u):
+    """Rejected fast-path draw of :func:`rng_normal`: the wedge test of layer i, or the tail (i = 0).
+    Returns NaN when the draw is rejected (the caller then starts over)."""
+    if i == 0:  # tail beyond R (Marsaglia)
+        while True:
+            x = math.log(1.0 - rng_uniform(st)) / ZIG_R
+            y = math.log(1.0 - rng_uniform(st))
+            if -2.0 * y >= x * x:
+                return x - ZIG_R if u < 0 else ZIG_R - x
+    x = u * ZIG_X[i]
+    f0 = math.exp(-0.5 * (ZIG_X[i] * ZIG_X[i] - x * x))
+    f1 = math.exp(-0.5 * (ZIG_X[i + 1] * ZIG_X[i + 1] - x * x))
+    if f1 + rng_uniform(st) * (f0 - f1) < 1.0:
+        return x
+    return np.nan
+
+
+@njit(cache=True)
 def rng_normal(st):
     """Standard normal by the ziggurat method (Doornik 2005, ZIGNOR): layer from the low 7 bits and
-    the uniform from the top 53 bits of one draw; exact tail by Marsaglia's method."""
+    the uniform from the top 53 bits of one draw; exact tail by Marsaglia's method. The fast path
+    (98.8 % of draws) is inlined; wedges and the tail are an out-of-line call."""
     while True:
         r = rng_next(st)
         i = np.int64(r & np.uint64(127))
-        u = 2.0 * (np.float64(r >> np.uint64(11)) * 1.1102230246251565e-16) - 1.0
+        # 2 (k 2^-53) - 1 = k 2^-52 - 1 exactly; k < 2^53 converts exactly through int64
+        u = np.float64(np.int64(r >> np.uint64(11))) * 2.220446049250313e-16 - 1.0
         if abs(u) < ZIG_RATIO[i]:
             return u * ZIG_X[i]
-        if i == 0:  # tail beyond R
-            while True:
-                x = math.log(1.0 - rng_uniform(st)) / ZIG_R
-                y = math.log(1.0 - rng_uniform(st))
-                if -2.0 * y >= x * x:
-                    return x - ZIG_R if u < 0 else ZIG_R - x
-        x = u * ZIG_X[i]
-        f0 = math.exp(-0.5 * (ZIG_X[i] * ZIG_X[i] - x * x))
-        f1 = math.exp(-0.5 * (ZIG_X[i + 1] * ZIG_X[i + 1] - x * x))
-        if f1 + rng_uniform(st) * (f0 - f1) < 1.0:
-            return x
+        z = _normal_slow(st, i, u)
+        if z == z:
+            return z
+
+
+@njit(cache=True)
+def fill_normals(st, z, start, stride, count):
+    """``count`` normals of the stream ``st`` into z[start], z[start + stride], ...: the same numbers
+    as ``count`` calls of :func:`rng_normal`, with the state held in registers in between."""
+    s0, s1, s2, s3 = st[0], st[1], st[2], st[3]
+    for j in range(count):
+        while True:
+            t = s1 * np.uint64(5)
+            r = ((t << np.uint64(7)) | (t >> np.uint64(57))) * np.uint64(9)
+            w = s1 << np.uint64(17)
+            s2 ^= s0
+            s3 ^= s1
+            s1 ^= s2
+            s0 ^= s3
+            s2 ^= w
+            s3 = (s3 << np.uint64(45)) | (s3 >> np.uint64(19))
+            i = np.int64(r & np.uint64(127))
+            u = np.float64(np.int64(r >> np.uint64(11))) * 2.220446049250313e-16 - 1.0
+            if abs(u) < ZIG_RATIO[i]:
+                z[start + j * stride] = u * ZIG_X[i]
+                break
+            st[0], st[1], st[2], st[3] = s0, s1, s2, s3
+            v = _normal_slow(st, i, u)
+            s0, s1, s2, s3 = st[0], st[1], st[2], st[3]
+            if v == v:
+                z[start + j * stride] = v
+                break
+    st[0], st[1], st[2], st[3] = s0, s1, s2, s3
+
+
+@njit(cache=True)
+def fill_indices(st, idx, count, n):
+    """``count`` indices uniform in [0, n) into idx[:count]: the same as ``count`` calls of
+    :func:`rng_index`, with the state held in registers in between."""
+    s0, s1, s2, s3 = st[0], st[1], st[2], st[3]
+    for j in range(count):
+        t = s1 * np.uint64(5)
+        r = ((t << np.uint64(7)) | (t >> np.uint64(57))) * np.uint64(9)
+        w = s1 << np.uint64(17)
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= w
+        s3 = (s3 << np.uint64(45)) | (s3 >> np.uint64(19))
+        k = np.int64(np.float64(np.int64(r >> np.uint64(11))) * 1.1102230246251565e-16 * n)
+        idx[j] = k if k < n else n - 1
+    st[0], st[1], st[2], st[3] = s0, s1, s2, s3
+
+
+@njit(cache=True)
+def floyd_indices(st, idx, count, n):
+    """``count`` distinct indices in [0, n) by Floyd's algorithm (uniform subset, in draw order)."""
+    for j in range(count):
+        jj = n - count + j
+        pick = rng_index(st, jj + 1)
+        for q in range(j):
+            if idx[q] == pick:
+                pick = jj
+                break
+        idx[j] = pick
 
 
 @njit(cache=True)
@@ -129,10 +204,15 @@ def node_index(x, lower, inv_h, shape):
 # ---- the chain kernel -----------------------------------------------------------------------
 A1, A2, A3 = types.float64[::1], types.float64[:, ::1], types.float64[:, :, ::1]
 I1, I2, I3 = types.int64[::1], types.int64[:, ::1], types.int64[:, :, ::1]
-P = types.CPointer(types.float64)  # hooks take raw pointers: no reference counting per call
+P = types.CPointer(types.float64)  # the hook takes raw pointers (wrapped by numba.carray inside)
 PU = types.CPointer(types.uint64)
-STEP_SIG = types.int64(P, PU, types.float64, types.float64)  # step(x, st, gamma, factor) -> 0, or 2: a(x) < 0
-SAMPLE_SIG = types.void(P, types.int64, P, types.int64, P)  # sample_grad(x, i, data, n, out): data[k * n + i]
+PI = types.CPointer(types.int64)
+i8, f8 = types.int64, types.float64
+GAUSS_NB = 16  # chains per block for Gaussian updates (interleaved step by step)
+SUM_NB = 4  # chains per block for finite sums (each step has B independent sample gradients already)
+BUF_DOUBLES = 2048  # K d NB: positions buffered per hook call (16 kB)
+# block(X, S, C, c0, nb, kk, gamma, factor, bound, data, N, batch, buf, alive, nvalid, code)
+BLOCK_SIG = types.void(P, PU, i8, i8, i8, i8, f8, f8, f8, P, i8, i8, P, PI, PI, PI)
 
 
 @intrinsic
@@ -147,102 +227,100 @@ def _ptr(typingctx, arr):
 
 
 _RUN_SIG = types.void(
-    A2, types.int8[::1], I1, types.uint64[:, ::1], types.int64, types.int64, types.float64, types.float64,
-    A2, types.int64, types.float64, A1, A1, I1, I1, I1, I2, I1, I1, I3, A2, A2,
-    I2, A1, A1, I1, types.int64, types.int64, A3, types.int64,
-    types.FunctionType(STEP_SIG), types.FunctionType(SAMPLE_SIG),
+    A2, types.int8[::1], I1, types.uint64[:, ::1], i8, i8, f8, f8,
+    A2, i8, f8, A1, A1, I1, I1, I1, I2, I1, I1, I3, A2, A2,
+    I2, A1, A1, I1, i8, i8, i8, A3, i8, i8, types.FunctionType(BLOCK_SIG),
 )  # fmt: skip
 
 
 def run_chains(
     X, status, stop, S, t0, n, gamma, factor, data, batch, bound,
     lab_lower, lab_inv_h, lab_shape, basins, cores, counts, cur, entry, trans, tau_sum, tau_sq,
-    hist, h_lower, h_inv_h, h_shape, burn_in, store_every, traj, mode, step, sample_grad,
+    hist, h_lower, h_inv_h, h_shape, same_grid, burn_in, store_every, traj, NB, K, block,
 ):  # fmt: skip
     """Advance every live chain from step t0 to t0 + n (or until it stops).
 
-    Update (mode 0, 1: the ``step`` hook): x <- x - gamma (g + factor z), g = grad f(x), z = L xi
-    (L constant) or sqrt(s(x)) xi, xi standard normal; mode 2 / 3: x <- x - gamma g, g = mean of the
-    gradients of ``batch`` samples drawn with / without replacement.
-    status: 0 running, 1 diverged (non-finite or |x_i| > bound), 2 negative noise variance.
-    Statistics after each step t (1-based): counts[c, label] (label m: no basin) and hist for
-    t > burn_in; core-to-core transitions trans[c, i, j] with first-passage times (steps) in
-    tau_sum/tau_sq; positions at t % store_every == 0 into traj[t // store_every - 1].
+    Chains go in blocks of ``NB`` (one block per parallel iteration); the model hook ``block``
+    (printed from SymPy per model, see :func:`gaussian_block_source` and
+    :func:`finite_sum_block_source`) advances a block by up to ``K`` steps and leaves the positions
+    after each step in ``buf`` (kk, d, NB), the number of admissible steps per chain in ``nvalid``
+    and the reason of a stop in ``code`` (1: non-finite or |x_i| > bound, at the step after the
+    admissible ones; 2: negative noise variance, x unchanged). The statistics of those steps are then
+    taken here: counts[c, label] (label m: no basin) and hist for t > burn_in; core-to-core transitions
+    trans[c, i, j] with first-passage times (steps) in tau_sum/tau_sq; positions at
+    t % store_every == 0 into traj[t // store_every - 1].
     """
     C = X.shape[0]
     d = X.shape[1]
     m = counts.shape[1] - 1
     use_lab = basins.shape[0] > 0
     use_hist = hist.shape[1] > 0
-    N = data.shape[1]
-    for c in prange(C):
-        if status[c] != 0:
-            continue
+    use_stats = use_lab or use_hist or store_every > 0
+    N = data.shape[0]
+    nblk = (C + NB - 1) // NB
+    for blk in prange(nblk):
         tid = numba.get_thread_id()
-        st = S[c]
-        x = X[c].copy()
-        g = np.zeros(d)
-        tmp = np.zeros(d)
-        idx = np.zeros(max(batch, 1), np.int64)
-        px, ptmp, pdata, pst = _ptr(x), _ptr(tmp), _ptr(data), _ptr(st)
-        for k in range(n):
-            if mode <= 1:
-                if step(px, pst, gamma, factor) != 0:
-                    status[c] = 2
-                    stop[c] = t0 + k
-                    break
-            else:
-                if mode == 2:
-                    for b in range(batch):
-                        idx[b] = rng_index(st, N)
-                else:  # Floyd's sampling of `batch` distinct indices
-                    for b in range(batch):
-                        jj = N - batch + b
-                        pick = rng_index(st, jj + 1)
-                        for q in range(b):
-                            if idx[q] == pick:
-                                pick = jj
-                                break
-                        idx[b] = pick
-                for i in range(d):
-                    g[i] = 0.0
-                for b in range(batch):
-                    sample_grad(px, idx[b], pdata, N, ptmp)
-                    for i in range(d):
-                        g[i] += tmp[i]
-                for i in range(d):
-                    x[i] -= gamma * g[i] / batch
-            t = t0 + k + 1
-            ok = True
-            for i in range(d):
-                if not (abs(x[i]) <= bound):  # NaN fails too
-                    ok = False
-            if not ok:
-                status[c] = 1
-                stop[c] = t
-                break
-            if use_lab:
-                node = node_index(x, lab_lower, lab_inv_h, lab_shape)
-                if t > burn_in:
-                    lab = basins[node] if node >= 0 else -1
-                    counts[c, lab if lab >= 0 else m] += 1
-                core = cores[node] if node >= 0 else -1
-                if core >= 0 and core != cur[c]:
-                    if cur[c] >= 0:
-                        tau = np.float64(t - entry[c])
-                        trans[c, cur[c], core] += 1
-                        tau_sum[c, cur[c]] += tau
-                        tau_sq[c, cur[c]] += tau * tau
-                    cur[c] = core
-                    entry[c] = t
-            if use_hist and t > burn_in:
-                hn = node_index(x, h_lower, h_inv_h, h_shape)
-                if hn >= 0:
-                    hist[tid, hn] += 1
-            if store_every > 0 and t % store_every == 0:
-                for i in range(d):
-                    traj[t // store_every - 1, c, i] = x[i]
-        X[c] = x
+        c0 = blk * NB
+        nb = min(NB, C - c0)
+        alive = np.zeros(NB, np.int64)
+        was = np.zeros(NB, np.int64)
+        nvalid = np.zeros(NB, np.int64)
+        code = np.zeros(NB, np.int64)
+        buf = np.zeros(K * d * NB)
+        xv = np.zeros(d)
+        n_alive = 0
+        for b in range(nb):
+            if status[c0 + b] == 0:
+                alive[b] = 1
+                n_alive += 1
+        k0 = 0
+        while k0 < n and n_alive > 0:
+            kk = min(K, n - k0)
+            for b in range(NB):
+                was[b] = alive[b]
+                nvalid[b] = 0
+                code[b] = 0
+            block(
+                _ptr(X), _ptr(S), C, c0, nb, kk, gamma, factor, bound, _ptr(data), N, batch,
+                _ptr(buf), _ptr(alive), _ptr(nvalid), _ptr(code),
+            )  # fmt: skip
+            if use_stats:
+                for b in range(nb):
+                    if was[b] == 0:
+                        continue
+                    c = c0 + b
+                    for k in range(nvalid[b]):
+                        t = t0 + k0 + k + 1
+                        for i in range(d):
+                            xv[i] = buf[(k * d + i) * NB + b]
+                        node = -1
+                        if use_lab:
+                            node = node_index(xv, lab_lower, lab_inv_h, lab_shape)
+                            if t > burn_in:
+                                lab = basins[node] if node >= 0 else -1
+                                counts[c, lab if lab >= 0 else m] += 1
+                            core = cores[node] if node >= 0 else -1
+                            if core >= 0 and core != cur[c]:
+                                if cur[c] >= 0:
+                                    tau = np.float64(t - entry[c])
+                                    trans[c, cur[c], core] += 1
+                                    tau_sum[c, cur[c]] += tau
+                                    tau_sq[c, cur[c]] += tau * tau
+                                cur[c] = core
+                                entry[c] = t
+                        if use_hist and t > burn_in:
+                            hn = node if (use_lab and same_grid != 0) else node_index(xv, h_lower, h_inv_h, h_shape)
+                            if hn >= 0:
+                                hist[tid, hn] += 1
+                        if store_every > 0 and t % store_every == 0:
+                            for i in range(d):
+                                traj[t // store_every - 1, c, i] = xv[i]
+            for b in range(nb):
+                if was[b] != 0 and code[b] != 0:
+                    status[c0 + b] = code[b]
+                    stop[c0 + b] = t0 + k0 + nvalid[b] + (1 if code[b] == 1 else 0)
+                    n_alive -= 1
+            k0 += kk
 
 
 # ---- model hooks from SymPy -------------------------------------------------------------------
@@ -267,23 +345,24 @@ def _printer():
     return _Printer({"fully_qualified_modules": True})
 
 
-def _function_src(header, prologue, exprs, targets, symbols):
-    """Source of an njit function: ``header``, then ``prologue`` lines, CSE temporaries and
-    ``target = expr`` lines. ``symbols`` maps SymPy symbols to the local names set in the prologue."""
+def _assignments(exprs, targets, symbols):
+    """Lines ``temporary = ...`` (common subexpressions) and ``target = expr``; ``symbols`` maps
+    SymPy symbols to the local names the caller has set."""
     import sympy as sp
 
     pr = _printer()
     exprs = [sp.sympify(e).subs(symbols) for e in exprs]
     reps, red = sp.cse(exprs, symbols=sp.numbered_symbols("_t"))
-    body = list(prologue)
-    for sym, val in reps:
-        body.append(f"{sym} = {pr.doprint(val)}")
-    for tgt, val in zip(targets, red):
-        body.append(f"{tgt} = {pr.doprint(val)}")
-    text = "\n".join("    " + line for line in body)
+    body = [f"{sym} = {pr.doprint(val)}" for sym, val in reps]
+    body += [f"{tgt} = {pr.doprint(val)}" for tgt, val in zip(targets, red)]
+    text = "\n".join(body)
     if "Not supported" in text or "# " in text:
         raise Unsupported("an expression uses a function the Numba printer does not support")
-    return f"{header}\n{text}\n"
+    return body
+
+
+def _indent(lines, n):
+    return [" " * n + line for line in lines]
 
 
 def _coordinate_symbols(expr_list, names):
@@ -295,10 +374,6 @@ def _coordinate_symbols(expr_list, names):
             if s.name in names:
                 out[s] = sp.Symbol(f"_x{names.index(s.name)}")
     return out
-
-
-def _prologue(names, arr="x"):
-    return [f"_x{k} = {arr}[{k}]" for k in range(len(names))]
 
 
 def _noise_expr(scalar_expr, loss):
@@ -313,10 +388,27 @@ def _noise_expr(scalar_expr, loss):
     return e
 
 
-def step_source(loss, *, scalar_expr=None, L=None):
-    """``step(x, st, gamma, factor)``: one update x <- x - gamma (grad f + factor z) in place, with
-    z = sqrt(s(x)) xi (``scalar_expr``: s, may use the loss value f) or z = L xi (constant L, baked in);
-    xi drawn from the chain's generator ``st``. Returns 2 (x unchanged) where s(x) < 0 or is NaN."""
+_BLOCK_HEAD = [
+    "def block(px, pst, C, c0, nb, kk, gamma, factor, bound, pdata, N, batch, pbuf, palive, pnvalid, pcode):",
+    "    X = numba.carray(px, (C, D))",
+    "    S = numba.carray(pst, (C, 4))",
+    "    buf = numba.carray(pbuf, (kk, D, NB))",
+    "    alive = numba.carray(palive, (NB,))",
+    "    nvalid = numba.carray(pnvalid, (NB,))",
+    "    code = numba.carray(pcode, (NB,))",
+]
+
+
+def gaussian_block_source(loss, nb, *, scalar_expr=None, L=None):
+    """Source of the model hook ``block`` for Gaussian updates x <- x - gamma (grad f + factor z) with
+    z = sqrt(s(x)) xi (``scalar_expr``: s, may use the loss value f) or z = L xi (constant L, baked in,
+    zero entries dropped), xi standard normal.
+
+    The normals of each chain for the kk steps are drawn first, in the chain's stream order (d per
+    step), so the stream never depends on the blocking; the update then runs step by step over the
+    ``nb`` chains of the block at once (independent chains: their latencies overlap, and the loop has
+    no data-dependent branch). A chain whose s(x) is negative or NaN stops with code 2 and x
+    unchanged; one whose new iterate is non-finite or beyond ``bound`` stops with code 1 there."""
     import sympy as sp
 
     if getattr(loss, "expr", None) is None or loss.variables is None:
@@ -324,82 +416,147 @@ def step_source(loss, *, scalar_expr=None, L=None):
     names = list(loss.variables)
     d = len(names)
     g = [sp.diff(loss.expr, sp.Symbol(n, real=True)) for n in names]
-    exprs = list(g)
-    targets = [f"_g{k}" for k in range(d)]
+    exprs, targets = list(g), [f"_g{k}" for k in range(d)]
     if scalar_expr is not None:
         exprs.append(_noise_expr(scalar_expr, loss))
         targets.append("_s")
-    subs = _coordinate_symbols(exprs, names)
-    src = _function_src("def step(x, st, gamma, factor):", _prologue(names), exprs, targets, subs)
-    lines = []
+    body = [f"_x{k} = xs[{k}, b]" for k in range(d)]
+    body += _assignments(exprs, targets, _coordinate_symbols(exprs, names))
+    body += [f"_n{k} = Z[k, {k}, b]" for k in range(d)]
     if scalar_expr is not None:
-        lines += ["if not (_s >= 0.0):", "    return 2", "_r = factor * math.sqrt(_s)"]
-        lines += [f"_n{k} = rng_normal(st)" for k in range(d)]
-        lines += [f"x[{k}] = _x{k} - gamma * (_g{k} + _r * _n{k})" for k in range(d)]
+        body += ["_ok = _s >= 0.0", "_r = factor * math.sqrt(_s if _ok else 0.0)"]
+        body += [f"_y{k} = _x{k} - gamma * (_g{k} + _r * _n{k})" for k in range(d)]
     else:
+        body.append("_ok = True")
         L = np.asarray(L, dtype=float).reshape(d, d)
-        lines += [f"_n{k} = rng_normal(st)" for k in range(d)]
         for k in range(d):
             terms = [f"{float(L[k, j])!r} * _n{j}" for j in range(d) if L[k, j] != 0.0]
             z = " + ".join(terms) if terms else "0.0"
-            lines.append(f"x[{k}] = _x{k} - gamma * (_g{k} + factor * ({z}))")
-    lines.append("return 0")
-    return src + "\n".join("    " + line for line in lines) + "\n"
+            body.append(f"_y{k} = _x{k} - gamma * (_g{k} + factor * ({z}))")
+    inside = " & ".join(f"(abs(_y{k}) <= bound)" for k in range(d))
+    body += [
+        "_a = alive[b] != 0",
+        "_u = _a & _ok",  # the update is applied (also to the first non-admissible iterate)
+        f"_v = _u & {inside}",  # ... and the chain goes on
+    ]
+    body += [f"xs[{k}, b] = _y{k} if _u else _x{k}" for k in range(d)]
+    body += [f"buf[k, {k}, b] = xs[{k}, b]" for k in range(d)]
+    body += [
+        "nvalid[b] += np.int64(_v)",
+        "code[b] = code[b] if (_v or not _a) else (np.int64(1) if _ok else np.int64(2))",
+        "alive[b] = np.int64(_v)",
+    ]
+    lines = [f"D = {d}", f"NB = {nb}", "", ""] + _BLOCK_HEAD
+    lines += [
+        "    xs = np.zeros((D, NB))",
+        "    Z = np.zeros((kk, D, NB))",
+        "    Zf = Z.reshape(-1)",
+        "    for b in range(nb):",
+        "        for i in range(D):",
+        "            xs[i, b] = X[c0 + b, i]",
+        "        if alive[b] != 0:",
+        "            fill_normals(S[c0 + b], Zf, b, NB, kk * D)  # stream order: step k, coordinate i",
+        "    for k in range(kk):",
+        "        for b in range(NB):",
+    ]
+    lines += _indent(body, 12)
+    lines += [
+        "    for b in range(nb):",
+        "        for i in range(D):",
+        "            X[c0 + b, i] = xs[i, b]",
+    ]
+    return "\n".join(lines) + "\n"
 
 
-def sample_grad_source(loss):
-    """``sample_grad(x, i, data, out)`` for a FiniteSum: per-sample gradient of sample i.
+def finite_sum_block_source(loss, nb, replace):
+    """Source of the model hook ``block`` for minibatch SGD on a FiniteSum, and its data (N, n_columns).
 
-    Returns (source, data array (n_columns, N)). Samples given as expressions over data columns
-    (FiniteSum.from_expr) read their data from ``data``; a list of expression samples becomes a
-    chain of branches on i (N <= 256)."""
+    Per step each chain draws ``batch`` indices (with replacement, or without by Floyd's algorithm)
+    and sums only those samples' gradients, evaluated inline from the sample's row of ``data``
+    (row-major: one sample's columns are adjacent in memory). Samples given as expressions over data
+    columns (FiniteSum.from_expr) are one printed expression; a list of expression samples becomes a
+    chain of branches on the index (N <= 256)."""
     import sympy as sp
 
     d = loss.dim
     names = list(loss.variables) if loss.variables else None
+    pre, inner = [], []
     if getattr(loss, "samples", None) is not None:
         samples = loss.samples
         if len(samples) > 256:
             raise Unsupported(f"{len(samples)} separate sample losses (> 256); use FiniteSum.from_expr with data")
         if any(s.expr is None or s.variables is None for s in samples):
             raise Unsupported("some sample losses are callables")
-        parts = []
         for k, s in enumerate(samples):
             nm = list(s.variables)
             g = [sp.diff(s.expr, sp.Symbol(v, real=True)) for v in nm]
-            subs = _coordinate_symbols([s.expr], nm)
-            parts.append(
-                "@njit\n"
-                + _function_src(f"def _sg{k}(x, out):", _prologue(nm), g, [f"out[{j}]" for j in range(d)], subs)
-            )
-        body = ["def sample_grad(x, i, data, n, out):"]
+            pro = [f"_x{j} = x[{j}]" for j in range(len(nm))]
+            body = pro + _assignments(g, [f"out[{j}]" for j in range(d)], _coordinate_symbols([s.expr], nm))
+            pre += ["@njit", f"def _sg{k}(x, out):"] + _indent(body, 4) + ["", ""]
+        pre += ["@njit", "def sample_grad(x, i, out):"]
         for k in range(len(samples)):
-            body.append(f"    {'if' if k == 0 else 'elif'} i == {k}:\n        _sg{k}(x, out)")
-        return "\n".join(parts) + "\n" + "\n".join(body) + "\n", np.zeros((1, len(samples)))
-    # FiniteSum.from_expr: the per-sample gradient functions and data columns sit in closures
-    try:
-        fn = loss._sample_grads
-        cells = dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__)))
-        gv, per_sample = cells["gv"], cells["per_sample"]
-        pcells = dict(zip(per_sample.__code__.co_freevars, (c.cell_contents for c in per_sample.__closure__)))
-        cols = pcells["cols"]
-        raw = gv[0].__closure__
-        exprs = [g.expr for g in gv]
-        raw_fn = [c.cell_contents for c in raw if callable(c.cell_contents) and hasattr(c.cell_contents, "__code__")][0]
-        argnames = list(inspect.signature(raw_fn).parameters)
-    except Exception as exc:  # noqa: BLE001 - any layout change means: not compilable
-        raise Unsupported(f"cannot read the finite sum's sample expressions ({exc})") from None
-    if names is None or argnames[:d] != names or len(argnames) != d + len(cols):
-        raise Unsupported("unexpected finite-sum layout")
-    dnames = argnames[d:]
-    subs = _coordinate_symbols(exprs, names)
-    for e in exprs:
-        for s in e.free_symbols:
-            if s.name in dnames:
-                subs[s] = sp.Symbol(f"_d{dnames.index(s.name)}")
-    pro = _prologue(names) + [f"_d{k} = data[{k} * n + i]" for k in range(len(dnames))]
-    src = _function_src("def sample_grad(x, i, data, n, out):", pro, exprs, [f"out[{j}]" for j in range(d)], subs)
-    return src, np.ascontiguousarray(np.stack([np.asarray(c, float) for c in cols]))
+            pre += [f"    {'if' if k == 0 else 'elif'} i == {k}:", f"        _sg{k}(x, out)"]
+        pre += ["", ""]
+        inner = ["sample_grad(xv, _i, out)"] + [f"_h{j} = out[{j}]" for j in range(d)]
+        data = np.zeros((len(samples), 1))
+    else:  # FiniteSum.from_expr: the per-sample gradient functions and data columns sit in closures
+        try:
+            fn = loss._sample_grads
+            cells = dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__)))
+            gv, per_sample = cells["gv"], cells["per_sample"]
+            pcells = dict(zip(per_sample.__code__.co_freevars, (c.cell_contents for c in per_sample.__closure__)))
+            cols = pcells["cols"]
+            raw = gv[0].__closure__
+            exprs = [g.expr for g in gv]
+            raw_fn = [
+                c.cell_contents for c in raw if callable(c.cell_contents) and hasattr(c.cell_contents, "__code__")
+            ][0]
+            argnames = list(inspect.signature(raw_fn).parameters)
+        except Exception as exc:  # noqa: BLE001 - any layout change means: not compilable
+            raise Unsupported(f"cannot read the finite sum's sample expressions ({exc})") from None
+        if names is None or argnames[:d] != names or len(argnames) != d + len(cols):
+            raise Unsupported("unexpected finite-sum layout")
+        dnames = argnames[d:]
+        subs = _coordinate_symbols(exprs, names)
+        for e in exprs:
+            for s in e.free_symbols:
+                if s.name in dnames:
+                    subs[s] = sp.Symbol(f"_d{dnames.index(s.name)}")
+        inner = [f"_d{k} = data[_i, {k}]" for k in range(len(dnames))]
+        inner += _assignments(exprs, [f"_h{j}" for j in range(d)], subs)
+        data = np.stack([np.asarray(c, float) for c in cols], axis=1)
+    data = np.ascontiguousarray(data)
+    draw = ["fill_indices(st, idx, batch, N)" if replace else "floyd_indices(st, idx, batch, N)"]
+    step = list(draw)
+    step += [f"_g{j} = 0.0" for j in range(d)]
+    if getattr(loss, "samples", None) is not None:
+        step += [f"xv[{j}] = _x{j}" for j in range(d)]
+    step += ["for j in range(batch):", "    _i = idx[j]"] + _indent(inner, 4)
+    step += _indent([f"_g{j} += _h{j}" for j in range(d)], 4)
+    step += [f"_x{j} = _x{j} - gamma * _g{j} / batch" for j in range(d)]
+    step += [f"buf[k, {j}, b] = _x{j}" for j in range(d)]
+    step += [
+        "if not (" + " and ".join(f"abs(_x{j}) <= bound" for j in range(d)) + "):  # NaN fails too",
+        "    code[b] = 1",
+        "    alive[b] = 0",
+        "    break",
+        "nvalid[b] += 1",
+    ]
+    lines = [f"D = {d}", f"NB = {nb}", f"NCOL = {data.shape[1]}", "", ""] + pre + _BLOCK_HEAD
+    lines += [
+        "    data = numba.carray(pdata, (N, NCOL))",
+        "    idx = np.zeros(max(batch, 1), np.int64)",
+        "    xv = np.zeros(D)",
+        "    out = np.zeros(D)",
+        "    for b in range(nb):",
+        "        if alive[b] == 0:",
+        "            continue",
+        "        st = S[c0 + b]",
+    ]
+    lines += _indent([f"_x{j} = X[c0 + b, {j}]" for j in range(d)], 8)
+    lines += ["        for k in range(kk):"] + _indent(step, 12)
+    lines += _indent([f"X[c0 + b, {j}] = _x{j}" for j in range(d)], 8)
+    return "\n".join(lines) + "\n", data
 
 
 _KERNEL = []
@@ -412,27 +569,21 @@ def chain_kernel():
     return _KERNEL[0]
 
 
-STUB_STEP = "def step(x, st, gamma, factor):\n    return 0\n"
-STUB_SAMPLE = "def sample_grad(x, i, data, n, out):\n    pass\n"
 _HOOKS = {}
 
 
-def compile_hooks(step_src, sample_src):
-    """Compile the model hooks (Python source) with the kernel's function signatures.
+def compile_block(src):
+    """Compile the model hook ``block`` (Python source) with the kernel's function signature.
 
-    The sources run in a namespace with ``math``, ``np``, ``njit`` and ``rng_normal``; compiled hooks
-    are memoised per process by source text. Returns (step, sample_grad)."""
-    out = []
-    for name, src, sig in (("step", step_src, STEP_SIG), ("sample_grad", sample_src, SAMPLE_SIG)):
-        key = (name, src)
-        if key not in _HOOKS:
-            ns = {"math": math, "np": np, "njit": njit, "rng_normal": rng_normal}
-            exec(compile(src, f"<fwpotential {name}>", "exec"), ns)  # noqa: S102 - source printed by SymPy
-            fn = ns[name]
-            fn = getattr(fn, "py_func", fn)
-            _HOOKS[key] = njit(sig)(fn)
-        out.append(_HOOKS[key])
-    return tuple(out)
+    The source runs in a namespace with ``math``, ``np``, ``numba``, ``njit``, ``fill_normals``,
+    ``fill_indices`` and ``floyd_indices``; compiled hooks are memoised per process by source text."""
+    if src not in _HOOKS:
+        ns = {"math": math, "np": np, "numba": numba, "njit": njit}
+        ns.update(fill_normals=fill_normals, fill_indices=fill_indices, floyd_indices=floyd_indices)
+        exec(compile(src, "<fwpotential block>", "exec"), ns)  # noqa: S102 - source printed by SymPy
+        fn = ns["block"]
+        _HOOKS[src] = njit(BLOCK_SIG)(getattr(fn, "py_func", fn))
+    return _HOOKS[src]
 
 
 # ---- exact finite-step chain: Grassmann–Taksar–Heyman on a profile-stored matrix ---------------
