@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import weakref
 
 import numba
 import numpy as np
@@ -211,6 +212,11 @@ i8, f8 = types.int64, types.float64
 GAUSS_NB = 16  # chains per block for Gaussian updates (interleaved step by step)
 SUM_NB = 4  # chains per block for finite sums (each step has B independent sample gradients already)
 BUF_DOUBLES = 2048  # K d NB: positions buffered per hook call (16 kB)
+# Finite sums: reassociation and FMA contraction let LLVM vectorise the per-sample dot products and
+# gradient sums (1.7x). Results stay independent of threads and checkpoints (the same machine code
+# runs every chain) but may differ in the last bits between CPUs. No nnan/ninf: the divergence test
+# must still see NaN.
+SUM_FASTMATH = frozenset({"reassoc", "contract"})
 # block(X, S, C, c0, nb, kk, gamma, factor, bound, data, N, batch, buf, alive, nvalid, code)
 BLOCK_SIG = types.void(P, PU, i8, i8, i8, i8, f8, f8, f8, P, i8, i8, P, PI, PI, PI)
 
@@ -570,20 +576,36 @@ def chain_kernel():
 
 
 _HOOKS = {}
+_SOURCES = weakref.WeakKeyDictionary()
 
 
-def compile_block(src):
+def memo_source(loss, key, make):
+    """``make()`` memoised per loss object and key: printing with SymPy's CSE costs 10-20 ms a model."""
+    try:
+        per = _SOURCES.setdefault(loss, {})
+    except TypeError:  # not weak-referenceable: no memo
+        return make()
+    if key not in per:
+        per[key] = make()
+    return per[key]
+
+
+def compile_block(src, fastmath=False):
     """Compile the model hook ``block`` (Python source) with the kernel's function signature.
 
     The source runs in a namespace with ``math``, ``np``, ``numba``, ``njit``, ``fill_normals``,
-    ``fill_indices`` and ``floyd_indices``; compiled hooks are memoised per process by source text."""
-    if src not in _HOOKS:
+    ``fill_indices`` and ``floyd_indices``; compiled hooks are memoised per process by source text
+    and fastmath flags."""
+    key = (src, fastmath if isinstance(fastmath, bool) else tuple(sorted(fastmath)))
+    if key not in _HOOKS:
         ns = {"math": math, "np": np, "numba": numba, "njit": njit}
         ns.update(fill_normals=fill_normals, fill_indices=fill_indices, floyd_indices=floyd_indices)
         exec(compile(src, "<fwpotential block>", "exec"), ns)  # noqa: S102 - source printed by SymPy
         fn = ns["block"]
-        _HOOKS[src] = njit(BLOCK_SIG)(getattr(fn, "py_func", fn))
-    return _HOOKS[src]
+        fm = fastmath if isinstance(fastmath, bool) else set(fastmath)
+        # a cfunc: its address is read once (a dispatcher's is looked up again on every kernel call)
+        _HOOKS[key] = numba.cfunc(BLOCK_SIG, fastmath=fm)(getattr(fn, "py_func", fn))
+    return _HOOKS[key]
 
 
 # ---- exact finite-step chain: Grassmann–Taksar–Heyman on a profile-stored matrix ---------------

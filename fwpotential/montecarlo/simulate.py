@@ -361,13 +361,19 @@ class _Model:
     def _compile(self):
         dyn = self.dyn
         loss = dyn.loss
+        fastmath = False
         if self.mode in (2, 3):
             self.nb = _k.SUM_NB
-            src, self.data = _k.finite_sum_block_source(loss, self.nb, replace=self.mode == 2)
+            replace = self.mode == 2
+            src, self.data = _k.memo_source(
+                loss, ("sum", self.nb, replace), lambda: _k.finite_sum_block_source(loss, self.nb, replace)
+            )
+            fastmath = _k.SUM_FASTMATH
         else:
             self.nb = _k.GAUSS_NB
             if dyn.kind == "langevin":
-                src = _k.gaussian_block_source(loss, self.nb, L=self.L)
+                key = ("L", self.nb, self.L.tobytes())
+                src = _k.memo_source(loss, key, lambda: _k.gaussian_block_source(loss, self.nb, L=self.L))
             else:
                 inner = self.inner
                 if not isinstance(inner, GaussianNoise):
@@ -376,14 +382,20 @@ class _Model:
                     from ..noise import psd_sqrt
 
                     self.L = psd_sqrt(inner._const)
-                    src = _k.gaussian_block_source(loss, self.nb, L=self.L)
+                    key = ("L", self.nb, self.L.tobytes())
+                    src = _k.memo_source(loss, key, lambda: _k.gaussian_block_source(loss, self.nb, L=self.L))
                 elif inner._scalar is not None and getattr(inner, "scalar_expr", None) is not None:
                     self.mode = 1
-                    src = _k.gaussian_block_source(loss, self.nb, scalar_expr=inner.scalar_expr)
+                    s_expr = inner.scalar_expr
+                    src = _k.memo_source(
+                        loss,
+                        ("s", self.nb, str(s_expr)),
+                        lambda: _k.gaussian_block_source(loss, self.nb, scalar_expr=s_expr),
+                    )
                 else:
                     raise _k.Unsupported("the covariance is a callable or a matrix field")
         self.source = src
-        self.block = _k.compile_block(src)
+        self.block = _k.compile_block(src, fastmath)
         self.kernel = _k.chain_kernel()
         self.data = np.ascontiguousarray(self.data, dtype=float)
 
