@@ -7,12 +7,20 @@ Run: python benchmarks/montecarlo.py   (prints a Markdown table; warm-up call fi
 2. Finite sum, linear regression in d = 10 with N = 1000 samples, minibatches of B = 32 (with
    replacement): each step evaluates only the 32 drawn samples' gradients.
 The anchor is a plain NumPy loop over steps, vectorised over chains, doing the same update.
+Every simulate call is timed whole (seeding, stability check, kernel launches), not just the kernel.
+
+Compile time: the first simulate call of each model in a fresh process, once with empty Numba and
+hook caches (a temporary NUMBA_CACHE_DIR and FWPOTENTIAL_CACHE_DIR: the cold compile of the chain
+kernel and the model hooks) and once more with those caches filled.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 
 import numba
@@ -42,11 +50,14 @@ def one_thread(fn):
         numba.set_num_threads(before)
 
 
-def poly2d(n_chains=4096, n_steps=2000, gamma=0.02):
+def poly2d(n_chains=4096, n_steps=2000, gamma=0.02, first_only=False):
     dyn = fw.sgd(fw.Loss.from_expr("(x**2 - 1)**2 + 2*y**2 + 0.3*x*y**2"), noise=fw.IsotropicNoise("0.5 + f"))
 
     def kernel():
         simulate(dyn, step_size=gamma, n_steps=n_steps, n_chains=n_chains, x0=[1.0, 0.0], seed=0, progress=False)
+
+    if first_only:
+        return kernel()
 
     def numpy_loop():
         rng = np.random.default_rng(0)
@@ -65,7 +76,7 @@ def poly2d(n_chains=4096, n_steps=2000, gamma=0.02):
     return n / best_of(kernel), n / one_thread(lambda: best_of(kernel)), n / best_of(numpy_loop)
 
 
-def finite_sum(n_chains=1024, n_steps=300, gamma=0.05, N=1000, d=10, B=32):
+def finite_sum(n_chains=1024, n_steps=300, gamma=0.05, N=1000, d=10, B=32, first_only=False):
     rng = np.random.default_rng(1)
     A = rng.standard_normal((N, d))
     w_true = rng.standard_normal(d)
@@ -78,6 +89,9 @@ def finite_sum(n_chains=1024, n_steps=300, gamma=0.05, N=1000, d=10, B=32):
 
     def kernel():
         simulate(dyn, step_size=gamma, n_steps=n_steps, n_chains=n_chains, x0=np.zeros(d), seed=0, progress=False)
+
+    if first_only:
+        return kernel()
 
     def numpy_loop():
         g = np.random.default_rng(0)
@@ -92,7 +106,32 @@ def finite_sum(n_chains=1024, n_steps=300, gamma=0.05, N=1000, d=10, B=32):
     return n / best_of(kernel), n / one_thread(lambda: best_of(kernel)), n / best_of(numpy_loop)
 
 
+def first_calls():
+    """Seconds of the first simulate call of each benchmark model (compilation or cache loading)."""
+    out = []
+    for fn in (poly2d, finite_sum):
+        t = time.perf_counter()
+        fn(n_chains=64, n_steps=10, first_only=True)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def compile_times():
+    """First-call seconds in fresh processes: empty caches, then the same caches again."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(tmp, "numba"), FWPOTENTIAL_CACHE_DIR=tmp)
+        for _ in range(2):
+            cmd = [sys.executable, __file__, "--first-calls"]
+            res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            rows.append([float(v) for v in res.stdout.split()])
+    return rows
+
+
 def main():
+    if "--first-calls" in sys.argv:
+        print(*first_calls())
+        return
     cpu = platform.processor() or platform.machine()
     print(f"Machine: {cpu}, {os.cpu_count()} logical cores, Numba threads {numba.get_num_threads()}\n")
     print(f"Load average before the run: {os.getloadavg()[0]:.2f} (other processes share the cores)\n")
@@ -107,6 +146,12 @@ def main():
         k, k1, a = fn()
         print(f"| {name} | {size} | {k:.3g} | {k1:.3g} | {a:.3g} | {k / a:.2f} / {k1 / a:.2f} |")
     print("\nchain-steps per second, best of 3 after a warm-up call")
+    print(f"Load average after the run: {os.getloadavg()[0]:.2f}\n")
+    (c2, cs), (w2, ws) = compile_times()
+    print("| first simulate call in a fresh process | 2-D polynomial | finite sum |")
+    print("|---|---|---|")
+    print(f"| empty caches (compiles the kernel and the hook) | {c2:.2f} s | {cs:.2f} s |")
+    print(f"| caches filled | {w2:.2f} s | {ws:.2f} s |")
 
 
 if __name__ == "__main__":

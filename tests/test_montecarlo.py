@@ -351,3 +351,59 @@ def test_one_kernel_step_matches_reference_update():
     xi = _chains.normals(keys, 2)
     ref = X0 - 0.05 * (loss.grad(X0) + np.sqrt(dyn.noise.scalar(X0))[:, None] * xi)
     np.testing.assert_allclose(run.positions, ref, rtol=1e-13, atol=1e-13)
+
+
+def test_spawned_states_equal_seed_sequence_spawn():
+    for seed in (0, 9, 2**32 - 1, 2**32 + 7, 2**70 + 3, 2**140 + 1):
+        ref = np.stack([s.generate_state(4, np.uint64) for s in np.random.SeedSequence(seed).spawn(37)])
+        np.testing.assert_array_equal(sim_mod.spawned_states(seed, 37), ref)
+
+
+@pytest.mark.parametrize("model", ["gaussian", "finite_sum"])
+def test_blocking_does_not_change_results(monkeypatch, model):
+    """Chains per block (NB, printed into the hook) and steps per hook call (K) only regroup the work:
+    every chain's stream and arithmetic stay the same. 21 chains: a partial last block; some stop."""
+    if model == "gaussian":
+        dyn = fw.sgd(fw.Loss.from_expr(DW), noise=fw.IsotropicNoise("0.5 - x/2"))  # a < 0 beyond x = 1
+        x0 = np.linspace(-1.5, 0.95, 21)[:, None]  # chains of the right well stop after 7 to 216 steps
+        kw = dict(step_size=0.2)
+    else:
+        rng = np.random.default_rng(0)
+        a, t = rng.standard_normal(50), rng.standard_normal(50)
+        dyn = fw.sgd(
+            fw.FiniteSum.from_expr("(w*a - t)**2/2 + w**4/4", data={"a": a, "t": t}, variables=["w"]), batch_size=3
+        )
+        x0 = np.linspace(-1.0, 3.0, 21)[:, None]  # γ f'' > 2 at the right end: those diverge (step 4, 5)
+        kw = dict(step_size=0.3)
+    land = double_well_land(fw.langevin(DW), n=201)
+    kw.update(n_steps=700, n_chains=21, x0=x0, seed=3, landscape=land, store_every=7, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fw.FWWarning)
+        ref = simulate(dyn, **kw)
+        runs = []
+        for nb, buf in ((1, 7), (32, 5000)):
+            monkeypatch.setattr(_chains, "GAUSS_NB", nb)
+            monkeypatch.setattr(_chains, "SUM_NB", nb)
+            monkeypatch.setattr(_chains, "BUF_DOUBLES", buf)
+            runs.append(simulate(dyn, **kw))
+    assert ref.info["backend"] == "numba"
+    assert 0 < ref.n_diverged < 21 and ref.counts.sum() > 0
+    for run in runs:
+        for a, b in zip(_run_all(ref), _run_all(run)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_hook_cache_file_and_in_memory_fallback(tmp_path, monkeypatch):
+    dyn = fw.sgd(fw.Loss.from_expr("x**2/2 + 0.123*x**4"), noise=fw.IsotropicNoise("0.5 + x**2"))
+    kw = dict(step_size=0.1, n_steps=50, n_chains=20, x0=[0.3], seed=1, progress=False)
+    monkeypatch.setenv("FWPOTENTIAL_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_chains, "_HOOKS", {})
+    cached = simulate(dyn, **kw)
+    files = list((tmp_path / "mc_hooks").glob("fwpotential_hook_*.py"))
+    assert len(files) == 1 and "def block(" in files[0].read_text()
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("")
+    monkeypatch.setenv("FWPOTENTIAL_CACHE_DIR", str(blocker))  # cannot make a folder there
+    monkeypatch.setattr(_chains, "_HOOKS", {})
+    memory = simulate(dyn, **kw)
+    np.testing.assert_array_equal(cached.positions, memory.positions)

@@ -2,14 +2,18 @@
 
 Random numbers: every chain owns a xoshiro256** state (4 uint64, a row of ``S``) seeded from
 ``np.random.SeedSequence(seed).spawn(n_chains)``; normals by Doornik's ziggurat (ZIGNOR, 128 blocks).
-A chain's stream never depends on the thread that runs it, so results are identical for any thread
-count.
+A chain's stream never depends on the thread that runs it, nor on how chains and steps are blocked,
+so results are identical for any thread count and across checkpoints.
 
-The chain kernel ``run_chains`` is compiled once (explicit signature, ``cache=True``) and takes the
-model as first-class functions taking raw pointers: ``step`` (one whole Gaussian update, printed from
-SymPy with the gradient and the noise variance sharing common subexpressions and the normals drawn
-inline) and ``sample_grad`` (one sample's gradient of a finite sum). :func:`compile_hooks` compiles
-them per model in about a second (they are not cached across processes).
+The chain kernel ``run_chains`` is compiled once (explicit signature, ``cache=True``): parallel over
+blocks of chains, it calls the model hook ``block`` for up to K steps of a block and then takes the
+statistics of the buffered positions. The hook is printed from SymPy per model (gradient, noise
+variance or Cholesky factor, finite-sum sample gradients inline, sharing common subexpressions), a
+``numba.cfunc`` taking raw pointers: :func:`gaussian_block_source` steps NB chains side by side (no
+data-dependent branch, the chains' latencies overlap) with normals drawn per chain into a buffer
+first (:func:`fill_normals`, state in registers), :func:`finite_sum_block_source` draws each chain's
+minibatch indices and sums only those samples' gradients from row-major data. :func:`compile_block`
+compiles a hook in 1-2 s and caches it across processes.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ SGD:       x <- x - γ (∇f(x) + Z),  Z drawn from the noise law (Gaussian with
 Langevin:  the unadjusted Langevin algorithm x <- x - γ ∇f(x) + √(2γε) ξ at temperature ε (default
            ε = γ, the same scaling as SGD: the law concentrates like exp(-f/γ)).
 
-Expression losses and noises run in a Numba kernel over all chains in parallel (:mod:`._chains`);
-callables fall back to NumPy, one vectorised call per step for all chains (``run.info["backend"]``).
+Expression losses and noises run in a Numba kernel over all chains in parallel (:mod:`._chains`:
+blocks of chains, the model's update printed from SymPy and compiled per model, cached across
+processes); callables fall back to NumPy, one vectorised call per step for all chains
+(``run.info["backend"]``).
 """
 
 from __future__ import annotations
