@@ -199,15 +199,83 @@ def normals(keys, n):
 
 
 @njit(cache=True)
-def node_index(x, lower, inv_h, shape):
-    """Flat (C-order) index of the grid node nearest to ``x``; -1 beyond half a cell outside the box."""
-    idx = 0
-    for i in range(shape.shape[0]):
-        r = (x[i] - lower[i]) * inv_h[i]
-        if not (r >= -0.5 and r < shape[i] - 0.5):
-            return -1
-        idx = idx * shape[i] + np.int64(math.floor(r + 0.5))
-    return idx
+def chain_stats(
+    buf, nv, b, nb, c, t_start, burn_in, lab_lower, lab_inv_h, lab_shape, basins, cores, counts, cur, entry,
+    trans, tau_sum, tau_sq, hist, h_lower, h_inv_h, h_shape, same_grid, store_every, traj,
+):  # fmt: skip
+    """Statistics of chain c's positions buf[k, :, b] (buf flat (kk, d, nb)) after steps t_start + k + 1,
+    k < nv: occupation counts and histogram for t > burn_in, core-to-core transitions and first-passage
+    times, stored positions every ``store_every`` steps.
+
+    Nearest node: C-order flat index of floor(r + 1/2), r = (x - lower) / h, none (-1) unless
+    -1/2 <= r < shape - 1/2 in every coordinate (truncation is the floor there). Counts are
+    added per run of equal labels (cells), kept in registers: an increment in memory per step would
+    make every step wait for the previous one's store."""
+    d = lab_lower.shape[0]
+    m = counts.shape[1] - 1
+    use_lab = basins.shape[0] > 0
+    use_hist = hist.shape[0] > 0
+    cc = cur[c]
+    ent = entry[c]
+    run_lab, run_n = m, 0
+    run_cell, run_h = -1, 0
+    for k in range(nv):
+        t = t_start + k + 1
+        base = k * d * nb + b
+        node = -1
+        if use_lab:
+            node = 0
+            for i in range(d):
+                r = (buf[base + i * nb] - lab_lower[i]) * lab_inv_h[i] + 0.5
+                if not (r >= 0.0 and r < lab_shape[i]):
+                    node = -1
+                    break
+                node = node * lab_shape[i] + np.int64(r)
+            if t > burn_in:
+                lab = m
+                if node >= 0:
+                    lb = basins[node]
+                    if lb >= 0:
+                        lab = lb
+                if lab != run_lab:
+                    if run_n > 0:
+                        counts[c, run_lab] += run_n
+                    run_lab, run_n = lab, 0
+                run_n += 1
+            core = cores[node] if node >= 0 else -1
+            if core >= 0 and core != cc:
+                if cc >= 0:
+                    tau = np.float64(t - ent)
+                    trans[c, cc, core] += 1
+                    tau_sum[c, cc] += tau
+                    tau_sq[c, cc] += tau * tau
+                cc = core
+                ent = t
+        if use_hist and t > burn_in:
+            hn = node
+            if not (use_lab and same_grid != 0):
+                hn = 0
+                for i in range(d):
+                    r = (buf[base + i * nb] - h_lower[i]) * h_inv_h[i] + 0.5
+                    if not (r >= 0.0 and r < h_shape[i]):
+                        hn = -1
+                        break
+                    hn = hn * h_shape[i] + np.int64(r)
+            if hn >= 0:
+                if hn != run_cell:
+                    if run_h > 0:
+                        hist[run_cell] += run_h
+                    run_cell, run_h = hn, 0
+                run_h += 1
+        if store_every > 0 and t % store_every == 0:
+            for i in range(d):
+                traj[t // store_every - 1, c, i] = buf[base + i * nb]
+    if run_n > 0:
+        counts[c, run_lab] += run_n
+    if run_h > 0:
+        hist[run_cell] += run_h
+    cur[c] = cc
+    entry[c] = ent
 
 
 # ---- the chain kernel -----------------------------------------------------------------------
@@ -266,7 +334,6 @@ def run_chains(
     """
     C = X.shape[0]
     d = X.shape[1]
-    m = counts.shape[1] - 1
     use_lab = basins.shape[0] > 0
     use_hist = hist.shape[1] > 0
     use_stats = use_lab or use_hist or store_every > 0
@@ -281,7 +348,6 @@ def run_chains(
         nvalid = np.zeros(NB, np.int64)
         code = np.zeros(NB, np.int64)
         buf = np.zeros(K * d * NB)
-        xv = np.zeros(d)
         n_alive = 0
         for b in range(nb):
             if status[c0 + b] == 0:
@@ -300,35 +366,12 @@ def run_chains(
             )  # fmt: skip
             if use_stats:
                 for b in range(nb):
-                    if was[b] == 0:
-                        continue
-                    c = c0 + b
-                    for k in range(nvalid[b]):
-                        t = t0 + k0 + k + 1
-                        for i in range(d):
-                            xv[i] = buf[(k * d + i) * NB + b]
-                        node = -1
-                        if use_lab:
-                            node = node_index(xv, lab_lower, lab_inv_h, lab_shape)
-                            if t > burn_in:
-                                lab = basins[node] if node >= 0 else -1
-                                counts[c, lab if lab >= 0 else m] += 1
-                            core = cores[node] if node >= 0 else -1
-                            if core >= 0 and core != cur[c]:
-                                if cur[c] >= 0:
-                                    tau = np.float64(t - entry[c])
-                                    trans[c, cur[c], core] += 1
-                                    tau_sum[c, cur[c]] += tau
-                                    tau_sq[c, cur[c]] += tau * tau
-                                cur[c] = core
-                                entry[c] = t
-                        if use_hist and t > burn_in:
-                            hn = node if (use_lab and same_grid != 0) else node_index(xv, h_lower, h_inv_h, h_shape)
-                            if hn >= 0:
-                                hist[tid, hn] += 1
-                        if store_every > 0 and t % store_every == 0:
-                            for i in range(d):
-                                traj[t // store_every - 1, c, i] = xv[i]
+                    if was[b] != 0:
+                        chain_stats(
+                            buf, nvalid[b], b, NB, c0 + b, t0 + k0, burn_in, lab_lower, lab_inv_h, lab_shape,
+                            basins, cores, counts, cur, entry, trans, tau_sum, tau_sq, hist[tid],
+                            h_lower, h_inv_h, h_shape, same_grid, store_every, traj,
+                        )  # fmt: skip
             for b in range(nb):
                 if was[b] != 0 and code[b] != 0:
                     status[c0 + b] = code[b]
