@@ -697,7 +697,7 @@ def compile_block(src, fastmath=False):
     key = (src, repr(fm))
     if key in _HOOKS:
         return _HOOKS[key]
-    fm_src = repr(set(fm)) if isinstance(fm, list) else repr(fm)
+    fm_src = "{" + ", ".join(map(repr, fm)) + "}" if isinstance(fm, list) else repr(fm)  # sorted: one file
     text = _MODULE_HEAD + src + f"\n\nblock = numba.cfunc(BLOCK_SIG, fastmath={fm_src}, cache=CACHE)(block)\n"
     digest = hashlib.sha256((_fingerprint() + text).encode()).hexdigest()[:20]
     name = f"fwpotential_hook_{digest}"
