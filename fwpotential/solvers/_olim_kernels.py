@@ -136,25 +136,19 @@ def triangle_update(u0, u1, l0x, l0y, l0z, dlx, dly, dlz, b, A, a_const, m0, m1,
     interpolated at the minimiser for the value. Returns (value, lambda); value is +inf when
     the minimum is not interior (the one-point updates cover the endpoints).
     """
-    if not a_const:
-        _load_A(A, a_const, m0, a)
     b0x, b0y, b0z = b[m0, 0], b[m0, 1], b[m0, 2]
     dbx, dby, dbz = b[m1, 0] - b0x, b[m1, 1] - b0y, b[m1, 2] - b0z
+    if a_const:
+        # constant A arrives as the identity (the driver transformed b and l)
+        return tri_const(u0, u1 - u0, b0x, b0y, b0z, dbx, dby, dbz, l0x, l0y, l0z, dlx, dly, dlz, 0.0, 0.0, np.inf)
+    _load_A(A, a_const, m0, a)
     du = u1 - u0
     # Gram entries: P = |b|_A^2, Q = |l|_A^2, R = <b, A l>, all quadratic in lambda.
-    # Constant A arrives as the identity (the driver transformed b and l), so plain dots.
-    if a_const:
-        p0 = b0x * b0x + b0y * b0y + b0z * b0z
-        p1 = b0x * dbx + b0y * dby + b0z * dbz
-        q0 = l0x * l0x + l0y * l0y + l0z * l0z
-        q1 = l0x * dlx + l0y * dly + l0z * dlz
-        r1 = (b0x * dlx + b0y * dly + b0z * dlz) + (dbx * l0x + dby * l0y + dbz * l0z)
-    else:
-        p0 = _dotA(a, b0x, b0y, b0z, b0x, b0y, b0z)
-        p1 = _dotA(a, b0x, b0y, b0z, dbx, dby, dbz)
-        q0 = _dotA(a, l0x, l0y, l0z, l0x, l0y, l0z)
-        q1 = _dotA(a, l0x, l0y, l0z, dlx, dly, dlz)
-        r1 = _dotA(a, b0x, b0y, b0z, dlx, dly, dlz) + _dotA(a, dbx, dby, dbz, l0x, l0y, l0z)
+    p0 = _dotA(a, b0x, b0y, b0z, b0x, b0y, b0z)
+    p1 = _dotA(a, b0x, b0y, b0z, dbx, dby, dbz)
+    q0 = _dotA(a, l0x, l0y, l0z, l0x, l0y, l0z)
+    q1 = _dotA(a, l0x, l0y, l0z, dlx, dly, dlz)
+    r1 = _dotA(a, b0x, b0y, b0z, dlx, dly, dlz) + _dotA(a, dbx, dby, dbz, l0x, l0y, l0z)
     # f'(0) < 0 is needed for an interior minimum (most calls stop here)
     PQ = p0 * q0
     if PQ > _TINY:
@@ -163,20 +157,28 @@ def triangle_update(u0, u1, l0x, l0y, l0z, dlx, dly, dlz, b, A, a_const, m0, m1,
         g_lo = du - r1
     if not (g_lo < 0.0):
         return np.inf, 0.0
-    if a_const:
-        p2 = dbx * dbx + dby * dby + dbz * dbz
-        q2 = dlx * dlx + dly * dly + dlz * dlz
-        r2 = dbx * dlx + dby * dly + dbz * dlz
-    else:
-        p2 = _dotA(a, dbx, dby, dbz, dbx, dby, dbz)
-        q2 = _dotA(a, dlx, dly, dlz, dlx, dly, dlz)
-        r2 = _dotA(a, dbx, dby, dbz, dlx, dly, dlz)
+    p2 = _dotA(a, dbx, dby, dbz, dbx, dby, dbz)
+    q2 = _dotA(a, dlx, dly, dlz, dlx, dly, dlz)
+    r2 = _dotA(a, dbx, dby, dbz, dlx, dly, dlz)
     g_hi = _tri_grad(1.0, du, p0, p1, p2, q0, q1, q2, r1, r2)
     if not (g_hi > 0.0):
         return np.inf, 1.0
+    lam = _tri_newton(du, p0, p1, p2, q0, q1, q2, r1, r2, g_lo / (g_lo - g_hi))
+    # value at lambda with A interpolated between m0 and m1
+    for c in range(6):
+        a1[c] = (1.0 - lam) * A[m0, c] + lam * A[m1, c]
+    cost = segment_cost(
+        b0x + lam * dbx, b0y + lam * dby, b0z + lam * dbz, a1, l0x + lam * dlx, l0y + lam * dly, l0z + lam * dlz
+    )
+    return u0 + lam * du + cost, lam
+
+
+@njit(cache=True)
+def _tri_newton(du, p0, p1, p2, q0, q1, q2, r1, r2, lam):
+    """Root in (0, 1) of f'(lam) = du + (PQ)'/(2 sqrt(PQ)) - R' (f'(0) < 0 < f'(1)): safeguarded
+    Newton from lam, bisection whenever a step leaves the bracket or f'' <= 0."""
     lo = 0.0
     hi = 1.0
-    lam = g_lo / (g_lo - g_hi)
     for _ in range(40):
         P = p0 + lam * (2.0 * p1 + lam * p2)
         Q = q0 + lam * (2.0 * q1 + lam * q2)
@@ -187,8 +189,7 @@ def triangle_update(u0, u1, l0x, l0y, l0z, dlx, dly, dlz, b, A, a_const, m0, m1,
             S = np.sqrt(PQ)
             num = dP * Q + P * dQ
             g = du + num / (2.0 * S) - (r1 + 2.0 * lam * r2)
-            H = (2.0 * p2 * Q + 2.0 * dP * dQ + 2.0 * P * q2) / (2.0 * S) - num * num / (4.0 * S * PQ)
-            H -= 2.0 * r2
+            H = (p2 * Q + dP * dQ + P * q2) / S - num * num / (4.0 * S * PQ) - 2.0 * r2
         else:
             g = du - (r1 + 2.0 * lam * r2)
             H = -2.0 * r2
@@ -206,18 +207,46 @@ def triangle_update(u0, u1, l0x, l0y, l0z, dlx, dly, dlz, b, A, a_const, m0, m1,
         lam = new
         if step < _NEWTON_TOL or hi - lo < _NEWTON_TOL:
             break
-    # value at lambda with A interpolated between m0 and m1
-    if a_const:
-        bx, by, bz = b0x + lam * dbx, b0y + lam * dby, b0z + lam * dbz
-        lx, ly, lz = l0x + lam * dlx, l0y + lam * dly, l0z + lam * dlz
-        cost = np.sqrt((bx * bx + by * by + bz * bz) * (lx * lx + ly * ly + lz * lz)) - (bx * lx + by * ly + bz * lz)
-        return u0 + lam * du + max(cost, 0.0), lam
-    for c in range(6):
-        a1[c] = (1.0 - lam) * A[m0, c] + lam * A[m1, c]
-    cost = segment_cost(
-        b0x + lam * dbx, b0y + lam * dby, b0z + lam * dbz, a1, l0x + lam * dlx, l0y + lam * dly, l0z + lam * dlz
-    )
-    return u0 + lam * du + cost, lam
+    return lam
+
+
+@njit(cache=True)
+def tri_const(u0, du, b0x, b0y, b0z, dbx, dby, dbz, l0x, l0y, l0z, dlx, dly, dlz, c0, c1, vcut):
+    """Triangle update for constant A (the identity after the driver's transform).
+
+    Minimises f(lam) = u0 + lam du + |b||l| - <b, l> with b = b0 + lam db, l = l0 + lam dl over
+    (0, 1); c0, c1 are the one-point costs at lam = 0 and 1. Returns (value, lam); +inf unless the
+    minimum is interior, or when the tangent lines of f at both ends show that f stays above vcut.
+    """
+    p0 = b0x * b0x + b0y * b0y + b0z * b0z
+    q0 = l0x * l0x + l0y * l0y + l0z * l0z
+    p1 = b0x * dbx + b0y * dby + b0z * dbz
+    q1 = l0x * dlx + l0y * dly + l0z * dlz
+    r1 = (b0x * dlx + b0y * dly + b0z * dlz) + (dbx * l0x + dby * l0y + dbz * l0z)
+    PQ = p0 * q0
+    if PQ > _TINY:
+        g_lo = du + (p1 * q0 + p0 * q1) / np.sqrt(PQ) - r1
+    else:
+        g_lo = du - r1
+    if not (g_lo < 0.0):
+        return np.inf, 0.0
+    p2 = dbx * dbx + dby * dby + dbz * dbz
+    q2 = dlx * dlx + dly * dly + dlz * dlz
+    r2 = dbx * dlx + dby * dly + dbz * dlz
+    g_hi = _tri_grad(1.0, du, p0, p1, p2, q0, q1, q2, r1, r2)
+    if not (g_hi > 0.0):
+        return np.inf, 1.0
+    # lower bound of a convex f: where its tangents at the two ends meet
+    f0 = u0 + c0
+    f1 = u0 + du + c1
+    ls = (f1 - g_hi - f0) / (g_lo - g_hi)
+    if f0 + g_lo * ls >= vcut:
+        return np.inf, ls
+    lam = _tri_newton(du, p0, p1, p2, q0, q1, q2, r1, r2, g_lo / (g_lo - g_hi))
+    bx, by, bz = b0x + lam * dbx, b0y + lam * dby, b0z + lam * dbz
+    lx, ly, lz = l0x + lam * dlx, l0y + lam * dly, l0z + lam * dlz
+    cost = np.sqrt((bx * bx + by * by + bz * bz) * (lx * lx + ly * ly + lz * lz)) - (bx * lx + by * ly + bz * lz)
+    return u0 + lam * du + max(cost, 0.0), lam
 
 
 @njit(cache=True)
@@ -754,7 +783,53 @@ def _pairs_update(
 
 
 @njit(cache=True)
-def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_const, Ctab, M, sub_len, stats):
+def _fan_const(V, Vp, m, e, c0, vbest, naf, afl, afe, nhoff, nvec, b, lvec, stats):
+    """Triangle updates (p, x1) of the node x = p + offs[e] for the naf front neighbours x1 of p
+    (constant A: b holds (L^T b, |L^T b|), lvec the transformed offsets). m: half-grid index of
+    mid(x, p); c0: the one-point cost from p; vbest: the node's current value. Returns the
+    smallest value found (vbest if none is lower)."""
+    b0x = b[m, 0]
+    b0y = b[m, 1]
+    b0z = b[m, 2]
+    l0x = lvec[e, 0]
+    l0y = lvec[e, 1]
+    l0z = lvec[e, 2]
+    for k in range(naf):
+        ee = afe[k]
+        m1 = m + nhoff[ee]  # mid(x, x1) = mid(x, p) + (x1 - p) / 2
+        # l1 = x - x1 = l0 - T (x1 - p)
+        l1x = l0x - nvec[ee, 0]
+        l1y = l0y - nvec[ee, 1]
+        l1z = l0z - nvec[ee, 2]
+        c1 = b[m1, 3] * np.sqrt(l1x * l1x + l1y * l1y + l1z * l1z) - (b[m1, 0] * l1x + b[m1, 1] * l1y + b[m1, 2] * l1z)
+        tv, lam = tri_const(
+            Vp,
+            V[afl[k]] - Vp,
+            b0x,
+            b0y,
+            b0z,
+            b[m1, 0] - b0x,
+            b[m1, 1] - b0y,
+            b[m1, 2] - b0z,
+            l0x,
+            l0y,
+            l0z,
+            -nvec[ee, 0],
+            -nvec[ee, 1],
+            -nvec[ee, 2],
+            c0,
+            max(c1, 0.0),
+            vbest,
+        )
+        if tv < np.inf:
+            stats[3] += 1
+            if tv < vbest:
+                vbest = tv
+    return vbest
+
+
+@njit(cache=True)
+def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_const, Ctab, M, sub_len, all_pairs, stats):
     """Ordered line integral method: fill V (flat, +inf where not started) in place.
 
     V, fixed: start values (finite on the start nodes, which are never updated) and their mask.
@@ -767,6 +842,10 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
     18 axis and face-diagonal steps); tri_lut (27,): neighbour offset -> row of tri or -1.
     simp (n_tri, 8): rows of tri closing a simplex with x0, x1 (-1 padded; unused in 2-D).
     mode 0: Gaussian midpoint costs from b, A; mode 1: tabulated costs Ctab (2-D only).
+    all_pairs: when p is accepted, every considered node in its ball gets the triangle updates
+    (p, x1) for all front neighbours x1 of p (Dahiya & Cameron's 2-D OLIM); otherwise only
+    the triangle (x0, p) when p is next to x0, the best one-point base so far, or the fan of p
+    when p is that base (the cheaper rule of the 3-D OLIM of Yang, Potter & Cameron).
     stats (8,) int64 out: accepted, one-point, triangle calls, triangle successes,
     simplex calls, tetrahedron successes, nodes left at +inf in the heap.
     Returns the status array (2 or 3 where accepted).
@@ -785,6 +864,13 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
     L = np.zeros((3, 3))
     B = np.zeros((3, 3))
     afl = np.zeros(nbr.shape[0], dtype=np.int64)
+    afe = np.zeros(nbr.shape[0], dtype=np.int64)
+    # per neighbour offset: half-grid flat offset and the transformed vector T nbr
+    nhoff = (nbr[:, 0] * (2 * shp[1] - 1) + nbr[:, 1]) * (2 * shp[2] - 1) + nbr[:, 2]
+    nvec = np.zeros((nbr.shape[0], 3))
+    for e in range(nbr.shape[0]):
+        for c in range(3):
+            nvec[e, c] = T[c, 0] * nbr[e, 0] + T[c, 1] * nbr[e, 1] + T[c, 2] * nbr[e, 2]
     newl = np.zeros(nbr.shape[0], dtype=np.int64)
     pa = np.zeros(nbr.shape[0] + 1, dtype=np.int64)
     pb = np.zeros(nbr.shape[0] + 1, dtype=np.int64)
@@ -852,6 +938,7 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
                     status[q] = ACCEPTED
                 elif tri_lut[_lut(nbr[e, 0], nbr[e, 1], nbr[e, 2])] >= 0:
                     afl[naf] = q
+                    afe[naf] = e
                     naf += 1
             elif s == FAR:
                 newl[nnew] = q
@@ -891,7 +978,21 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
                 ind0[q] = p
                 U1[q] = val
             npair = 0
-            if ind0[q] != p:
+            if all_pairs:
+                # every triangle (p, x1), x1 a front neighbour of p (Dahiya & Cameron's 2-D code):
+                # the best one-point base need not be a vertex of the best segment where the
+                # characteristics run nearly along the front
+                if fast:
+                    stats[2] += naf
+                    val = _fan_const(V, Vp, m, e, val - Vp, V[q], naf, afl, afe, nhoff, nvec, b, lvec, stats)
+                    if val < V[q]:
+                        V[q] = val
+                else:
+                    for k in range(naf):
+                        pa[k] = p
+                        pb[k] = afl[k]
+                    npair = naf
+            elif ind0[q] != p:
                 # case 1: one triangle (x0, p), x0 the best one-point base, if p is next to x0
                 q0 = ind0[q]
                 dflat = p - q0

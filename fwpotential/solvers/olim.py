@@ -205,6 +205,7 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
         Ctab,
         n_directions,
         float(max_segment),
+        d == 2 and mode == 0,
         stats,
     )
     t_march = time.perf_counter() - t0
