@@ -29,9 +29,9 @@ import numpy as np
 from ..errors import ConvergenceError, CovarianceError, GridError, InputError
 from . import _sweep_kernels as _k
 
-OPTIONS = frozenset({"tol", "max_sweeps", "scheme", "radius", "K", "cost", "face_points"})
+OPTIONS = frozenset({"tol", "max_sweeps", "scheme", "radius", "K", "cost", "face_points", "directions"})
 ORDER = 1.0
-SCHEMES = ("semi-lagrangian", "lax-friedrichs")
+SCHEMES = ("semi-lagrangian", "godunov", "lax-friedrichs")
 
 _WIDTH = 2  # faces searched on each side of the ring-1 direction on the ring of radius K
 _TWO_PHASE = False  # converge the ring-1 scheme first, then add the ring of radius K
@@ -52,6 +52,8 @@ def solve(
     K=None,
     cost="auto",
     face_points=8,
+    directions=32,
+    _generic_table=False,
 ):
     """Solve H(x, ∇V) = 0 off A, V = 0 on A by sweeping (see the module docstring).
 
@@ -162,6 +164,21 @@ def solve(
             def one_pass(s):
                 return _k.sl_pass_3d(V, fixed, lock, B, A, h, offs, tris, edges, s[0], s[1], s[2], 0)
 
+    elif scheme == "godunov":
+        if d != 2:
+            raise InputError(
+                "scheme='godunov' is implemented in 2-D; in 3-D use scheme='semi-lagrangian' (Gaussian noise), "
+                "scheme='lax-friedrichs' or method='olim'"
+            )
+        M = _check_directions(directions)
+        from . import _godunov
+
+        T, Bh, Ah, gauss, corr = _godunov.tables(dynamics, grid, M, generic=_generic_table)
+        kind = "godunov (support function of {H <= 0}" + (f", {M} directions" if corr else "") + f"), rings 1 and K={K}"
+
+        def one_pass(s):
+            return _godunov.godunov_pass_2d(V, fixed, lock, T, Bh, Ah, gauss, corr, h[0], h[1], K, _WIDTH, s[0], s[1])
+
     else:
         kind = "lax-friedrichs"
         tables = _lf_tables(dynamics, grid)
@@ -230,6 +247,12 @@ def _pack_2d(b, A):
 
 def _unpack2(A):
     return np.stack([np.stack([A[..., 0], A[..., 1]], -1), np.stack([A[..., 1], A[..., 2]], -1)], -2)
+
+
+def _check_directions(M):
+    if isinstance(M, bool) or not isinstance(M, (int, np.integer)) or M < 8:
+        raise InputError(f"directions must be an integer >= 8, got {M!r}")
+    return int(M)
 
 
 def _check_tol(tol, max_sweeps):
