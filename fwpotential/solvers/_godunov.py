@@ -494,7 +494,7 @@ def _face_f(t, ua, ub, T, Bh, Ah, gauss, corr, i, j, oai, oaj, obi, obj, h0, h1)
             gy += (dl * ly + dd * lx) / r
     if cost < 0.0:
         cost = 0.0
-    f = (1.0 - t) * ua + t * ub + cost
+    f = ua + t * (ub - ua) + cost
     return f, (ub - ua) + gx * ex + gy * ey
 
 
@@ -597,14 +597,15 @@ def _ring_face(V, T, Bh, Ah, gauss, corr, q, K, i, j, h0, h1, best):
 
 
 @njit(cache=True)
-def godunov_pass_2d(V, fixed, lock, T, Bh, Ah, gauss, corr, h0, h1, K, width, s0, s1):
+def godunov_pass_2d(V, fixed, lock, T, Bh, Ah, gauss, corr, h0, h1, K, width, s0, s1, unlock_ring=True):
     """One Gauss–Seidel pass of the support-function (Godunov) scheme, 2-D; see the module docstring.
 
     V (n0, n1) in place; fixed, lock uint8 (see _sweep_kernels); T (n0, n1, M, 2) correction tables
     (used when ``corr``); Bh (2n0-1, 2n1-1, 5), Ah (..., 3) the Gaussian part on the half grid as
     for sl_pass_2d (used when ``gauss``). Ring 1 (8 faces) always; when K > 1 the ring of radius K
     is searched from the face the best ring-1 segment points to, walking along the ring while the
-    face minimum decreases (at most width * K faces). Returns the largest decrease.
+    face minimum decreases (at most width * K faces). A decrease unlocks the 8 neighbours, and the
+    ring-K nodes too when ``unlock_ring``. Returns the largest decrease.
     """
     n0, n1 = V.shape
     nK = 8 * K
@@ -693,7 +694,7 @@ def godunov_pass_2d(V, fixed, lock, T, Bh, Ah, gauss, corr, h0, h1, K, width, s0
                     nj = j + RING2[k, 1]
                     if 0 <= ni < n0 and 0 <= nj < n1:
                         lock[ni, nj] = 0
-                if K > 1:
+                if K > 1 and unlock_ring:
                     for q in range(nK):
                         oi, oj = _ring_offset(q, K)
                         ni = i + oi

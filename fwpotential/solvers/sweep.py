@@ -34,7 +34,7 @@ ORDER = 1.0
 SCHEMES = ("semi-lagrangian", "godunov", "lax-friedrichs")
 
 _WIDTH = 2  # faces searched on each side of the ring-1 direction on the ring of radius K
-_TWO_PHASE = False  # converge the ring-1 scheme first, then add the ring of radius K
+_TOL_REL = 1e-6  # default tol, relative to max(1, largest finite V)
 _LF_BOX = 1.2  # clipping box of the Lax–Friedrichs scheme, relative to the bound on |grad V|
 _N_REFINE = 2  # re-evaluations of b, A at the current minimiser of a face update
 _ROWS_PER_CHUNK_EVALS = 200_000  # geometric-cost evaluations per chunk when building tables
@@ -45,7 +45,7 @@ def solve(
     grid,
     attractor,
     *,
-    tol=1e-10,
+    tol=None,
     max_sweeps=500,
     scheme="semi-lagrangian",
     radius=None,
@@ -59,8 +59,10 @@ def solve(
 
     Parameters
     ----------
-    tol : float
-        Stop when the largest decrease of V over a full cycle of the 2^d orderings is <= tol.
+    tol : float, optional
+        Stop when the largest decrease of V over a full cycle of the 2^d orderings is <= tol
+        (absolute). Default: 1e-6 times max(1, largest finite V), re-evaluated each cycle; the
+        decrease per cycle falls geometrically, so this is far below the discretisation error.
     max_sweeps : int
         Full cycles allowed; ConvergenceError beyond.
     scheme : {"semi-lagrangian", "lax-friedrichs"}
@@ -100,7 +102,8 @@ def solve(
         )
     if dynamics.dim != d:
         raise InputError(f"the dynamics is {dynamics.dim}-D but the grid is {d}-D")
-    tol, max_sweeps = _check_tol(tol, max_sweeps)
+    tol_abs = tol is not None
+    tol, max_sweeps = _check_tol(_TOL_REL if tol is None else tol, max_sweeps)
     if scheme not in SCHEMES:
         raise InputError(f"scheme={scheme!r}: choose one of {list(SCHEMES)}")
     if cost not in ("auto", "table"):
@@ -128,7 +131,7 @@ def solve(
     lock = np.zeros(grid.shape, dtype=np.uint8)
     warnings_list = []
     orderings = [np.array(s, dtype=np.int64) for s in itertools.product((1, -1), repeat=d)]
-    first_pass = None
+    ring = False
 
     if scheme == "semi-lagrangian":
         use_table = cost == "table" or not dynamics.is_gaussian
@@ -146,26 +149,23 @@ def solve(
             C = _cost_table_2d(dynamics, grid, int(face_points))
             kind = f"semi-lagrangian, cost table ({8 * int(face_points)} directions)"
 
-            def one_pass(s):
+            def one_pass(s, full):
                 return _k.sl_table_pass_2d(V, fixed, lock, C, int(face_points), s[0], s[1])
 
         elif d == 2:
             B = _pack_2d(B, A)
             kind = f"semi-lagrangian, Gaussian midpoint cost, rings 1 and K={K}"
 
-            def one_pass(s):
-                return _k.sl_pass_2d(V, fixed, lock, B, A, h[0], h[1], K, _WIDTH, s[0], s[1], _N_REFINE)
+            def one_pass(s, full):
+                return _k.sl_pass_2d(V, fixed, lock, B, A, h[0], h[1], K, _WIDTH, s[0], s[1], _N_REFINE, full)
 
-            if K > 1 and _TWO_PHASE:
-
-                def first_pass(s):
-                    return _k.sl_pass_2d(V, fixed, lock, B, A, h[0], h[1], 1, _WIDTH, s[0], s[1], _N_REFINE)
+            ring = K > 1
 
         else:
             kind = "semi-lagrangian, Gaussian midpoint cost"
             offs, tris, edges = _k.ring3()
 
-            def one_pass(s):
+            def one_pass(s, full):
                 return _k.sl_pass_3d(V, fixed, lock, B, A, h, offs, tris, edges, s[0], s[1], s[2], 0)
 
     elif scheme == "godunov":
@@ -180,8 +180,12 @@ def solve(
         T, Bh, Ah, gauss, corr = _godunov.tables(dynamics, grid, M, generic=_generic_table)
         kind = "godunov (support function of {H <= 0}" + (f", {M} directions" if corr else "") + f"), rings 1 and K={K}"
 
-        def one_pass(s):
-            return _godunov.godunov_pass_2d(V, fixed, lock, T, Bh, Ah, gauss, corr, h[0], h[1], K, _WIDTH, s[0], s[1])
+        def one_pass(s, full):
+            return _godunov.godunov_pass_2d(
+                V, fixed, lock, T, Bh, Ah, gauss, corr, h[0], h[1], K, _WIDTH, s[0], s[1], full
+            )
+
+        ring = K > 1
 
     else:
         kind = "lax-friedrichs"
@@ -189,30 +193,40 @@ def solve(
         Vf, fixedf, lockf = V.reshape(-1), fixed.reshape(-1), lock.reshape(-1)
         shape = np.array(grid.shape, dtype=np.int64)
 
-        def one_pass(s):
+        def one_pass(s, full):
             return _k.lf_pass(Vf, fixedf, lockf, shape, h, *tables, s)
 
+    # Gauss–Seidel cycles. With the ring of radius K, a node is recomputed when one of its 8
+    # neighbours decreased (locking, Bak, McLaughlin & Renzi 2010); values reach it through them.
+    # Once a cycle changes nothing by more than tol, a verification cycle recomputes every node
+    # with the full dependency (a decrease anywhere on the ring unlocks the node): the result is a
+    # fixed point of the complete scheme up to tol.
     n_passes = 0
     n_sweeps = 0
-    phases = [one_pass]
-    if first_pass is not None:  # cheap ring-1 sweeps first: an upper bound for the K scheme
-        phases.insert(0, first_pass)
-    for phase in phases:
-        lock[...] = 0
-        change = np.inf
-        while n_sweeps < max_sweeps:
-            n_sweeps += 1
-            change = 0.0
-            for s in orderings:
-                change = max(change, phase(s))
-                n_passes += 1
-            if change <= tol:
+    change = np.inf
+    verify = False
+    converged = False
+    while n_sweeps < max_sweeps:
+        n_sweeps += 1
+        if verify:
+            lock[...] = 0
+        change = 0.0
+        for s in orderings:
+            change = max(change, one_pass(s, verify or not ring))
+            n_passes += 1
+        tol_now = tol if tol_abs else tol * max(1.0, float(np.max(V, where=np.isfinite(V), initial=0.0)))
+        if change <= tol_now:
+            if verify or not ring:
+                converged = True
                 break
-        if change > tol:
-            raise ConvergenceError(
-                f"method='sweep' ({scheme}) did not converge in max_sweeps={max_sweeps} "
-                f"(last change {change:.3g} > tol={tol:g}); raise max_sweeps or tol"
-            )
+            verify = True
+        else:
+            verify = False
+    if not converged:
+        raise ConvergenceError(
+            f"method='sweep' ({scheme}) did not converge in max_sweeps={max_sweeps} "
+            f"(last change {change:.3g} > tol={tol_now:g}); raise max_sweeps or tol"
+        )
     n_neg = int(np.sum(V < 0))
     if n_neg:
         V = np.maximum(V, 0.0)
@@ -366,7 +380,8 @@ def hj_residual(dynamics, grid, V, init, margin=2):
     is semiconcave, its kinks are minima of smooth branches and one orthant sees a single branch
     (centred differences would not). Nodes: V finite and below its smallest value on the faces of
     the box (there the minimum action paths stay in the box: no boundary effect), at least
-    ``margin`` cells from the faces and more than two cells from the start set. Returns (max
+    ``margin`` cells from the faces and more than two cells from the start set and from +inf
+    nodes. Returns (max
     residual, node count); (nan, 0) when no node qualifies. Compare it with the size of the terms
     of H, e.g. max |<b, ∇V>| over the same nodes.
     """
@@ -386,8 +401,8 @@ def hj_residual(dynamics, grid, V, init, margin=2):
     vf = V[face]
     if np.isfinite(vf).any():
         ok &= Vc < vf[np.isfinite(vf)].min()
-    # away from the start set: dilate it by two cells
-    near = init.copy()
+    # away from the start set and from unreachable nodes: dilate them by two cells
+    near = init | ~np.isfinite(V)
     for _ in range(2):
         grown = near.copy()
         for k in range(d):
