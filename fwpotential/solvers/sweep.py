@@ -14,9 +14,19 @@ Schemes (option ``scheme``):
   the midpoint (2-D and 3-D). Any other noise law (2-D): the geometric cost per unit length
   tabulated once per node and direction (``face_points`` directions per face), +inf included.
   First order.
+- ``"godunov"`` (2-D): the upwind (Godunov) scheme for convex H on H itself, for any noise law
+  given only through Λ (``CustomNoise``), finite sums and Gaussian noise. By convex duality its
+  update on a face of the stencil is min_t [(1-t) V_a + t V_b + sigma_S(x - y(t))] with sigma_S the
+  support function of S(x) = {p : H(x, p) <= 0} (see ``_godunov``): the Gaussian part of H in
+  closed form (b, a^-1 at the midpoint, as above) plus the non-Gaussian correction tabulated per
+  node at ``directions`` directions from the boundary of S, found by root-finding of H along rays
+  (finite sums in Numba, other laws through ``Dynamics.noise.cgf``). +inf where S is unbounded
+  towards a direction (bounded noise). Same stencil (rings 1 and K) and accuracy as the
+  semi-Lagrangian scheme; first order.
 - ``"lax-friedrichs"``: the Lax–Friedrichs sweeping scheme of Kao, Osher & Qian (2004) on H itself,
   for Gaussian noise and the discrete (finite-sum minibatch) noise laws, whose Λ the kernel
-  evaluates from tabulated a(x) or atoms z_k(x). First order, more diffusive, more sweeps.
+  evaluates from tabulated a(x) or atoms z_k(x). First order, far more diffusive (kept for
+  comparison; use "godunov").
 """
 
 from __future__ import annotations
@@ -65,12 +75,12 @@ def solve(
         decrease per cycle falls geometrically, so this is far below the discretisation error.
     max_sweeps : int
         Full cycles allowed; ConvergenceError beyond.
-    scheme : {"semi-lagrangian", "lax-friedrichs"}
+    scheme : {"semi-lagrangian", "godunov", "lax-friedrichs"}
     radius : float, optional
         Radius (physical units) of the ball around a point attractor on which V is fixed to the
         Lyapunov quadratic; default two cell diagonals. Ignored for set attractors.
     K : int, optional
-        Semi-Lagrangian, Gaussian noise, 2-D: the segments end on the square rings of radius 1 and
+        Semi-Lagrangian with Gaussian noise and godunov, 2-D: the segments end on the square rings of radius 1 and
         K cells around the node (as OLIM's update radius: longer segments, less interpolation
         error). Default grows with the grid like olim's, about 8 at 65^2 and 13 at 1025^2.
     cost : {"auto", "table"}
@@ -78,17 +88,20 @@ def solve(
         and the cost table otherwise; "table" forces the table (2-D).
     face_points : int
         Semi-Lagrangian with a cost table: directions per face of the ring (8 faces in 2-D).
+    directions : int
+        Godunov with non-Gaussian noise: directions (>= 8) at which the support function of
+        {H(x, .) <= 0} is tabulated per node (cubic Hermite in between).
 
     Returns
     -------
     values : ndarray, grid.shape
     info : dict
         ``scheme``, ``sweeps`` (full cycles), ``passes``, ``last_change`` (largest decrease of V
-        in the last cycle, <= tol), ``residual`` (max |H(x, ∇_h V)|, ∇_h V the centred difference,
-        over nodes with finite V and finite axis neighbours, at least 2 cells from the box faces and
-        more than 2 from the start set; see ``hj_residual``), ``residual_relative`` (the same max
-        of |H| / (|<b, ∇_h V>| + |Λ(x, ∇_h V)|), in [0, 1]: how far the drift and noise terms are
-        from balancing, O(h)), ``residual_nodes``, ``start_nodes``, ``unreachable_nodes``,
+        in the last cycle, <= tol), ``residual`` (HJ residual in the units of H: max over nodes of
+        the smallest |H(x, p)| over the 2^d one-sided difference gradients p, on the nodes below
+        the lowest V on the box faces, away from the faces, the start set and +inf; O(h) on smooth
+        problems; see ``hj_residual``), ``residual_nodes``, ``start_nodes``, ``unreachable_nodes``,
+        ``K`` (ring radius, when the scheme uses the ring),
         ``seconds``, ``warnings``.
     """
     t_start = time.perf_counter()
@@ -245,6 +258,8 @@ def solve(
         "seconds": time.perf_counter() - t_start,
         "warnings": warnings_list,
     }
+    if ring:
+        info["K"] = K
     return V, info
 
 
