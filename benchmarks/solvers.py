@@ -38,6 +38,9 @@ ENTRIES = [
     ("limit_cycle_2d", "sweep", [129, 257, 513], {}),
     ("langevin_double_well_2d", "sweep", [129, 257], {}),
     ("linear_3d", "sweep", [17, 33], {}),
+    # method="sweep", scheme="godunov" (on H through the support function of {H <= 0})
+    ("linear_2d", "sweep", [129, 257, 513], {"scheme": "godunov"}),
+    ("rotational_2d(kappa=5)", "sweep", [129, 257, 513], {"scheme": "godunov"}),
 ]
 # method="fmm" against bare scikit-fmm: benchmarks/fmm.py
 
@@ -106,9 +109,10 @@ def run(entries=ENTRIES, *, max_n2=None, max_n3=None, repeats=3, out=sys.stdout)
             hs = [2.0 / (r[0] - 1) for r in rows]
             order = np.polyfit(np.log(hs), np.log([r[2] for r in rows]), 1)[0] if len(rows) > 1 else float("nan")
             n_, sec, mx, rms, K = rows[-1]
+            label = method + (f" ({options['scheme']})" if "scheme" in options else "")
             order_s = f"{order:.2f}" if np.isfinite(order) else ""
             print(
-                f"| {name} | {method} | {n_}^{d} | {K} | {sec:.2f} | {mx:.2e} | {rms:.2e} | {order_s} |",
+                f"| {name} | {label} | {n_}^{d} | {K} | {sec:.2f} | {mx:.2e} | {rms:.2e} | {order_s} |",
                 file=out,
                 flush=True,
             )

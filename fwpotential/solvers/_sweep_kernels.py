@@ -260,7 +260,7 @@ def _ring_face(V, q, K, i, j, h0, h1, B, A, n_refine):
 
 
 @njit(cache=True)
-def sl_pass_2d(V, fixed, lock, B, A, h0, h1, K, width, s0, s1, n_refine):
+def sl_pass_2d(V, fixed, lock, B, A, h0, h1, K, width, s0, s1, n_refine, unlock_ring=True):
     """One semi-Lagrangian Gauss–Seidel pass, 2-D Gaussian noise.
 
     V (n0, n1) updated in place; fixed, lock (n0, n1) uint8; B (2n0-1, 2n1-1, 5) holds
@@ -269,7 +269,8 @@ def sl_pass_2d(V, fixed, lock, B, A, h0, h1, K, width, s0, s1, n_refine):
     radius K, searched from the face the best ring-1 segment points to (the characteristic
     direction) by walking along the ring while the face minimum decreases (at most width * K
     faces), as OLIM prunes its long updates.
-    s0, s1 = +-1 the ordering; n_refine re-evaluations of b, A at the current minimiser.
+    s0, s1 = +-1 the ordering; n_refine re-evaluations of b, A at the current minimiser. A
+    decrease unlocks the 8 neighbours, and the ring-K nodes too when ``unlock_ring``.
     Returns the largest decrease of V (inf when a node was first reached).
     """
     n0, n1 = V.shape
@@ -363,7 +364,7 @@ def sl_pass_2d(V, fixed, lock, B, A, h0, h1, K, width, s0, s1, n_refine):
                     nj = j + RING2[k, 1]
                     if 0 <= ni < n0 and 0 <= nj < n1:
                         lock[ni, nj] = 0
-                if K > 1:
+                if K > 1 and unlock_ring:
                     for q in range(nK):
                         oi, oj = ring_offset(q, K)
                         ni = i + oi

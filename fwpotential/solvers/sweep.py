@@ -14,9 +14,19 @@ Schemes (option ``scheme``):
   the midpoint (2-D and 3-D). Any other noise law (2-D): the geometric cost per unit length
   tabulated once per node and direction (``face_points`` directions per face), +inf included.
   First order.
+- ``"godunov"`` (2-D): the upwind (Godunov) scheme for convex H on H itself, for any noise law
+  given only through Λ (``CustomNoise``), finite sums and Gaussian noise. By convex duality its
+  update on a face of the stencil is min_t [(1-t) V_a + t V_b + sigma_S(x - y(t))] with sigma_S the
+  support function of S(x) = {p : H(x, p) <= 0} (see ``_godunov``): the Gaussian part of H in
+  closed form (b, a^-1 at the midpoint, as above) plus the non-Gaussian correction tabulated per
+  node at ``directions`` directions from the boundary of S, found by root-finding of H along rays
+  (finite sums in Numba, other laws through ``Dynamics.noise.cgf``). +inf where S is unbounded
+  towards a direction (bounded noise). Same stencil (rings 1 and K) and accuracy as the
+  semi-Lagrangian scheme; first order.
 - ``"lax-friedrichs"``: the Lax–Friedrichs sweeping scheme of Kao, Osher & Qian (2004) on H itself,
   for Gaussian noise and the discrete (finite-sum minibatch) noise laws, whose Λ the kernel
-  evaluates from tabulated a(x) or atoms z_k(x). First order, more diffusive, more sweeps.
+  evaluates from tabulated a(x) or atoms z_k(x). First order, far more diffusive (kept for
+  comparison; use "godunov").
 """
 
 from __future__ import annotations
@@ -29,12 +39,12 @@ import numpy as np
 from ..errors import ConvergenceError, CovarianceError, GridError, InputError
 from . import _sweep_kernels as _k
 
-OPTIONS = frozenset({"tol", "max_sweeps", "scheme", "radius", "K", "cost", "face_points"})
+OPTIONS = frozenset({"tol", "max_sweeps", "scheme", "radius", "K", "cost", "face_points", "directions"})
 ORDER = 1.0
-SCHEMES = ("semi-lagrangian", "lax-friedrichs")
+SCHEMES = ("semi-lagrangian", "godunov", "lax-friedrichs")
 
 _WIDTH = 2  # faces searched on each side of the ring-1 direction on the ring of radius K
-_TWO_PHASE = False  # converge the ring-1 scheme first, then add the ring of radius K
+_TOL_REL = 1e-6  # default tol, relative to max(1, largest finite V)
 _LF_BOX = 1.2  # clipping box of the Lax–Friedrichs scheme, relative to the bound on |grad V|
 _N_REFINE = 2  # re-evaluations of b, A at the current minimiser of a face update
 _ROWS_PER_CHUNK_EVALS = 200_000  # geometric-cost evaluations per chunk when building tables
@@ -45,28 +55,32 @@ def solve(
     grid,
     attractor,
     *,
-    tol=1e-10,
+    tol=None,
     max_sweeps=500,
     scheme="semi-lagrangian",
     radius=None,
     K=None,
     cost="auto",
     face_points=8,
+    directions=32,
+    _generic_table=False,
 ):
     """Solve H(x, ∇V) = 0 off A, V = 0 on A by sweeping (see the module docstring).
 
     Parameters
     ----------
-    tol : float
-        Stop when the largest decrease of V over a full cycle of the 2^d orderings is <= tol.
+    tol : float, optional
+        Stop when the largest decrease of V over a full cycle of the 2^d orderings is <= tol
+        (absolute). Default: 1e-6 times max(1, largest finite V), re-evaluated each cycle; the
+        decrease per cycle falls geometrically, so this is far below the discretisation error.
     max_sweeps : int
         Full cycles allowed; ConvergenceError beyond.
-    scheme : {"semi-lagrangian", "lax-friedrichs"}
+    scheme : {"semi-lagrangian", "godunov", "lax-friedrichs"}
     radius : float, optional
         Radius (physical units) of the ball around a point attractor on which V is fixed to the
         Lyapunov quadratic; default two cell diagonals. Ignored for set attractors.
     K : int, optional
-        Semi-Lagrangian, Gaussian noise, 2-D: the segments end on the square rings of radius 1 and
+        Semi-Lagrangian with Gaussian noise and godunov, 2-D: the segments end on the square rings of radius 1 and
         K cells around the node (as OLIM's update radius: longer segments, less interpolation
         error). Default grows with the grid like olim's, about 8 at 65^2 and 13 at 1025^2.
     cost : {"auto", "table"}
@@ -74,14 +88,21 @@ def solve(
         and the cost table otherwise; "table" forces the table (2-D).
     face_points : int
         Semi-Lagrangian with a cost table: directions per face of the ring (8 faces in 2-D).
+    directions : int
+        Godunov with non-Gaussian noise: directions (>= 8) at which the support function of
+        {H(x, .) <= 0} is tabulated per node (cubic Hermite in between).
 
     Returns
     -------
     values : ndarray, grid.shape
     info : dict
-        ``scheme``, ``sweeps`` (full cycles), ``passes``, ``residual`` (max |H(x, ∇V)| by centred
-        differences over interior nodes with finite V away from the attractor), ``residual_nodes``,
-        ``start_nodes``, ``unreachable_nodes``, ``seconds``, ``warnings``.
+        ``scheme``, ``sweeps`` (full cycles), ``passes``, ``last_change`` (largest decrease of V
+        in the last cycle, <= tol), ``residual`` (HJ residual in the units of H: max over nodes of
+        the smallest |H(x, p)| over the 2^d one-sided difference gradients p, on the nodes below
+        the lowest V on the box faces, away from the faces, the start set and +inf; O(h) on smooth
+        problems; see ``hj_residual``), ``residual_nodes``, ``start_nodes``, ``unreachable_nodes``,
+        ``K`` (ring radius, when the scheme uses the ring),
+        ``seconds``, ``warnings``.
     """
     t_start = time.perf_counter()
     d = grid.dim
@@ -94,7 +115,8 @@ def solve(
         )
     if dynamics.dim != d:
         raise InputError(f"the dynamics is {dynamics.dim}-D but the grid is {d}-D")
-    tol, max_sweeps = _check_tol(tol, max_sweeps)
+    tol_abs = tol is not None
+    tol, max_sweeps = _check_tol(_TOL_REL if tol is None else tol, max_sweeps)
     if scheme not in SCHEMES:
         raise InputError(f"scheme={scheme!r}: choose one of {list(SCHEMES)}")
     if cost not in ("auto", "table"):
@@ -122,7 +144,7 @@ def solve(
     lock = np.zeros(grid.shape, dtype=np.uint8)
     warnings_list = []
     orderings = [np.array(s, dtype=np.int64) for s in itertools.product((1, -1), repeat=d)]
-    first_pass = None
+    ring = False
 
     if scheme == "semi-lagrangian":
         use_table = cost == "table" or not dynamics.is_gaussian
@@ -140,27 +162,43 @@ def solve(
             C = _cost_table_2d(dynamics, grid, int(face_points))
             kind = f"semi-lagrangian, cost table ({8 * int(face_points)} directions)"
 
-            def one_pass(s):
+            def one_pass(s, full):
                 return _k.sl_table_pass_2d(V, fixed, lock, C, int(face_points), s[0], s[1])
 
         elif d == 2:
             B = _pack_2d(B, A)
             kind = f"semi-lagrangian, Gaussian midpoint cost, rings 1 and K={K}"
 
-            def one_pass(s):
-                return _k.sl_pass_2d(V, fixed, lock, B, A, h[0], h[1], K, _WIDTH, s[0], s[1], _N_REFINE)
+            def one_pass(s, full):
+                return _k.sl_pass_2d(V, fixed, lock, B, A, h[0], h[1], K, _WIDTH, s[0], s[1], _N_REFINE, full)
 
-            if K > 1 and _TWO_PHASE:
-
-                def first_pass(s):
-                    return _k.sl_pass_2d(V, fixed, lock, B, A, h[0], h[1], 1, _WIDTH, s[0], s[1], _N_REFINE)
+            ring = K > 1
 
         else:
             kind = "semi-lagrangian, Gaussian midpoint cost"
             offs, tris, edges = _k.ring3()
 
-            def one_pass(s):
+            def one_pass(s, full):
                 return _k.sl_pass_3d(V, fixed, lock, B, A, h, offs, tris, edges, s[0], s[1], s[2], 0)
+
+    elif scheme == "godunov":
+        if d != 2:
+            raise InputError(
+                "scheme='godunov' is implemented in 2-D; in 3-D use scheme='semi-lagrangian' (Gaussian noise), "
+                "scheme='lax-friedrichs' or method='olim'"
+            )
+        M = _check_directions(directions)
+        from . import _godunov
+
+        T, Bh, Ah, gauss, corr = _godunov.tables(dynamics, grid, M, generic=_generic_table)
+        kind = "godunov (support function of {H <= 0}" + (f", {M} directions" if corr else "") + f"), rings 1 and K={K}"
+
+        def one_pass(s, full):
+            return _godunov.godunov_pass_2d(
+                V, fixed, lock, T, Bh, Ah, gauss, corr, h[0], h[1], K, _WIDTH, s[0], s[1], full
+            )
+
+        ring = K > 1
 
     else:
         kind = "lax-friedrichs"
@@ -168,30 +206,40 @@ def solve(
         Vf, fixedf, lockf = V.reshape(-1), fixed.reshape(-1), lock.reshape(-1)
         shape = np.array(grid.shape, dtype=np.int64)
 
-        def one_pass(s):
+        def one_pass(s, full):
             return _k.lf_pass(Vf, fixedf, lockf, shape, h, *tables, s)
 
+    # Gauss–Seidel cycles. With the ring of radius K, a node is recomputed when one of its 8
+    # neighbours decreased (locking, Bak, McLaughlin & Renzi 2010); values reach it through them.
+    # Once a cycle changes nothing by more than tol, a verification cycle recomputes every node
+    # with the full dependency (a decrease anywhere on the ring unlocks the node): the result is a
+    # fixed point of the complete scheme up to tol.
     n_passes = 0
     n_sweeps = 0
-    phases = [one_pass]
-    if first_pass is not None:  # cheap ring-1 sweeps first: an upper bound for the K scheme
-        phases.insert(0, first_pass)
-    for phase in phases:
-        lock[...] = 0
-        change = np.inf
-        while n_sweeps < max_sweeps:
-            n_sweeps += 1
-            change = 0.0
-            for s in orderings:
-                change = max(change, phase(s))
-                n_passes += 1
-            if change <= tol:
+    change = np.inf
+    verify = False
+    converged = False
+    while n_sweeps < max_sweeps:
+        n_sweeps += 1
+        if verify:
+            lock[...] = 0
+        change = 0.0
+        for s in orderings:
+            change = max(change, one_pass(s, verify or not ring))
+            n_passes += 1
+        tol_now = tol if tol_abs else tol * max(1.0, float(np.max(V, where=np.isfinite(V), initial=0.0)))
+        if change <= tol_now:
+            if verify or not ring:
+                converged = True
                 break
-        if change > tol:
-            raise ConvergenceError(
-                f"method='sweep' ({scheme}) did not converge in max_sweeps={max_sweeps} "
-                f"(last change {change:.3g} > tol={tol:g}); raise max_sweeps or tol"
-            )
+            verify = True
+        else:
+            verify = False
+    if not converged:
+        raise ConvergenceError(
+            f"method='sweep' ({scheme}) did not converge in max_sweeps={max_sweeps} "
+            f"(last change {change:.3g} > tol={tol_now:g}); raise max_sweeps or tol"
+        )
     n_neg = int(np.sum(V < 0))
     if n_neg:
         V = np.maximum(V, 0.0)
@@ -210,6 +258,8 @@ def solve(
         "seconds": time.perf_counter() - t_start,
         "warnings": warnings_list,
     }
+    if ring:
+        info["K"] = K
     return V, info
 
 
@@ -230,6 +280,12 @@ def _pack_2d(b, A):
 
 def _unpack2(A):
     return np.stack([np.stack([A[..., 0], A[..., 1]], -1), np.stack([A[..., 1], A[..., 2]], -1)], -2)
+
+
+def _check_directions(M):
+    if isinstance(M, bool) or not isinstance(M, (int, np.integer)) or M < 8:
+        raise InputError(f"directions must be an integer >= 8, got {M!r}")
+    return int(M)
 
 
 def _check_tol(tol, max_sweeps):
@@ -329,35 +385,66 @@ def _lf_tables(dynamics, grid):
     )
 
 
-def hj_residual(dynamics, grid, V, init):
-    """max |H(x, ∇V)| by centred differences over interior nodes whose V and axis neighbours are
-    finite and which lie more than two cells from the start set. Returns (max, node count)."""
+def hj_residual(dynamics, grid, V, init, margin=2):
+    """HJ residual of the computed V (info["residual"]), in the units of H.
+
+    Discrete gradient: at each node the 2^d one-sided (backward) difference gradients
+    p_s = (s_k (V(x) - V(x - s_k h_k e_k)) / h_k)_k, one per orthant s in {-1, 1}^d, and the
+    residual of the node is the smallest |H(x, p_s)| over the orthants with finite neighbours. This
+    is O(h) where V is smooth and stays so at the kinks of V: the viscosity solution of a convex H
+    is semiconcave, its kinks are minima of smooth branches and one orthant sees a single branch
+    (centred differences would not). Nodes: V finite and below its smallest value on the faces of
+    the box (there the minimum action paths stay in the box: no boundary effect), at least
+    ``margin`` cells from the faces and more than two cells from the start set and from +inf
+    nodes. Returns (max
+    residual, node count); (nan, 0) when no node qualifies. Compare it with the size of the terms
+    of H, e.g. max |<b, ∇V>| over the same nodes.
+    """
+    import itertools
+
     d = grid.dim
     h = grid.spacing
-    fin = np.isfinite(V)
-    interior = tuple(slice(1, -1) for _ in range(d))
-    ok = fin[interior].copy()
-    grad = []
+    m = max(int(margin), 1)
+    core = tuple(slice(m, n - m) for n in grid.shape)
+    Vc = V[core]
+    ok = np.isfinite(Vc)
+    face = np.zeros(grid.shape, bool)
     for k in range(d):
-        up = [slice(1, -1)] * d
-        dn = [slice(1, -1)] * d
-        up[k] = slice(2, None)
-        dn[k] = slice(None, -2)
-        ok &= fin[tuple(up)] & fin[tuple(dn)]
-        with np.errstate(invalid="ignore"):
-            grad.append((V[tuple(up)] - V[tuple(dn)]) / (2 * h[k]))
-    # away from the start set: dilate it by two cells
-    near = init.copy()
+        idx = [slice(None)] * d
+        idx[k] = [0, -1]
+        face[tuple(idx)] = True
+    vf = V[face]
+    if np.isfinite(vf).any():
+        ok &= Vc < vf[np.isfinite(vf)].min()
+    # away from the start set and from unreachable nodes: dilate them by two cells
+    near = init | ~np.isfinite(V)
     for _ in range(2):
         grown = near.copy()
         for k in range(d):
             grown[(slice(None),) * k + (slice(1, None),)] |= near[(slice(None),) * k + (slice(None, -1),)]
             grown[(slice(None),) * k + (slice(None, -1),)] |= near[(slice(None),) * k + (slice(1, None),)]
         near = grown
-    ok &= ~near[interior]
+    ok &= ~near[core]
     if not ok.any():
         return float("nan"), 0
-    X = grid.points()[interior][ok]
-    p = np.stack([g[ok] for g in grad], axis=-1)
-    Hv = dynamics.hamiltonian(X, p)
-    return float(np.max(np.abs(Hv))), int(ok.sum())
+    X = grid.points()[core][ok]
+    b = dynamics.drift(X)
+    best = np.full(X.shape[0], np.inf)
+    for signs in itertools.product((1, -1), repeat=d):
+        p = np.empty(X.shape)
+        finite = np.ones(X.shape[0], bool)
+        for k, sk in enumerate(signs):
+            sl = list(core)
+            sl[k] = slice(m - sk, grid.shape[k] - m - sk)
+            Vn = V[tuple(sl)][ok]
+            finite &= np.isfinite(Vn)
+            with np.errstate(invalid="ignore"):
+                p[:, k] = sk * (Vc[ok] - Vn) / h[k]
+        p[~finite] = 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            Hv = np.abs(np.einsum("ni,ni->n", b, p) + dynamics.noise.cgf(X, p))
+        best = np.minimum(best, np.where(finite & np.isfinite(Hv), Hv, np.inf))
+    has = np.isfinite(best)
+    if not has.any():
+        return float("nan"), 0
+    return float(best[has].max()), int(has.sum())
