@@ -40,8 +40,13 @@ def main(sizes):
         X = g.points()
         speed = 2.0 / np.maximum(np.linalg.norm(prob.extra["loss"].grad(X), axis=-1), 1e-12)
         phi = np.linalg.norm(X - np.array(prob.attractor), axis=-1) - 0.1
-        t_bare = best_of(lambda phi=phi, speed=speed, g=g: skfmm.travel_time(phi, speed, dx=[float(h) for h in g.spacing], order=2))
-        print(f"| {n}^2 | {t_fmm:.2f} | {t_bare:.2f} | {t_fmm / t_bare:.2f} | {prob.max_error(qp):.2e} | {prob.rms_error(qp):.2e} |", flush=True)
+        t_bare = best_of(
+            lambda phi=phi, speed=speed, g=g: skfmm.travel_time(phi, speed, dx=[float(h) for h in g.spacing], order=2)
+        )
+        print(
+            f"| {n}^2 | {t_fmm:.2f} | {t_bare:.2f} | {t_fmm / t_bare:.2f} | {prob.max_error(qp):.2e} | {prob.rms_error(qp):.2e} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -217,7 +217,9 @@ def build_parser():
     run.set_defaults(func=_run)
 
     ex = sub.add_parser(
-        "examples", help="list the gallery of example problems", description="List the gallery (fwpotential/examples/*.toml)."
+        "examples",
+        help="list the gallery of example problems",
+        description="List the gallery (fwpotential/examples/*.toml).",
     )
     ex.set_defaults(func=_examples)
 

@@ -141,4 +141,3 @@ def _descent_path(dyn, land, xi, s):
     g2_list.append(0.0)
     f = np.array(fs_list[::-1])
     return f, np.array(g2_list[::-1])
-

@@ -27,7 +27,4 @@ def data2():
     """A 2-D finite sum of N = 4 samples whose gradient deviations depend on x (not a constant shift)."""
     u = np.array([0.0, 1.0, -1.5, 2.0])
     t = np.array([1.0, -0.5, 0.3, 0.8])
-    return fw.FiniteSum.from_expr(
-        "((x - u)**2 + (y - t)**2)/2 + x**2*y**2/4 + u*t*x*y/3", data={"u": u, "t": t}
-    )
-
+    return fw.FiniteSum.from_expr("((x - u)**2 + (y - t)**2)/2 + x**2*y**2/4 + u*t*x*y/3", data={"u": u, "t": t})
