@@ -30,6 +30,7 @@ import numpy as np
 from numba import njit
 
 from ..errors import CovarianceError, InputError
+from ._sweep_kernels import ring_offset, ring_position
 
 INF = np.inf
 TWO_PI = 2.0 * math.pi
@@ -548,38 +549,10 @@ def _face_min(ua, ub, T, Bh, Ah, gauss, corr, i, j, oai, oaj, obi, obj, h0, h1, 
 
 
 @njit(cache=True)
-def _ring_offset(q, K):
-    if q <= K:
-        return K, q
-    if q <= 3 * K:
-        return 2 * K - q, K
-    if q <= 5 * K:
-        return -K, 4 * K - q
-    if q <= 7 * K:
-        return q - 6 * K, -K
-    return K, q - 8 * K
-
-
-@njit(cache=True)
-def _ring_position(dx, dy, K):
-    ax = abs(dx)
-    ay = abs(dy)
-    if ax >= ay:
-        py = K * dy / ax
-        if dx > 0:
-            return py if py >= 0 else 8 * K + py
-        return 4 * K - py
-    px = K * dx / ay
-    if dy > 0:
-        return 2 * K - px
-    return 6 * K + px
-
-
-@njit(cache=True)
 def _ring_face(V, T, Bh, Ah, gauss, corr, q, K, i, j, h0, h1, best):
     n0, n1 = V.shape
-    oi, oj = _ring_offset(q, K)
-    pi, pj = _ring_offset((q + 1) % (8 * K), K)
+    oi, oj = ring_offset(q, K)
+    pi, pj = ring_offset((q + 1) % (8 * K), K)
     ai = i + oi
     aj = j + oj
     bi = i + pi
@@ -654,7 +627,7 @@ def godunov_pass_2d(V, fixed, lock, T, Bh, Ah, gauss, corr, h0, h1, K, width, s0
                     dy = (1.0 - t) * oa1 + t * ob1
             best = min(v_old, best1)
             if K > 1:
-                q0 = int(np.floor(_ring_position(dx, dy, K))) % nK
+                q0 = int(np.floor(ring_position(dx, dy, K))) % nK
                 g0 = _ring_face(V, T, Bh, Ah, gauss, corr, q0, K, i, j, h0, h1, best)
                 gl = _ring_face(V, T, Bh, Ah, gauss, corr, (q0 - 1) % nK, K, i, j, h0, h1, best)
                 gr = _ring_face(V, T, Bh, Ah, gauss, corr, (q0 + 1) % nK, K, i, j, h0, h1, best)
@@ -696,7 +669,7 @@ def godunov_pass_2d(V, fixed, lock, T, Bh, Ah, gauss, corr, h0, h1, K, width, s0
                         lock[ni, nj] = 0
                 if K > 1 and unlock_ring:
                     for q in range(nK):
-                        oi, oj = _ring_offset(q, K)
+                        oi, oj = ring_offset(q, K)
                         ni = i + oi
                         nj = j + oj
                         if 0 <= ni < n0 and 0 <= nj < n1:
