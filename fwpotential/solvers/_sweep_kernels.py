@@ -260,7 +260,7 @@ def _ring_face(V, q, K, i, j, h0, h1, B, A, n_refine):
 
 
 @njit(cache=True)
-def sl_pass_2d(V, fixed, lock, B, A, h0, h1, K, width, s0, s1, n_refine, unlock_ring=True):
+def sl_pass_2d(V, fixed, lock, B, A, h0, h1, K, width, s0, s1, n_refine, unlock_ring=True, eps=0.0):
     """One semi-Lagrangian Gauss–Seidel pass, 2-D Gaussian noise.
 
     V (n0, n1) updated in place; fixed, lock (n0, n1) uint8; B (2n0-1, 2n1-1, 5) holds
@@ -270,7 +270,8 @@ def sl_pass_2d(V, fixed, lock, B, A, h0, h1, K, width, s0, s1, n_refine, unlock_
     direction) by walking along the ring while the face minimum decreases (at most width * K
     faces), as OLIM prunes its long updates.
     s0, s1 = +-1 the ordering; n_refine re-evaluations of b, A at the current minimiser. A
-    decrease unlocks the 8 neighbours, and the ring-K nodes too when ``unlock_ring``.
+    decrease larger than ``eps`` unlocks the 8 neighbours, and the ring-K nodes too when
+    ``unlock_ring``.
     Returns the largest decrease of V (inf when a node was first reached).
     """
     n0, n1 = V.shape
@@ -359,6 +360,8 @@ def sl_pass_2d(V, fixed, lock, B, A, h0, h1, K, width, s0, s1, n_refine, unlock_
                 d = v_old - best
                 if d > largest:
                     largest = d
+                if d <= eps:  # too small to matter: the neighbours stay locked
+                    continue
                 for k in range(8):  # the stencil is symmetric: these nodes read (i, j)
                     ni = i + RING2[k, 0]
                     nj = j + RING2[k, 1]
