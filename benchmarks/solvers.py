@@ -1,9 +1,9 @@
 """Benchmark of the grid quasi-potential solvers: prints a Markdown table.
 
-Columns: problem, method, grid, K (olim), seconds (best of 3 after a warm-up call that compiles),
+Columns: problem, method, grid, K (olim, sweep), seconds (best of 3 after a warm-up call that compiles),
 max and RMS error (on nodes at least K cells from the boundary and below the boundary's lowest exact
 V, see tests/test_olim.py), observed order (slope of log max error vs log h over the rows of one
-entry). Other solvers append entries to ``ENTRIES``:
+entry), sweeps (method="sweep": full cycles of the 2^d orderings). Other solvers append entries to ``ENTRIES``:
 
     ENTRIES.append(("linear_2d", "sweep", [129, 257, 513], {}))
 
@@ -61,7 +61,7 @@ def _solver(method):
 
 
 def run_one(prob, method, n, options, repeats=3):
-    """Returns (seconds best of `repeats`, max error, RMS error, K)."""
+    """Returns (seconds best of `repeats`, max error, RMS error, K, sweeps)."""
     grid = prob.grid(n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FWWarning)
@@ -86,6 +86,7 @@ def run_one(prob, method, n, options, repeats=3):
         prob.max_error(qp, margin_cells=margin, exclude=exclude),
         prob.rms_error(qp, margin_cells=margin, exclude=exclude),
         info.get("K", ""),
+        info.get("sweeps", ""),
     )
 
 
@@ -96,8 +97,8 @@ def run(entries=ENTRIES, *, max_n2=None, max_n3=None, repeats=3, out=sys.stdout)
         file=out,
     )
     print("", file=out)
-    print("| problem | method | grid | K | seconds | max error | RMS error | observed order |", file=out)
-    print("|---|---|---|---|---|---|---|---|", file=out)
+    print("| problem | method | grid | K | seconds | max error | RMS error | observed order | sweeps |", file=out)
+    print("|---|---|---|---|---|---|---|---|---|", file=out)
     for name, method, ns, options in entries:
         prob = PROBLEMS[name]()
         d = len(prob.bounds)
@@ -108,11 +109,11 @@ def run(entries=ENTRIES, *, max_n2=None, max_n3=None, repeats=3, out=sys.stdout)
             rows.append((n,) + run_one(prob, method, n, options, repeats))
             hs = [2.0 / (r[0] - 1) for r in rows]
             order = np.polyfit(np.log(hs), np.log([r[2] for r in rows]), 1)[0] if len(rows) > 1 else float("nan")
-            n_, sec, mx, rms, K = rows[-1]
+            n_, sec, mx, rms, K, sweeps = rows[-1]
             label = method + (f" ({options['scheme']})" if "scheme" in options else "")
             order_s = f"{order:.2f}" if np.isfinite(order) else ""
             print(
-                f"| {name} | {label} | {n_}^{d} | {K} | {sec:.2f} | {mx:.2e} | {rms:.2e} | {order_s} |",
+                f"| {name} | {label} | {n_}^{d} | {K} | {sec:.2f} | {mx:.2e} | {rms:.2e} | {order_s} | {sweeps} |",
                 file=out,
                 flush=True,
             )

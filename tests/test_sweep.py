@@ -363,7 +363,7 @@ def test_finite_sum_unreachable_region():  # about 75 s: the cost table goes thr
     assert not (~fin & inside & ~edge).any()
 
 
-@pytest.mark.slow  # about 3 min: olim and the sweep's cost table call Dynamics.geometric_cost per node
+@pytest.mark.slow  # about 5 min (shared machine): olim and the sweep's cost table call Dynamics.geometric_cost per node
 def test_finite_sum_agrees_with_olim():
     """Separable finite-sum SGD with exact V (``_square_sgd``): both solvers against the exact V and
     each other on a fixed region, and the same +inf set.

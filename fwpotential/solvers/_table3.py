@@ -14,6 +14,8 @@ by damped Newton from the support point of the Gaussian approximation Λ ~ ½ p�
 vectorised over nodes and directions, with Λ, ∇Λ, ∇²Λ from ``Dynamics.noise``; +inf where the
 recession test <b, u> + support(-Z, u) <= 0 holds along a lattice direction u with <u, l> > 0
 (bounded noise). Gaussian noise: the closed form |b|_A |l|_A - <b, A l>.
+sweep.solve refuses finite sums here: near their +inf costs the lattice recession test is only
+approximate and Newton may not converge (it then raises ConvergenceError, never a wrong number).
 
 Kernel (``sl_table_pass_3d``): V(x) = min over the sample points y = x + o h on the 48 triangles of
 sum_q w_q V(y_q) + (C[x, o] + sum_q w_q C[y_q, o]) / 2 (V and C linear on the triangle, trapezoidal
@@ -103,10 +105,10 @@ def support_function(dynamics, x, L):
     if dynamics.is_gaussian:
         return sig_g
     with np.errstate(all="ignore"):  # overflow of Λ far out, 0/0 on inactive rows: checked below
-        return _newton_support(dynamics, x, L, b, A, Ab, nb, AL, nl)
+        return _newton_support(dynamics, x, L, b, Ab, nb, AL, nl)
 
 
-def _newton_support(dynamics, x, L, b, A, Ab, nb, AL, nl):
+def _newton_support(dynamics, x, L, b, Ab, nb, AL, nl):
     n, D, d = len(x), len(L), x.shape[-1]
     out = np.zeros((n, D))
     active = nb > 1e-300 * (1.0 + np.linalg.norm(b, axis=1))  # b = 0: S = {0}, sigma = 0
