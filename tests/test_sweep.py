@@ -110,18 +110,16 @@ def test_langevin_double_well():
     assert _order(hs, errs) >= 1.0, errs
 
 
-@pytest.mark.slow
-def test_linear_field_257():
+def test_linear_field_257():  # about 2 s
     prob = problems.linear_2d()
     g, V, _ = _solve(prob, 257, radius=0.1)
     assert _max_err(prob, g, V) <= 2e-3  # measured 1.3e-3
 
 
-@pytest.mark.slow
 def test_linear_3d():
     prob = problems.linear_3d(kappa=1.0)
     errs = []
-    for n in (17, 33):  # measured 7.3e-2, 3.9e-2; about 15 s for 33^3
+    for n in (17, 33):  # measured 7.3e-2, 3.9e-2; about 3 s for 33^3
         g, V, _ = _solve(prob, n, radius=0.25)
         errs.append(_max_err(prob, g, V))
     assert errs[1] < 0.7 * errs[0], errs
@@ -294,7 +292,6 @@ def _aniso():
     return fw.Diffusion(["-x - 2*y + x*y", "2*x - y - x**2/2"], cov=cov, dim=2)
 
 
-@pytest.mark.slow  # about 50 s for the three
 @pytest.mark.parametrize("which", ["linear", "rotational5", "anisotropic"])
 def test_agrees_with_olim(which):
     from fwpotential.solvers import olim
