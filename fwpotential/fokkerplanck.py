@@ -12,6 +12,7 @@ as small as exp(-ΔW/ε) stay positive. For SGD the diffusion approximation uses
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,7 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
 from .dynamics import coerce_dynamics
-from .errors import GridError, InputError
+from .errors import FWWarning, GridError, InputError
 from .grid import Grid
 
 __all__ = ["FokkerPlanck", "fokker_planck"]
@@ -164,6 +165,13 @@ def fokker_planck(
             f"eps={eps:g} is too small for this grid (cell Peclet number {peclet:.3g} > 700: exp overflows); "
             "refine the grid or raise eps"
         )
+    if scheme == "central" and peclet > 2:
+        warnings.warn(
+            f"scheme='central' at cell Peclet number {peclet:.3g} > 2 (eps={eps:g}): the density oscillates "
+            "and can turn negative; refine the grid or use scheme='exponential'",
+            FWWarning,
+            stacklevel=2,
+        )
     p = fp.CellVariable(mesh=mesh, value=1.0)
     eq = fp.DiffusionTerm(coeff=D) - _CONVECTION[scheme](coeff=U)
     # FiPy assembles the (singular, no-flux) matrix; the solve is ours: in the gauge p = exp(-R/ε) q,
@@ -222,6 +230,14 @@ def fokker_planck(
         raise GridError(
             f"eps={eps:g} is too small for this box: the density spans more than the floating-point range "
             "(exp(-W/eps) under- or overflows); shrink the box or raise eps"
+        )
+    if n_neg:
+        warnings.warn(
+            f"{n_neg} of {grid.size} nodes have no positive density (eps={eps:g}): lost to rounding behind "
+            "barriers of more than ~30 eps, or negative from central differences; basin masses may be wrong "
+            "(pass reference=land.potential, or use scheme='exponential' with solver='gth')",
+            FWWarning,
+            stacklevel=2,
         )
     top = logp[np.isfinite(logp)].max()
     dens = np.exp(logp - top)

@@ -11,7 +11,7 @@ import numpy as np
 from . import _flow, wgraph
 from .critical import critical_points
 from .dynamics import coerce_dynamics, langevin, sgd
-from .errors import AttractorError, InputError
+from .errors import AttractorError, ConvergenceError, InputError
 from .grid import Attractor, Grid
 from .loss import coerce_loss
 from .quasipotential import _solver, quasipotential
@@ -468,6 +468,7 @@ class Comparison:
                 "energy_errors": L.energy_errors.tolist(),
                 "ground_states": L.ground_states.tolist(),
                 "hwang_weights": _safe_weights(L).tolist(),
+                "weights": {k: _safe_weights(L, k).tolist() for k in ("hwang", "diffusion", "chain")},
                 "costs": L.costs.tolist(),
             }
 
@@ -485,12 +486,15 @@ class Comparison:
 
     def __str__(self):
         L, S = self.langevin, self.sgd
-        wl, ws = _safe_weights(L), _safe_weights(S)
+        wl = _safe_weights(L)
+        ws = {k: _safe_weights(S, k) for k in ("hwang", "diffusion", "chain")}
         lines = [
             f"Langevin: {L.dynamics.name}  |  SGD: {S.dynamics.name}",
             f"solver {S.method!r} on {S.grid!r}; energies in units of eps (temperature / step size)",
+            "weights among ground states: Langevin (Hwang = exact), SGD Hwang / diffusion / chain prefactors",
             "",
-            f"{'attractor':>24} {'f':>10} {'W Langevin':>11} {'W SGD':>11} {'ground L/S':>11} {'w Langevin':>11} {'w SGD':>8}",
+            f"{'attractor':>24} {'f':>10} {'W Langevin':>11} {'W SGD':>11} {'ground L/S':>11} {'w Langevin':>11} "
+            f"{'w SGD hwang':>12} {'diffusion':>10} {'chain':>8}",
         ]
         for i, x in enumerate(S.attractors):
             j = int(self.matched[i])
@@ -498,11 +502,13 @@ class Comparison:
             gl = j >= 0 and j in L.ground_states
             gs_ = i in S.ground_states
             wl_s = f"{wl[list(L.ground_states).index(j)]:.4f}" if gl else ""
-            ws_s = f"{ws[list(S.ground_states).index(i)]:.4f}" if gs_ else ""
+            k = list(S.ground_states).index(i) if gs_ else None
+            ws_s = [f"{ws[kind][k]:.4f}" if gs_ else "" for kind in ("hwang", "diffusion", "chain")]
             wL = f"{L.energies[j]:11.5f}" if j >= 0 else f"{'-':>11}"
             lines.append(
                 f"{pos:>24} {S.attractor_values[i]:10.5f} {wL} {S.energies[i]:11.5f} "
-                f"{('yes' if gl else 'no') + '/' + ('yes' if gs_ else 'no'):>11} {wl_s:>11} {ws_s:>8}"
+                f"{('yes' if gl else 'no') + '/' + ('yes' if gs_ else 'no'):>11} {wl_s:>11} "
+                f"{ws_s[0]:>12} {ws_s[1]:>10} {ws_s[2]:>8}"
             )
         lines.append("")
         lines.append(
@@ -516,10 +522,12 @@ class Comparison:
         return f"Comparison(same_ground_states={self.same_ground_states})"
 
 
-def _safe_weights(L):
+def _safe_weights(L, kind="hwang"):
+    """Weights of one kind, NaN where they are not defined (set attractors, degenerate Hessians, a
+    fluctuation path the shooting cannot compute)."""
     try:
-        return L.hwang_weights()
-    except InputError:
+        return L.hwang_weights() if kind == "hwang" else L.weights(kind)
+    except (InputError, ConvergenceError):
         return np.full(len(L.ground_states), np.nan)
 
 

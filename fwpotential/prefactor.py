@@ -14,8 +14,10 @@ Implemented exactly where the path is known:
 - any dimension, b = -∇f and a = s(f) I: K_diffusion = 1/s(f) (detailed balance), and the chain adds
   ½ ∫ s'(f) |∇f|² / s(f)² df along the steepest-descent path from the saddle.
 
-Other dynamics (non-gradient drift, anisotropic or x-dependent noise in 2-D and 3-D) need the
-Hamilton–Riccati shooting along the fluctuation path and raise an error for now.
+- any other dynamics in 2-D and 3-D (non-gradient drift, anisotropic or x-dependent noise, any noise
+  law): the fluctuation path is computed by shooting in the Hamiltonian system and Q = ∇²V by the
+  Riccati equation along it (``_fluctuation.fluctuation_path``); the paths are kept in
+  ``land.info["fluctuation_paths"]`` (action, ∫c for both kinds, diagnostics) and reused.
 """
 
 from __future__ import annotations
@@ -41,11 +43,12 @@ def log_K(land, kind) -> np.ndarray:
         integral = _integral_1d
     elif dyn.loss_variance() is not None:
         integral = _integral_gradient
+    elif land.grid.dim in (2, 3):
+        integral = _integral_path
     else:
         raise InputError(
-            f"prefactors of kind {kind!r} for {dyn.name!r} in {land.grid.dim}-D need the Hamilton-Riccati "
-            "integration along non-gradient fluctuation paths, which is not implemented yet; "
-            "available: 1-D (any noise), and b = -grad f with a = s(f) I in any dimension"
+            f"prefactors of kind {kind!r} for {dyn.name!r} in {land.grid.dim}-D: fluctuation paths are "
+            "implemented in 2-D and 3-D; available in any dimension: b = -grad f with a = s(f) I"
         )
     # chain the saddles: log K(x_j) = log K(x_i) - I_i(s) + I_j(s)
     logk = np.full(m, np.nan)
@@ -65,6 +68,19 @@ def log_K(land, kind) -> np.ndarray:
                     )
                     changed = True
     return logk
+
+
+# ---- fluctuation paths (2-D, 3-D) ---------------------------------------------------------------
+def _integral_path(dyn, land, xi, s, kind):
+    """∫_{x_i → s} c dt along the fluctuation path (shooting + Riccati), cached in land.info."""
+    from ._fluctuation import fluctuation_path
+
+    cache = land.info.setdefault("fluctuation_paths", {})
+    key = (tuple(np.round(np.ravel(xi), 12)), tuple(np.round(np.ravel(s), 12)))
+    if key not in cache:
+        fp = fluctuation_path(dyn, xi, s)
+        cache[key] = {"action": fp.action, "int_c": dict(fp.int_c), **fp.info}
+    return cache[key]["int_c"][kind]
 
 
 # ---- 1-D ------------------------------------------------------------------------------------------

@@ -361,11 +361,12 @@ def _figures(outc, fig_dir, formats, say):
         w[list(L.ground_states)] = wh
         data = {"limit (Hwang)": w}
         if hasattr(L, "weights"):
-            wc = _weights_or_nan(L, "chain" if L.dynamics.kind == "sgd" else "diffusion")
-            if np.isfinite(wc).all() and not np.allclose(wc, wh):
-                z = np.zeros(m)
-                z[list(L.ground_states)] = wc
-                data["limit (prefactor-corrected)"] = z
+            for kind in ("diffusion", "chain") if L.dynamics.kind == "sgd" else ("diffusion",):
+                wc = _weights_or_nan(L, kind)
+                if np.isfinite(wc).all() and not np.allclose(wc, wh):
+                    z = np.zeros(m)
+                    z[list(L.ground_states)] = wc
+                    data[f"limit ({kind} prefactor)"] = z
         errs = {}
         for row in outc.montecarlo.get(lab, [])[:3]:
             k = f"Monte Carlo γ={row['step_size']:g}"

@@ -78,18 +78,49 @@ def test_2d_loss_value_dependent_noise_diffusion_prefactor():
         assert abs(np.log(P[1] / P[0]) + dW / e - target) < 0.02
 
 
-def test_non_gradient_2d_prefactor_is_a_clear_error():
+def test_2d_non_reversible_fokker_planck_masses_tend_to_path_prefactors():
+    """b = -∇U + (1 + x/2) J∇U, a = I: V = 2U ties the two minima exactly and det ∇²W is equal at both,
+    so Hwang's weights are ½/½; K differs (the rotation is faster on the right), and FiPy's basin masses
+    approach the path prefactors. log(P_right/P_left) is extrapolated in h (second-order central
+    scheme; measured -0.4692/-0.4689 at ε = 0.2, -0.5035/-0.4929 at ε = 0.1 on 241x151/321x201) and
+    then linearly in ε: -0.490 against -0.4839 predicted."""
+    ux, uy, k = "4*x*(x**2 - 1)", "2*y", "(1 + x/2)"
+    dyn = fw.Diffusion([f"-({ux}) - {k}*({uy})", f"-({uy}) + {k}*({ux})"], cov=np.eye(2))
+    box = [(-1.6, 1.6), (-1.0, 1.0)]
+    vals = {}
+    for shape in ((241, 151), (321, 201)):
+        g = fw.Grid(box, shape)
+        land = fw.landscape(dyn, g)
+        for e in (0.2, 0.1):
+            P = fw.fokker_planck(dyn, g, e, scheme="central", reference=land.potential).basin_masses(land)
+            vals[shape, e] = np.log(P[1] / P[0])
+    r = (320 / 240) ** 2
+    fine = {e: vals[(321, 201), e] + (vals[(321, 201), e] - vals[(241, 151), e]) / (r - 1) for e in (0.2, 0.1)}
+    intercept = 2 * fine[0.1] - fine[0.2]
+    c = land.prefactors("diffusion")
+    target = np.log(c[1] / c[0])
+    assert np.allclose(land.prefactors("hwang"), 1.0)
+    assert abs(target + 0.4839) < 1e-3
+    assert abs(intercept - target) < 0.02, (vals, intercept, target)
+    assert abs(intercept) > 0.4  # Hwang's weights alone (log ratio 0) are clearly wrong here
+    # at ε = 0.1: the Laplace prediction has an O(ε) error (measured 0.031 here: the FP value is -0.479,
+    # the prediction -0.4839 + the grid's W error / ε); Hwang's would be off by 0.48
+    pm = land.predicted_masses(0.1, kind="diffusion")
+    assert abs(np.log(pm[1] / pm[0]) - fine[0.1]) < 0.05
+
+
+def test_prefactor_bad_input():
     from fwpotential.prefactor import log_K
 
-    dyn = fw.Diffusion(["x - x**3 - 10*x*y**2", "-(1 + x**2)*y"], cov=np.eye(2))
+    dyn = fw.Diffusion(["-x", "-y", "-z - x*y", "-w"], cov=np.eye(4), variables=("x", "y", "z", "w"))
 
-    class Stub:  # log_K checks the dynamics class before using anything else
+    class Stub:  # log_K checks the dimension before using anything else
         dynamics = dyn
-        attractor_sets = (fw.Attractor.from_point((1.0, 0.0)),)
-        attractors = np.array([[1.0, 0.0]])
-        grid = fw.Grid([(-1.5, 1.5), (-1, 1)], (5, 5))
+        attractor_sets = (fw.Attractor.from_point((0.0, 0.0, 0.0, 0.0)),)
+        attractors = np.zeros((1, 4))
+        grid = fw.Grid([(-1, 1)] * 4, (3, 3, 3, 3))
 
-    with pytest.raises(fw.InputError, match="not implemented"):
+    with pytest.raises(fw.InputError, match="2-D and 3-D"):
         log_K(Stub(), "diffusion")
     with pytest.raises(fw.InputError, match="unknown kind"):
         log_K(Stub(), "exact")
