@@ -108,6 +108,7 @@ class ProblemFile:
     grid: dict
     solve: dict
     montecarlo: dict | None
+    fokker_planck: dict | None
     exact: dict | None
     report: dict
     source: str = "<string>"
@@ -370,6 +371,10 @@ SCHEMA = {
         "seed": ("nonneg_int", False),
         "dynamics": ("str_or_str_list", False),
     },
+    "fokker_planck": {
+        "eps": ("num_list", True),
+        "dynamics": ("str_or_str_list", False),
+    },
     "exact": {
         "V": ("str", True),
         "where": ("str", False),
@@ -386,6 +391,7 @@ _TABLE_DOC = {
     "grid": "the grid: bounds, shape",
     "solve": "solver settings: method, options, attractors, sets, estimate_error, tie_tol",
     "montecarlo": "Monte Carlo settings: step_sizes, n_chains, n_steps, burn_in, seed, dynamics",
+    "fokker_planck": "stationary Fokker-Planck (FiPy, 1-D and 2-D) at noise levels eps, per dynamics: eps, dynamics",
     "exact": "an exact quasi-potential for checking: V, where",
     "report": "report settings: formats, enabled",
 }
@@ -527,6 +533,29 @@ def loads(text, *, source="<string>") -> ProblemFile:
                     )
                 )
         mc = {"n_chains": 500, "n_steps": 20000, "burn_in": 2000, "seed": 0, **mc, "dynamics": dyns}
+    fpc = tables.get("fokker_planck")
+    if fpc is not None:
+        if any(e <= 0 for e in fpc["eps"]):
+            raise ConfigError(f"{pre}[fokker_planck] eps: noise levels must be > 0, got {fpc['eps']!r}")
+        dyns = fpc.get("dynamics", ["sgd", "langevin"] if kind == "compare" else [kind])
+        dyns = [dyns] if isinstance(dyns, str) else list(dyns)
+        allowed = {
+            "compare": ("sgd", "langevin", "sgd_gaussian"),
+            "sgd": ("sgd", "sgd_gaussian"),
+            "langevin": ("langevin",),
+            "diffusion": ("diffusion",),
+        }[kind]
+        for dname in dyns:
+            if dname not in allowed:
+                raise ConfigError(
+                    f"{pre}[fokker_planck] dynamics: {dname!r} is not solved for kind = {kind!r}; "
+                    f"choose from {', '.join(repr(a) for a in allowed)}"
+                )
+        if len(b) > 2:
+            raise ConfigError(
+                f"{pre}[fokker_planck]: fw.fokker_planck solves 1-D and 2-D problems, this grid is {len(b)}-D"
+            )
+        fpc = {**fpc, "dynamics": dyns}
     rep = {"formats": ["png"], "enabled": True, **tables.get("report", {})}
     for f in rep["formats"]:
         if f not in ("png", "pdf", "svg"):
@@ -541,6 +570,7 @@ def loads(text, *, source="<string>") -> ProblemFile:
         grid={"bounds": [tuple(float(v) for v in p) for p in b], "shape": tuple(sh)},
         solve={"method": None, "options": {}, "estimate_error": True, **solve},
         montecarlo=mc,
+        fokker_planck=fpc,
         exact=tables.get("exact"),
         report=rep,
         source=source,

@@ -58,6 +58,26 @@ class FokkerPlanck:
         m = len(land.attractors)
         return np.array([self.density[land.basins == i].sum() * vol for i in range(m)])
 
+    def gap(self, land, level=None) -> float:
+        """max |(-ε log p) - W| over the nodes with W ≤ ``level``, both shifted to minimum 0.
+
+        -ε log p_ε = W - ε log K + O(ε²) + const, so the gap shrinks like ε (theory.md §5). ``level``
+        defaults to the highest W at the landscape's saddles (the basins up to their passes), or half the
+        largest finite W without saddles."""
+        if land.grid.shape != self.grid.shape or land.grid.bounds != self.grid.bounds:
+            raise GridError("the landscape and the Fokker-Planck solution must share one grid")
+        W = land.potential
+        if level is None:
+            if len(land.saddles):
+                level = max(float(W[land.grid.nearest_index(s)]) for s in land.saddles)
+            else:
+                level = 0.5 * float(np.max(W[np.isfinite(W)]))
+        m = np.isfinite(W) & (W <= level) & np.isfinite(self.minus_eps_log_p)
+        if not m.any():
+            raise InputError(f"no node with W <= {level:g} and a positive density")
+        mel = self.minus_eps_log_p[m]
+        return float(np.max(np.abs((mel - mel.min()) - (W[m] - W[m].min()))))
+
     def __repr__(self):
         return f"FokkerPlanck(eps={self.eps:g}, grid={self.grid.shape})"
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ConfigError, ProblemFile
+from .errors import ConvergenceError, InputError
 
 __all__ = ["Outcome", "solve_problem", "write_outputs", "markdown_table"]
 
@@ -29,6 +30,8 @@ class Outcome:
 
     landscapes : {label: Landscape}; comparison : Comparison or None (kind "compare");
     montecarlo : {label: [per-γ dict]} (plain numbers), runs : {label: [Run]};
+    fokker_planck : {label: [per-ε dict]}: gap max|(-ε log p) - W| up to the saddles' level, basin
+    masses, and the masses predicted by the landscape with each kind of prefactor;
     exact_error : {"max": float, "rms": float, "nodes": int} or None;
     seconds : {step: float}; method : str; notes : [str].
     """
@@ -39,6 +42,7 @@ class Outcome:
     comparison: object = None
     montecarlo: dict = field(default_factory=dict)
     runs: dict = field(default_factory=dict)
+    fokker_planck: dict = field(default_factory=dict)
     exact_error: dict | None = None
     seconds: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
@@ -60,6 +64,8 @@ class Outcome:
             out["matched"] = self.comparison.matched.tolist()
         if self.montecarlo:
             out["montecarlo"] = self.montecarlo
+        if self.fokker_planck:
+            out["fokker_planck"] = self.fokker_planck
         if self.exact_error is not None:
             out["exact_error"] = self.exact_error
         return _jsonable(out)
@@ -202,8 +208,34 @@ def solve_problem(spec: ProblemFile, *, montecarlo=True, progress=None) -> Outco
         _run_montecarlo(out, mc, say)
     elif mc is not None:
         out.notes.append("Monte Carlo skipped (--no-montecarlo).")
+    if spec.fokker_planck is not None:
+        _run_fokker_planck(out, spec.fokker_planck, say)
     seconds["total"] = time.perf_counter() - t_all
     return out
+
+
+def _run_fokker_planck(out, fpc, say):
+    from .fokkerplanck import fokker_planck
+
+    for lab in fpc["dynamics"]:
+        L = out.landscapes.get(lab)
+        if L is None:
+            continue
+        rows = []
+        for e in fpc["eps"]:
+            say(f"Fokker-Planck: {_LABEL[lab]} at eps = {e:g} ...")
+            t0 = time.perf_counter()
+            fp = fokker_planck(L.dynamics, L.grid, float(e))
+            row = {"eps": float(e), "gap": fp.gap(L), "masses": fp.basin_masses(L).tolist()}
+            for kind in ("hwang", "diffusion", "chain"):
+                try:
+                    row[f"predicted_{kind}"] = L.predicted_masses(float(e), kind=kind).tolist()
+                except (InputError, ConvergenceError):
+                    row[f"predicted_{kind}"] = [float("nan")] * len(L.attractors)
+            row["seconds"] = time.perf_counter() - t0
+            out.seconds[f"fokker_planck_{lab}_{e:g}"] = row["seconds"]
+            rows.append(row)
+        out.fokker_planck[lab] = rows
 
 
 def _run_montecarlo(out, mc, say):
@@ -523,6 +555,33 @@ def _markdown(outc, figs, out_dir):
                     f"{fit['predicted_slope']:.3f}. The intercept holds the prefactors log(c_0/c_1) and the O(γ) "
                     "corrections; at these step sizes expect agreement of the slope to within ~10–20 %.",
                 ]
+            lines.append("")
+    if outc.fokker_planck:
+        lines += [
+            "## Stationary Fokker–Planck (FiPy)",
+            "",
+            "Diffusion approximation at noise level ε. Gap: max |(−ε log p) − W| on the nodes below the highest "
+            "saddle (it shrinks like ε: −ε log p = W − ε log K + O(ε²)). Basin masses against the landscape's "
+            "predictions K_i det(∇²W_i)^(−1/2) exp(−W_i/ε) with K from each kind of prefactor.",
+            "",
+        ]
+        for lab, rows in outc.fokker_planck.items():
+            m = len(outc.landscapes[lab].attractors)
+            lines += [
+                f"{_LABEL[lab]}:",
+                "",
+                "| ε | gap | FP masses | predicted (Hwang) | predicted (diffusion) | predicted (chain) | seconds |",
+                "| ---: | ---: | --- | --- | --- | --- | ---: |",
+            ]
+
+            def fmt(v, m=m):
+                return ", ".join(f"{x:.4f}" for x in v[:m])
+
+            for r in rows:
+                lines.append(
+                    f"| {r['eps']:g} | {r['gap']:.4f} | {fmt(r['masses'])} | {fmt(r['predicted_hwang'])} | "
+                    f"{fmt(r['predicted_diffusion'])} | {fmt(r['predicted_chain'])} | {r['seconds']:.1f} |"
+                )
             lines.append("")
     if figs:
         lines += ["## Figures", ""]

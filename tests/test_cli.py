@@ -74,6 +74,24 @@ def test_run_writes_outputs(tmp_path, capsys):
     assert (out / "figures" / "potential.png").stat().st_size > 1000
 
 
+def test_run_with_fokker_planck(tmp_path, capsys):
+    """[fokker_planck]: per ε the gap |(-ε log p) - W| shrinks like ε, and the FP basin masses are
+    closer to the diffusion-prefactor prediction than to Hwang's (K = 1/a differs between the wells)."""
+    p = tmp_path / "p.toml"
+    p.write_text(PROBLEM_1D + '[fokker_planck]\neps = [0.1, 0.05]\ndynamics = "sgd"\n[report]\nenabled = false\n')
+    out = tmp_path / "out"
+    assert cli.main(["run", str(p), "--out", str(out), "-q"]) == 0
+    rows = json.loads((out / "summary.json").read_text())["fokker_planck"]["sgd"]
+    assert [r["eps"] for r in rows] == [0.1, 0.05]
+    assert 1.6 < rows[0]["gap"] / rows[1]["gap"] < 2.4, rows
+    for r in rows:
+        lr = np.log(r["masses"][0] / r["masses"][1])
+        d_diff = abs(lr - np.log(r["predicted_diffusion"][0] / r["predicted_diffusion"][1]))
+        d_hwang = abs(lr - np.log(r["predicted_hwang"][0] / r["predicted_hwang"][1]))
+        assert d_diff < 0.5 * d_hwang, (r, d_diff, d_hwang)
+    assert "## Stationary Fokker–Planck (FiPy)" in (out / "report.md").read_text()
+
+
 def test_check_and_examples(capsys):
     assert cli.main(["examples"]) == 0
     out = capsys.readouterr().out

@@ -108,6 +108,19 @@ def test_montecarlo_defaults_and_errors():
         loads(BASE + '[montecarlo]\nstep_sizes = [0.1]\ndynamics = "diffusion"\n')
 
 
+def test_fokker_planck_table():
+    spec = loads(BASE + "[fokker_planck]\neps = [0.2, 0.1]\n")
+    assert spec.fokker_planck == {"eps": [0.2, 0.1], "dynamics": ["sgd", "langevin"]}
+    assert loads(BASE).fokker_planck is None
+    with pytest.raises(ConfigError, match=r"\[fokker_planck\] eps: noise levels must be > 0"):
+        loads(BASE + "[fokker_planck]\neps = [-0.1]\n")
+    with pytest.raises(ConfigError, match=r"\[fokker_planck\] dynamics: 'diffusion' is not solved"):
+        loads(BASE + '[fokker_planck]\neps = [0.1]\ndynamics = "diffusion"\n')
+    three = BASE.replace("[[-2, 2], [-1.5, 1.5]]", "[[-2, 2], [-1.5, 1.5], [-1, 1]]").replace("[33, 33]", "[9, 9, 9]")
+    with pytest.raises(ConfigError, match=r"1-D and 2-D"):
+        loads(three + "[fokker_planck]\neps = [0.1]\n")
+
+
 def test_finite_sum_inline_and_csv(tmp_path):
     (tmp_path / "d.csv").write_text("u,t\n0.5,1.0\n1.5,-1.0\n1.0,0.2\n")
     text = """
