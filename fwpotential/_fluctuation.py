@@ -107,13 +107,6 @@ class _Derivs:
         return Hx, Hp_pm[:, 0], Hxx, Hxp, Hpp
 
 
-def _hamiltonian_matrix(der, z):
-    """Linearisation of the Hamiltonian flow at (z, 0): d/dt (δx, δp) = M (δx, δp)."""
-    d = der.dyn.dim
-    _, _, Hxx, Hxp, Hpp = der.all(z[None], np.zeros((1, d)))
-    return np.block([[Hxp[0].T, Hpp[0]], [-Hxx[0], -Hxp[0]]])
-
-
 def _orbit_rhs(der, sign):
     """(x, p, action) → sign·(∂ₚH, -∂ₓH, <p, ∂ₚH>) (sign = -1: backward time, action still increasing)."""
     d = der.dyn.dim
@@ -268,12 +261,11 @@ def _back_to_radius(A, dx, r):
     return expm(-A * brentq(log_size, 0.0, t_max)) @ dx
 
 
-def _forward_shooting_2d(dyn, der1, fwd, x_star, saddle, e_in, Q0, A, T3, Qs, r0, rtol, Ls, T_max):
-    """The fluctuation path as the orbit from x* that reaches s, found by root finding on the start
-    angle θ (on a small ellipse of the Lyapunov quadratic, mapped back to radius r0 by the linearised
-    flow): the orbits on either side of it pass s and leave along ±(separatrix); the signed offset
-    n·(x - s) at the closest approach (n ⟂ the incoming direction) changes sign across it."""
-    n = np.array([-e_in[1], e_in[0]])
+def _forward_shooting_2d(dyn, der1, fwd, x_star, saddle, e_sep, Q0, A, T3, Qs, r0, rtol, Ls, T_max):
+    """The fluctuation path as the orbit from x* that reaches s, found by bisection on the start angle
+    θ (on a small ellipse of the Lyapunov quadratic, mapped back to radius r0 by the linearised flow):
+    orbits on either side of it pass s and run off along ±e_sep (the separatrix direction of V at s),
+    so the sign of (x - s)·e_sep where they leave the region classifies them."""
     Lc = np.linalg.cholesky(Q0)
 
     def closest(t, y):
@@ -283,50 +275,55 @@ def _forward_shooting_2d(dyn, der1, fwd, x_star, saddle, e_in, Q0, A, T3, Qs, r0
     def away(t, y):
         return float(np.linalg.norm(y[:2] - x_star)) - 3.0 * Ls
 
-    closest.terminal = away.terminal = True
+    away.terminal = True
     closest.direction = 1.0
 
     def run(theta, dense=False):
         w = np.linalg.solve(Lc.T, [np.cos(theta), np.sin(theta)])
         dx0 = _back_to_radius(A, 2e-2 * Ls * w / np.linalg.norm(w), r0 * Ls)
-        sol = solve_ivp(
-            fwd,
-            (0.0, T_max),
-            _start_state(x_star, dx0, Q0, T3),
-            method="DOP853",
-            rtol=rtol,
-            atol=rtol * 1e-3 * Ls,
-            events=(closest, away),
-            dense_output=dense,
+        sol = solve_ivp(fwd, (0.0, T_max), _start_state(x_star, dx0, Q0, T3), method="DOP853", rtol=rtol,
+                        atol=rtol * 1e-3 * Ls, events=(closest, away), dense_output=dense)
+        side = float(np.sign((sol.y[:2, -1] - saddle) @ e_sep))
+        t_close = float(sol.t_events[0][0]) if len(sol.t_events[0]) else None
+        miss = np.linalg.norm(sol.sol(t_close)[:2] - saddle) if (dense and t_close is not None) else None
+        return side, sol, t_close, miss
+
+    def dist(theta):
+        _, sol, t_close, _ = run(theta, dense=True)
+        if t_close is None:
+            return float(np.min(np.linalg.norm(sol.y[:2].T - saddle, axis=1)))
+        return float(np.linalg.norm(sol.sol(t_close)[:2] - saddle))
+
+    # the path is the orbit that comes closest to s: scan, then golden-section search on the
+    # closest-approach distance (it vanishes like |θ - θ*|^(μ/(μ+λ)) at the path)
+    thetas = np.linspace(0.0, 2 * np.pi, 25)[:-1]
+    d_scan = [dist(th) for th in thetas]
+    i = int(np.argmin(d_scan))
+    lo, hi = thetas[i] - 2 * np.pi / 24, thetas[i] + 2 * np.pi / 24
+    g = 0.5 * (np.sqrt(5.0) - 1.0)
+    c, e = hi - g * (hi - lo), lo + g * (hi - lo)
+    dc, de = dist(c), dist(e)
+    while hi - lo > 1e-14 * (1.0 + abs(lo)) and min(dc, de) > 5e-5 * Ls:  # 2.5% of the stop radius
+        if dc < de:
+            hi, e, de = e, c, dc
+            c = hi - g * (hi - lo)
+            dc = dist(c)
+        else:
+            lo, c, dc = c, e, de
+            e = lo + g * (hi - lo)
+            de = dist(e)
+    lo = c if dc < de else e
+    hi = lo
+    _, sol, t_close, miss = run(lo, dense=True)
+    if t_close is None or miss > 1e-4 * Ls:
+        raise ConvergenceError(
+            f"shooting from x* = {x_star} did not reach the saddle {saddle} (closest approach "
+            f"{'none' if miss is None else f'{miss:.3g}'}, start angle {lo!r}..{hi!r})"
         )
-        ok = sol.status == 1 and len(sol.t_events[0]) > 0
-        return (sol.y[:2, -1] - saddle if ok else None), sol
-
-    thetas = np.linspace(0.0, 2 * np.pi, 25)
-    offs = [run(th)[0] for th in thetas[:-1]]
-    offs.append(offs[0])
-    brackets = [
-        i
-        for i in range(24)
-        if offs[i] is not None and offs[i + 1] is not None and (n @ offs[i]) * (n @ offs[i + 1]) <= 0
-    ]
-    if not brackets:
-        raise ConvergenceError(f"no orbit leaving x* = {x_star} passes on both sides of the saddle {saddle}")
-    i = min(brackets, key=lambda i: np.linalg.norm(offs[i]) + np.linalg.norm(offs[i + 1]))
-
-    def side(theta):
-        r, _ = run(theta)
-        if r is None:
-            raise ConvergenceError(f"shooting from x* = {x_star} towards the saddle {saddle} lost the orbit")
-        return float(n @ r)
-
-    theta = brentq(side, thetas[i], thetas[i + 1], xtol=1e-14, rtol=1e-14, maxiter=200)
-    r, sol = run(theta, dense=True)
-    if r is None or np.linalg.norm(r) > 1e-4 * Ls:
-        raise ConvergenceError(f"shooting from x* = {x_star} did not reach the saddle {saddle}")
+    r = sol.sol(t_close)[:2] - saddle
     # forward orbits drift off the manifold near s (at rate μ while they approach at rate μ): stop
     # at r_stop = 2e-3·|s - x*|; the caller adds the exponential tail of ∫c from there
-    tg = np.linspace(0.0, float(sol.t[-1]), 2001)
+    tg = np.linspace(0.0, t_close, 2001)
     dist = np.linalg.norm(sol.sol(tg)[:2].T - saddle, axis=1) - 2e-3 * Ls
     j = int(np.argmax(dist <= 0))
     t_m = brentq(lambda t: np.linalg.norm(sol.sol(t)[:2] - saddle) - 2e-3 * Ls, tg[j - 1], tg[j]) if j > 0 else tg[-1]
@@ -365,20 +362,20 @@ def fluctuation_path(dyn, x_star, saddle, *, delta=1e-7, r0=1e-4, rtol=1e-10) ->
             f"the fluctuation path reaches the saddle {saddle} with unstable rate {mu:.4g} below 1.25x a "
             "decay rate of Db(s); this needs forward shooting, implemented in 2-D only"
         )
-    M = _hamiltonian_matrix(der2, saddle)
-    ev, vec = np.linalg.eig(M)
-    k = int(np.argmin(np.abs(ev + mu)))
-    v = np.real(vec[:, k]).copy()
-    v /= np.linalg.norm(v[:d])
+    # the Lagrangian plane of V at (s, 0): the linearised flow ẋ = Db x + a p, ṗ = -Dbᵀp has the
+    # invariant directions p = eigenvector of -Dbᵀ (eigenvalue ν ∈ {-μ, +|λ_i|}), x = (ν - Db)⁻¹ a p;
+    # built this way (not from eig of the 2d x 2d matrix) it stays well conditioned when μ ≈ |λ_i|
+    Db_s = dyn.drift_jacobian(saddle)
+    a_s = dyn.hamiltonian_hess_p(saddle, np.zeros(d))
+    nu, Pv = np.linalg.eig(-Db_s.T)
+    nu, Pv = np.real(nu), np.real(Pv)
+    Xv = np.stack([np.linalg.solve(nu[i] * np.eye(d) - Db_s, a_s @ Pv[:, i]) for i in range(d)], axis=1)
+    Qs = Pv @ np.linalg.inv(Xv)
+    Qs = 0.5 * (Qs + Qs.T)
+    k = int(np.argmin(np.abs(nu + mu)))
+    v = np.concatenate([Xv[:, k], Pv[:, k]]) / np.linalg.norm(Xv[:, k])
     if v[:d] @ (x_star - saddle) < 0:
         v = -v
-    # Q(s): the Lagrangian plane of V at s is spanned by the incoming eigenvector (-μ) and the
-    # eigenvectors of the other positive eigenvalues (+|λ|, the separatrix directions)
-    k_up = int(np.argmin(np.abs(ev - mu)))
-    others = [i for i in range(2 * d) if i not in (k, k_up) and ev[i].real > 0]
-    sel = [k] + sorted(others, key=lambda i: -ev[i].real)[: d - 1]
-    Qs = np.real(vec[d:, sel] @ np.linalg.inv(vec[:d, sel]))
-    Qs = 0.5 * (Qs + Qs.T)
     Q0 = dyn.potential_hessian(x_star)
     jac_star = dyn.drift_jacobian(x_star)
     A = jac_star + dyn.hamiltonian_hess_p(x_star, np.zeros(d)) @ Q0  # ẋ ≈ A δx on the manifold
@@ -388,7 +385,7 @@ def fluctuation_path(dyn, x_star, saddle, *, delta=1e-7, r0=1e-4, rtol=1e-10) ->
     T3, g = _third_order(dyn, x_star, Q0, 1e-4 * Ls)
     if weak:
         pieces, V_s, F, t_m = _forward_shooting_2d(
-            dyn, der1, fwd, x_star, saddle, v[:d], Q0, A, T3, Qs, r0, rtol, Ls, T_max=200.0 / mu
+            dyn, der1, fwd, x_star, saddle, Xv[:, 1 - k], Q0, A, T3, Qs, r0, rtol, Ls, T_max=200.0 / mu
         )
         nfev = [0]
     else:
