@@ -155,14 +155,19 @@ def test_kernel_constant_is_a_fixed_point_without_anchor():
     prob = problems.linear_2d()
     g = prob.grid(33)
     B, A = sweep._half_grid_coefficients(prob.dynamics, g)
-    Bc = sweep._pack_2d(B, A)
+    C = sweep._pack8_2d(B, A)
     h = g.spacing
+    radii = np.arange(1, 5)
+    roff, rbase = _k.ring_table(radii)
     no_fixed = np.zeros(g.shape, np.uint8)
     V = np.full(g.shape, 0.7)
-    change = _k.sl_pass_2d(V, no_fixed, np.zeros(g.shape, np.uint8), Bc, A, h[0], h[1], 4, 2, 1, 1, 1)
+    change = _k.sl_pass_2d(V, no_fixed, np.zeros(g.shape, np.uint8), C, h[0], h[1], radii, roff, rbase, 2, 1, 1, 1)
     assert change == 0.0 and np.all(V == 0.7)
     V = np.full(g.shape, np.inf)
-    _k.sl_pass_2d(V, no_fixed, np.zeros(g.shape, np.uint8), Bc, A, h[0], h[1], 4, 2, 1, 1, 1)
+    _k.sl_pass_2d(V, no_fixed, np.zeros(g.shape, np.uint8), C, h[0], h[1], radii, roff, rbase, 2, 1, 1, 1)
+    assert np.all(V == np.inf)
+    # the ordered (heap) pass starts from the start set only: nothing without one
+    _k.sl_ordered_pass_2d(V, no_fixed, C, h[0], h[1], radii, roff, rbase, 2, 1)
     assert np.all(V == np.inf)
 
 
@@ -205,9 +210,10 @@ def test_kernel_single_node_vs_reference(drift_expr, exact_freeze):
     fixed = np.ones((3, 3), np.uint8)
     fixed[1, 1] = 0
     B, A = sweep._half_grid_coefficients(dyn, g)
-    Bc = sweep._pack_2d(B, A)
+    C = sweep._pack8_2d(B, A)
     V = Vfull.copy()
-    _k.sl_pass_2d(V, fixed, np.zeros((3, 3), np.uint8), Bc, A, h[0], h[1], 1, 2, 1, 1, 2)
+    radii = np.array([1])
+    _k.sl_pass_2d(V, fixed, np.zeros((3, 3), np.uint8), C, h[0], h[1], radii, *_k.ring_table(radii), 2, 1, 1, 2)
     Vn = [Vfull[1 + o[0], 1 + o[1]] for o in _k.RING2]
     ref = _reference_node(Vn, _k.RING2.astype(float), X[1, 1], h, drift, np.eye(2))
     if exact_freeze:  # constant b: the closed form is the exact minimiser
