@@ -200,56 +200,21 @@ def solve(
             C8 = _pack8_2d(B, A)
             kind = f"semi-lagrangian, Gaussian midpoint cost, rings 1 to K={K}"
             radii = np.arange(1, K + 1, dtype=np.int64)
-            roff, rbase = _k.ring_table(radii)
+            geo = (C8, h[0], h[1], radii, *_k.ring_table(radii), _SL_WIDTH)
 
             def one_pass(s, full):
-                return _k.sl_pass_2d(
-                    V,
-                    fixed,
-                    lock,
-                    C8,
-                    h[0],
-                    h[1],
-                    radii,
-                    roff,
-                    rbase,
-                    _SL_WIDTH,
-                    s[0],
-                    s[1],
-                    _N_REFINE,
-                    full,
-                    _UNLOCK * tol_now,
-                    _ALL_FACES,
-                )
+                return _k.sl_pass_2d(V, fixed, lock, *geo, s[0], s[1], _N_REFINE, full, _UNLOCK * tol_now, _ALL_FACES)
 
             if _ORDERED:
 
                 def ordered_pass(first):
                     if first:
-                        _k.sl_ordered_pass_2d(
-                            V, fixed, C8, h[0], h[1], radii, roff, rbase, _SL_WIDTH, _N_REFINE, _ALL_FACES
-                        )
+                        _k.sl_ordered_pass_2d(V, fixed, *geo, _N_REFINE, _ALL_FACES)
                         return np.inf
                     idx = np.flatnonzero(np.isfinite(V) & ~init)
                     order = np.ascontiguousarray(idx[np.argsort(V.reshape(-1)[idx], kind="stable")], dtype=np.int64)
                     return _k.sl_pass_2d(
-                        V,
-                        fixed,
-                        lock,
-                        C8,
-                        h[0],
-                        h[1],
-                        radii,
-                        roff,
-                        rbase,
-                        _SL_WIDTH,
-                        1,
-                        1,
-                        _N_REFINE,
-                        _SORTED_RING,
-                        _UNLOCK * tol_now,
-                        _ALL_FACES,
-                        order,
+                        V, fixed, lock, *geo, 1, 1, _N_REFINE, _SORTED_RING, _UNLOCK * tol_now, _ALL_FACES, order
                     )
 
             ring = K > 1
