@@ -8,11 +8,16 @@ since its last visit (1 = nothing changed around it). Unreached nodes hold +inf;
 
 Schemes (theory.md §3):
 - semi-Lagrangian (``sl_pass_2d``, ``sl_pass_3d``): dynamic programming over short segments from
-  the node x to a point y on the faces of its ring of neighbours (8 segments in 2-D, 48 triangles
-  of the 3x3x3 cube surface in 3-D), V(x) = min_y [V(y) + cost(y -> x)], V(y) interpolated
-  linearly. Gaussian noise: cost = |b|_A |l|_A - <b, A l>, l = x - y, b and A = a^-1 at the
-  midpoint of the segment, interpolated linearly between the half-grid midpoints (as OLIM-midpoint
-  does); the minimisation over y is solved in closed form for frozen b, A and refined twice.
+  the node x to a point y on the faces of rings of neighbours, V(x) = min_y [V(y) + cost(y -> x)],
+  V(y) interpolated linearly. Gaussian noise: cost = |b|_A |l|_A - <b, A l>, l = x - y, b and
+  A = a^-1 at the midpoint of the segment, interpolated linearly between the half-grid midpoints
+  (as OLIM-midpoint does); the minimisation over a face is solved in closed form for frozen b, A
+  and refined. 2-D: the square rings of Chebyshev radius 1, 2, ..., K, searched around the
+  direction of the best segment found so far (``sl_pass_2d``; the one-point updates from the ring
+  nodes along all these lattice directions are what makes it accurate, as OLIM's ball of radius
+  K); ``sl_ordered_pass_2d`` runs the same update in increasing order of V (heap) to start the
+  iteration close to the fixed point, and ``sl_pass_2d`` also takes an explicit node order.
+  3-D: the 26 neighbours, 72 edges and 48 triangles of the 3x3x3 cube surface.
 - table semi-Lagrangian (``sl_table_pass_2d``): same stencil, any noise law, cost from a table of
   the geometric cost per unit length at the nodes, for directions x - y on the ring at Q points per
   face (trapezoidal rule in space, piecewise linear along the face, parabolic refinement of the
@@ -74,17 +79,6 @@ def ring3():
 # 2-D semi-Lagrangian, Gaussian noise
 # ---------------------------------------------------------------------------------------------
 @njit(cache=True)
-def cost2(lx, ly, bx, by, a11, a12, a22):
-    """Geometric cost |b|_A |l|_A - <b, A l> of the segment l (2-D), A = (a11, a12, a22)."""
-    Abx = a11 * bx + a12 * by
-    Aby = a12 * bx + a22 * by
-    bAb = bx * Abx + by * Aby
-    lAl = lx * (a11 * lx + a12 * ly) + ly * (a12 * lx + a22 * ly)
-    c = np.sqrt(max(bAb, 0.0)) * np.sqrt(max(lAl, 0.0)) - (lx * Abx + ly * Aby)
-    return max(c, 0.0)
-
-
-@njit(cache=True)
 def cost2c(lx, ly, c, Abx, Aby, a11, a12, a22):
     """Geometric cost c |l|_A - <Ab, l> with c = |b|_A and Ab = A b precomputed."""
     lAl = lx * (a11 * lx + a12 * ly) + ly * (a12 * lx + a22 * ly)
@@ -107,57 +101,6 @@ def face_lambda2c(Va, Vb, l0x, l0y, ex, ey, c, Abx, Aby, a11, a12, a22):
     r2 = max(l0Al0 - eAl0 * eAl0 / G, 0.0)
     s = np.sqrt(r2 / (1.0 - q2 / c2))
     return (-(s / c) * w - eAl0) / G
-
-
-@njit(cache=True)
-def face_lambda2(Va, Vb, l0x, l0y, ex, ey, bx, by, a11, a12, a22):
-    """Stationary point of Va + lam (Vb - Va) + |b|_A |l|_A - <b, A l>, l = l0 + lam e, b and A frozen.
-
-    Returns lam (any real), or -1.0 when the function has no stationary point (its minimum over
-    [0, 1] is then at an end). Closed form: with G = e'Ae, w = Vb - Va - e'Ab, c = |b|_A,
-    s = |l|_A solves s^2 (1 - w^2 / (G c^2)) = |l0|_A^2 - (e'A l0)^2 / G.
-    """
-    Abx = a11 * bx + a12 * by
-    Aby = a12 * bx + a22 * by
-    c2 = bx * Abx + by * Aby
-    G = ex * (a11 * ex + a12 * ey) + ey * (a12 * ex + a22 * ey)
-    if c2 <= 0.0 or G <= 0.0:
-        return -1.0
-    w = (Vb - Va) - (ex * Abx + ey * Aby)
-    q2 = w * w / G
-    if q2 >= c2:
-        return -1.0
-    eAl0 = ex * (a11 * l0x + a12 * l0y) + ey * (a12 * l0x + a22 * l0y)
-    l0Al0 = l0x * (a11 * l0x + a12 * l0y) + l0y * (a12 * l0x + a22 * l0y)
-    r2 = max(l0Al0 - eAl0 * eAl0 / G, 0.0)
-    c = np.sqrt(c2)
-    s = np.sqrt(r2 / (1.0 - q2 / c2))
-    return (-(s / c) * w - eAl0) / G
-
-
-def rings_2d(radii):
-    """Offsets of the square rings of Chebyshev radius r in ``radii`` (counter-clockwise from
-    (r, 0)) and the faces joining consecutive nodes of each ring. Returns (offs (M, 2), faces (F, 2))."""
-    offs = []
-    faces = []
-    for r in sorted(set(int(r) for r in radii)):
-        ring = []
-        # walk the square boundary counter-clockwise starting at (r, 0)
-        for t in range(0, r + 1):
-            ring.append((r, t))
-        for t in range(r - 1, -r - 1, -1):
-            ring.append((t, r))
-        for t in range(r - 1, -r - 1, -1):
-            ring.append((-r, t))
-        for t in range(-r + 1, r + 1):
-            ring.append((t, -r))
-        for t in range(-r + 1, 0):
-            ring.append((r, t))
-        base = len(offs)
-        offs.extend(ring)
-        n = len(ring)
-        faces.extend((base + q, base + (q + 1) % n) for q in range(n))
-    return np.array(offs, dtype=np.int64), np.array(faces, dtype=np.int64)
 
 
 @njit(cache=True)
@@ -193,58 +136,11 @@ def ring_position(dx, dy, K):
 
 
 @njit(cache=True)
-def _face2(Va, Vb, oai, oaj, obi, obj, i, j, h0, h1, B, A, n_refine):
-    """Best value over the open segment from node (i, j) + oa to (i, j) + ob (cell offsets), with
-    the midpoint cost; returns (value, lam) or (inf, -1) when the minimum is not interior.
-    B (..., 5) holds (|b|_A, (Ab)_0, (Ab)_1, b_0, b_1) and A (..., 3) the entries of a^-1 on the
-    half grid; b and A are interpolated linearly between the midpoints of the two end segments."""
-    l0x = -oai * h0
-    l0y = -oaj * h1
-    ex = -(obi - oai) * h0
-    ey = -(obj - oaj) * h1
-    ma_i = 2 * i + oai
-    ma_j = 2 * j + oaj
-    mb_i = 2 * i + obi
-    mb_j = 2 * j + obj
-    lam = 0.5
-    for _it in range(n_refine + 1):
-        t0 = 1.0 - lam
-        bx = t0 * B[ma_i, ma_j, 3] + lam * B[mb_i, mb_j, 3]
-        by = t0 * B[ma_i, ma_j, 4] + lam * B[mb_i, mb_j, 4]
-        a11 = t0 * A[ma_i, ma_j, 0] + lam * A[mb_i, mb_j, 0]
-        a12 = t0 * A[ma_i, ma_j, 1] + lam * A[mb_i, mb_j, 1]
-        a22 = t0 * A[ma_i, ma_j, 2] + lam * A[mb_i, mb_j, 2]
-        abx = a11 * bx + a12 * by
-        aby = a12 * bx + a22 * by
-        c = np.sqrt(max(bx * abx + by * aby, 0.0))
-        lam_new = face_lambda2c(Va, Vb, l0x, l0y, ex, ey, c, abx, aby, a11, a12, a22)
-        if not (0.0 < lam_new < 1.0):
-            return INF, -1.0
-        lam = lam_new
-    t0 = 1.0 - lam
-    bx = t0 * B[ma_i, ma_j, 3] + lam * B[mb_i, mb_j, 3]
-    by = t0 * B[ma_i, ma_j, 4] + lam * B[mb_i, mb_j, 4]
-    a11 = t0 * A[ma_i, ma_j, 0] + lam * A[mb_i, mb_j, 0]
-    a12 = t0 * A[ma_i, ma_j, 1] + lam * A[mb_i, mb_j, 1]
-    a22 = t0 * A[ma_i, ma_j, 2] + lam * A[mb_i, mb_j, 2]
-    abx = a11 * bx + a12 * by
-    aby = a12 * bx + a22 * by
-    c = np.sqrt(max(bx * abx + by * aby, 0.0))
-    return t0 * Va + lam * Vb + cost2c(l0x + lam * ex, l0y + lam * ey, c, abx, aby, a11, a12, a22), lam
-
-
-@njit(cache=True)
-def _vertex2(vk, oi, oj, i, j, h0, h1, B, A):
-    mi = 2 * i + oi
-    mj = 2 * j + oj
-    return vk + cost2c(
-        -oi * h0, -oj * h1, B[mi, mj, 0], B[mi, mj, 1], B[mi, mj, 2], A[mi, mj, 0], A[mi, mj, 1], A[mi, mj, 2]
-    )
-
-
-@njit(cache=True)
 def _face2p(Va, Vb, oai, oaj, obi, obj, i, j, h0, h1, C, n_refine):
-    """_face2 with the packed half-grid coefficients C (..., 8) = (|b|_A, Ab, b, a11, a12, a22)."""
+    """Best value over the open segment from node (i, j) + oa to (i, j) + ob (cell offsets) with the
+    midpoint cost; returns (value, lam) or (inf, -1) when the minimum is not interior. C (..., 8)
+    holds (|b|_A, Ab, b, a11, a12, a22) on the half grid; b and A are interpolated linearly between
+    the midpoints of the two end segments, and re-evaluated n_refine times at the minimiser."""
     l0x = -oai * h0
     l0y = -oaj * h1
     ex = -(obi - oai) * h0
