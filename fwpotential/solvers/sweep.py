@@ -89,7 +89,9 @@ def solve(
         (absolute). Default: 1e-6 times max(1, largest finite V), re-evaluated each cycle; the
         decrease per cycle falls geometrically, so this is far below the discretisation error.
     max_sweeps : int
-        Full cycles allowed; ConvergenceError beyond.
+        Sweeps allowed (full cycles of the 2^d orderings, and the passes in increasing order of V
+        that precede them for the 2-D semi-Lagrangian scheme with Gaussian noise);
+        ConvergenceError beyond.
     scheme : {"semi-lagrangian", "godunov", "lax-friedrichs"}
     radius : float, optional
         Radius (physical units) of the ball around a point attractor on which V is fixed to the
