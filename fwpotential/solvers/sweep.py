@@ -54,6 +54,7 @@ SCHEMES = ("semi-lagrangian", "godunov", "lax-friedrichs")
 
 _WIDTH = 2  # godunov: faces searched on each side of the ring-1 direction on the ring of radius K
 _ALL_FACES = True  # faces on every ring (False: rings 1 and K; 1.25x the error at 257^2)
+_MAX_ORDERED = 5  # at most this many ordered passes (rotational kappa = 5, 257^2: 22 -> 5, 6.3 s -> 4.2 s)
 _ORDERED = True  # 2-D semi-Lagrangian, Gaussian: passes in increasing order of V first
 _SL_WIDTH = 2  # semi-Lagrangian: nodes searched on each side of the current direction on rings 2..K
 # (1: 1.3x the error at 129^2)
@@ -294,6 +295,8 @@ def solve(
             tol_now = tol if tol_abs else tol * max(1.0, float(np.max(V, where=np.isfinite(V), initial=0.0)))
             if change <= tol_now:
                 verify = True
+                break
+            if n_ordered >= _MAX_ORDERED:
                 break
     while n_sweeps < max_sweeps:
         n_sweeps += 1
