@@ -8,11 +8,16 @@ since its last visit (1 = nothing changed around it). Unreached nodes hold +inf;
 
 Schemes (theory.md §3):
 - semi-Lagrangian (``sl_pass_2d``, ``sl_pass_3d``): dynamic programming over short segments from
-  the node x to a point y on the faces of its ring of neighbours (8 segments in 2-D, 48 triangles
-  of the 3x3x3 cube surface in 3-D), V(x) = min_y [V(y) + cost(y -> x)], V(y) interpolated
-  linearly. Gaussian noise: cost = |b|_A |l|_A - <b, A l>, l = x - y, b and A = a^-1 at the
-  midpoint of the segment, interpolated linearly between the half-grid midpoints (as OLIM-midpoint
-  does); the minimisation over y is solved in closed form for frozen b, A and refined twice.
+  the node x to a point y on the faces of rings of neighbours, V(x) = min_y [V(y) + cost(y -> x)],
+  V(y) interpolated linearly. Gaussian noise: cost = |b|_A |l|_A - <b, A l>, l = x - y, b and
+  A = a^-1 at the midpoint of the segment, interpolated linearly between the half-grid midpoints
+  (as OLIM-midpoint does); the minimisation over a face is solved in closed form for frozen b, A
+  and refined. 2-D: the square rings of Chebyshev radius 1, 2, ..., K, searched around the
+  direction of the best segment found so far (``sl_pass_2d``; the one-point updates from the ring
+  nodes along all these lattice directions are what makes it accurate, as OLIM's ball of radius
+  K); ``sl_ordered_pass_2d`` runs the same update in increasing order of V (heap) to start the
+  iteration close to the fixed point, and ``sl_pass_2d`` also takes an explicit node order.
+  3-D: the 26 neighbours, 72 edges and 48 triangles of the 3x3x3 cube surface.
 - table semi-Lagrangian (``sl_table_pass_2d``): same stencil, any noise law, cost from a table of
   the geometric cost per unit length at the nodes, for directions x - y on the ring at Q points per
   face (trapezoidal rule in space, piecewise linear along the face, parabolic refinement of the
@@ -29,7 +34,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._olim_kernels import heap_pop as _heap_pop
+from ._olim_kernels import heap_push as _heap_push
+from ._olim_kernels import heap_sift_up as _heap_sift_up
+
 INF = np.inf
+_NO_ORDER = np.empty(0, dtype=np.int64)  # sl_pass_2d: raster ordering
 
 #: 2-D ring of the 8 neighbours, counter-clockwise; face k joins RING2[k] and RING2[(k + 1) % 8]
 RING2 = np.array([[1, 0], [1, 1], [0, 1], [-1, 1], [-1, 0], [-1, -1], [0, -1], [1, -1]], dtype=np.int64)
@@ -69,17 +79,6 @@ def ring3():
 # 2-D semi-Lagrangian, Gaussian noise
 # ---------------------------------------------------------------------------------------------
 @njit(cache=True)
-def cost2(lx, ly, bx, by, a11, a12, a22):
-    """Geometric cost |b|_A |l|_A - <b, A l> of the segment l (2-D), A = (a11, a12, a22)."""
-    Abx = a11 * bx + a12 * by
-    Aby = a12 * bx + a22 * by
-    bAb = bx * Abx + by * Aby
-    lAl = lx * (a11 * lx + a12 * ly) + ly * (a12 * lx + a22 * ly)
-    c = np.sqrt(max(bAb, 0.0)) * np.sqrt(max(lAl, 0.0)) - (lx * Abx + ly * Aby)
-    return max(c, 0.0)
-
-
-@njit(cache=True)
 def cost2c(lx, ly, c, Abx, Aby, a11, a12, a22):
     """Geometric cost c |l|_A - <Ab, l> with c = |b|_A and Ab = A b precomputed."""
     lAl = lx * (a11 * lx + a12 * ly) + ly * (a12 * lx + a22 * ly)
@@ -102,57 +101,6 @@ def face_lambda2c(Va, Vb, l0x, l0y, ex, ey, c, Abx, Aby, a11, a12, a22):
     r2 = max(l0Al0 - eAl0 * eAl0 / G, 0.0)
     s = np.sqrt(r2 / (1.0 - q2 / c2))
     return (-(s / c) * w - eAl0) / G
-
-
-@njit(cache=True)
-def face_lambda2(Va, Vb, l0x, l0y, ex, ey, bx, by, a11, a12, a22):
-    """Stationary point of Va + lam (Vb - Va) + |b|_A |l|_A - <b, A l>, l = l0 + lam e, b and A frozen.
-
-    Returns lam (any real), or -1.0 when the function has no stationary point (its minimum over
-    [0, 1] is then at an end). Closed form: with G = e'Ae, w = Vb - Va - e'Ab, c = |b|_A,
-    s = |l|_A solves s^2 (1 - w^2 / (G c^2)) = |l0|_A^2 - (e'A l0)^2 / G.
-    """
-    Abx = a11 * bx + a12 * by
-    Aby = a12 * bx + a22 * by
-    c2 = bx * Abx + by * Aby
-    G = ex * (a11 * ex + a12 * ey) + ey * (a12 * ex + a22 * ey)
-    if c2 <= 0.0 or G <= 0.0:
-        return -1.0
-    w = (Vb - Va) - (ex * Abx + ey * Aby)
-    q2 = w * w / G
-    if q2 >= c2:
-        return -1.0
-    eAl0 = ex * (a11 * l0x + a12 * l0y) + ey * (a12 * l0x + a22 * l0y)
-    l0Al0 = l0x * (a11 * l0x + a12 * l0y) + l0y * (a12 * l0x + a22 * l0y)
-    r2 = max(l0Al0 - eAl0 * eAl0 / G, 0.0)
-    c = np.sqrt(c2)
-    s = np.sqrt(r2 / (1.0 - q2 / c2))
-    return (-(s / c) * w - eAl0) / G
-
-
-def rings_2d(radii):
-    """Offsets of the square rings of Chebyshev radius r in ``radii`` (counter-clockwise from
-    (r, 0)) and the faces joining consecutive nodes of each ring. Returns (offs (M, 2), faces (F, 2))."""
-    offs = []
-    faces = []
-    for r in sorted(set(int(r) for r in radii)):
-        ring = []
-        # walk the square boundary counter-clockwise starting at (r, 0)
-        for t in range(0, r + 1):
-            ring.append((r, t))
-        for t in range(r - 1, -r - 1, -1):
-            ring.append((t, r))
-        for t in range(r - 1, -r - 1, -1):
-            ring.append((-r, t))
-        for t in range(-r + 1, r + 1):
-            ring.append((t, -r))
-        for t in range(-r + 1, 0):
-            ring.append((r, t))
-        base = len(offs)
-        offs.extend(ring)
-        n = len(ring)
-        faces.extend((base + q, base + (q + 1) % n) for q in range(n))
-    return np.array(offs, dtype=np.int64), np.array(faces, dtype=np.int64)
 
 
 @njit(cache=True)
@@ -188,11 +136,11 @@ def ring_position(dx, dy, K):
 
 
 @njit(cache=True)
-def _face2(Va, Vb, oai, oaj, obi, obj, i, j, h0, h1, B, A, n_refine):
-    """Best value over the open segment from node (i, j) + oa to (i, j) + ob (cell offsets), with
-    the midpoint cost; returns (value, lam) or (inf, -1) when the minimum is not interior.
-    B (..., 5) holds (|b|_A, (Ab)_0, (Ab)_1, b_0, b_1) and A (..., 3) the entries of a^-1 on the
-    half grid; b and A are interpolated linearly between the midpoints of the two end segments."""
+def _face2p(Va, Vb, oai, oaj, obi, obj, i, j, h0, h1, C, n_refine):
+    """Best value over the open segment from node (i, j) + oa to (i, j) + ob (cell offsets) with the
+    midpoint cost; returns (value, lam) or (inf, -1) when the minimum is not interior. C (..., 8)
+    holds (|b|_A, Ab, b, a11, a12, a22) on the half grid; b and A are interpolated linearly between
+    the midpoints of the two end segments, and re-evaluated n_refine times at the minimiser."""
     l0x = -oai * h0
     l0y = -oaj * h1
     ex = -(obi - oai) * h0
@@ -201,14 +149,23 @@ def _face2(Va, Vb, oai, oaj, obi, obj, i, j, h0, h1, B, A, n_refine):
     ma_j = 2 * j + oaj
     mb_i = 2 * i + obi
     mb_j = 2 * j + obj
+    bxa = C[ma_i, ma_j, 3]
+    bya = C[ma_i, ma_j, 4]
+    a11a = C[ma_i, ma_j, 5]
+    a12a = C[ma_i, ma_j, 6]
+    a22a = C[ma_i, ma_j, 7]
+    dbx = C[mb_i, mb_j, 3] - bxa
+    dby = C[mb_i, mb_j, 4] - bya
+    d11 = C[mb_i, mb_j, 5] - a11a
+    d12 = C[mb_i, mb_j, 6] - a12a
+    d22 = C[mb_i, mb_j, 7] - a22a
     lam = 0.5
     for _it in range(n_refine + 1):
-        t0 = 1.0 - lam
-        bx = t0 * B[ma_i, ma_j, 3] + lam * B[mb_i, mb_j, 3]
-        by = t0 * B[ma_i, ma_j, 4] + lam * B[mb_i, mb_j, 4]
-        a11 = t0 * A[ma_i, ma_j, 0] + lam * A[mb_i, mb_j, 0]
-        a12 = t0 * A[ma_i, ma_j, 1] + lam * A[mb_i, mb_j, 1]
-        a22 = t0 * A[ma_i, ma_j, 2] + lam * A[mb_i, mb_j, 2]
+        bx = bxa + lam * dbx
+        by = bya + lam * dby
+        a11 = a11a + lam * d11
+        a12 = a12a + lam * d12
+        a22 = a22a + lam * d22
         abx = a11 * bx + a12 * by
         aby = a12 * bx + a22 * by
         c = np.sqrt(max(bx * abx + by * aby, 0.0))
@@ -216,165 +173,307 @@ def _face2(Va, Vb, oai, oaj, obi, obj, i, j, h0, h1, B, A, n_refine):
         if not (0.0 < lam_new < 1.0):
             return INF, -1.0
         lam = lam_new
-    t0 = 1.0 - lam
-    bx = t0 * B[ma_i, ma_j, 3] + lam * B[mb_i, mb_j, 3]
-    by = t0 * B[ma_i, ma_j, 4] + lam * B[mb_i, mb_j, 4]
-    a11 = t0 * A[ma_i, ma_j, 0] + lam * A[mb_i, mb_j, 0]
-    a12 = t0 * A[ma_i, ma_j, 1] + lam * A[mb_i, mb_j, 1]
-    a22 = t0 * A[ma_i, ma_j, 2] + lam * A[mb_i, mb_j, 2]
+    bx = bxa + lam * dbx
+    by = bya + lam * dby
+    a11 = a11a + lam * d11
+    a12 = a12a + lam * d12
+    a22 = a22a + lam * d22
     abx = a11 * bx + a12 * by
     aby = a12 * bx + a22 * by
     c = np.sqrt(max(bx * abx + by * aby, 0.0))
-    return t0 * Va + lam * Vb + cost2c(l0x + lam * ex, l0y + lam * ey, c, abx, aby, a11, a12, a22), lam
+    return (1.0 - lam) * Va + lam * Vb + cost2c(l0x + lam * ex, l0y + lam * ey, c, abx, aby, a11, a12, a22), lam
+
+
+def ring_table(radii):
+    """Offsets of the nodes of the rings ``radii`` (as ring_offset), concatenated: (offs (M, 2),
+    base (len(radii),)), ring k occupying offs[base[k] : base[k] + 8 radii[k]]."""
+    parts = []
+    base = []
+    n = 0
+    for r in radii:
+        o = np.array([ring_offset(q, int(r)) for q in range(8 * int(r))], dtype=np.int64)
+        parts.append(o)
+        base.append(n)
+        n += len(o)
+    return np.ascontiguousarray(np.concatenate(parts)), np.array(base, dtype=np.int64)
 
 
 @njit(cache=True)
-def _vertex2(vk, oi, oj, i, j, h0, h1, B, A):
-    mi = 2 * i + oi
-    mj = 2 * j + oj
-    return vk + cost2c(
-        -oi * h0, -oj * h1, B[mi, mj, 0], B[mi, mj, 1], B[mi, mj, 2], A[mi, mj, 0], A[mi, mj, 1], A[mi, mj, 2]
-    )
+def _ring_scan(V, roff, base, r, q0, nq, i, j, h0, h1, C, n_refine, best, ybest, vq, uq, dp, dm):
+    """Smallest candidate through the nodes q0, ..., q0 + nq - 1 (mod 8r) of the square ring of
+    Chebyshev radius r around node (i, j) (offsets roff[base + q]) and the faces between
+    consecutive ones: one-point updates from the nodes, interior minima of the faces. Returns
+    min(best, candidate); ybest (2,) receives the ring point (cell offsets) of the candidate when
+    it is below ``best``.
 
-
-@njit(cache=True)
-def _ring_face(V, q, K, i, j, h0, h1, B, A, n_refine):
-    """min of the vertex update from ring-K node q and the interior of face (q, q+1); inf if none."""
+    A face can hold an interior minimum only if the objective decreases into it from both ends;
+    the one-sided derivatives at the nodes (coefficients frozen at the end's midpoint) are cheap,
+    so the closed-form face update runs only on faces whose tangent-line lower bound is below
+    ``best``. Nodes whose value and both neighbours' values are >= best are skipped (no candidate
+    through them can win). vq, uq, dp, dm: scratch arrays of length >= nq."""
     n0, n1 = V.shape
-    oi, oj = ring_offset(q, K)
-    pi, pj = ring_offset((q + 1) % (8 * K), K)
-    ai = i + oi
-    aj = j + oj
-    bi = i + pi
-    bj = j + pj
-    Va = V[ai, aj] if (0 <= ai < n0 and 0 <= aj < n1) else INF
-    Vb = V[bi, bj] if (0 <= bi < n0 and 0 <= bj < n1) else INF
-    out = INF
-    if Va < INF:
-        out = _vertex2(Va, oi, oj, i, j, h0, h1, B, A)
-        if Vb < INF:
-            cand, lam = _face2(Va, Vb, oi, oj, pi, pj, i, j, h0, h1, B, A, n_refine)
-            if cand < out:
-                out = cand
-    return out
+    nr = 8 * r
+    for t in range(nq):
+        q = base + (q0 + t) % nr
+        ni = i + roff[q, 0]
+        nj = j + roff[q, 1]
+        vq[t] = V[ni, nj] if (0 <= ni < n0 and 0 <= nj < n1) else INF
+    # one-point updates and one-sided derivatives along the ring
+    for t in range(nq):
+        v = vq[t]
+        uq[t] = INF
+        if v == INF:
+            continue
+        vm = vq[t - 1] if t > 0 else INF
+        vp = vq[t + 1] if t < nq - 1 else INF
+        if v >= best and vm >= best and vp >= best:
+            continue
+        q = base + (q0 + t) % nr
+        oi = roff[q, 0]
+        oj = roff[q, 1]
+        mi = 2 * i + oi
+        mj = 2 * j + oj
+        c = C[mi, mj, 0]
+        abx = C[mi, mj, 1]
+        aby = C[mi, mj, 2]
+        a11 = C[mi, mj, 5]
+        a12 = C[mi, mj, 6]
+        a22 = C[mi, mj, 7]
+        lx = -oi * h0
+        ly = -oj * h1
+        alx = a11 * lx + a12 * ly
+        aly = a12 * lx + a22 * ly
+        nl = np.sqrt(max(lx * alx + ly * aly, 0.0))
+        u = v + max(c * nl - (lx * abx + ly * aby), 0.0)
+        uq[t] = u
+        if u < best:
+            best = u
+            ybest[0] = oi
+            ybest[1] = oj
+        # derivatives of V_interp + cost towards the next / previous node: l moves by -(o' - o) h
+        g = c / nl if nl > 0.0 else 0.0
+        if vp < INF:
+            qq = base + (q0 + t + 1) % nr
+            ex = -(roff[qq, 0] - oi) * h0
+            ey = -(roff[qq, 1] - oj) * h1
+            dp[t] = (vp - v) + g * (ex * alx + ey * aly) - (ex * abx + ey * aby)
+        if vm < INF:
+            qq = base + (q0 + t - 1) % nr
+            ex = -(roff[qq, 0] - oi) * h0
+            ey = -(roff[qq, 1] - oj) * h1
+            dm[t] = (vm - v) + g * (ex * alx + ey * aly) - (ex * abx + ey * aby)
+    # faces with an interior minimum below best
+    if n_refine < 0:
+        return best
+    for t in range(nq - 1):
+        ua = uq[t]
+        ub = uq[t + 1]
+        if ua == INF or ub == INF:
+            continue
+        da = dp[t]
+        db = dm[t + 1]
+        if not (da < 0.0 and db < 0.0):
+            continue
+        # the tangents ua + da s and ub + db (1 - s) meet below the (convex) face objective
+        s = (ub + db - ua) / (da + db)
+        if ua + da * s >= best:
+            continue
+        qa = base + (q0 + t) % nr
+        qb = base + (q0 + t + 1) % nr
+        oi = roff[qa, 0]
+        oj = roff[qa, 1]
+        pi = roff[qb, 0]
+        pj = roff[qb, 1]
+        cand, lam = _face2p(vq[t], vq[t + 1], oi, oj, pi, pj, i, j, h0, h1, C, n_refine)
+        if cand < best:
+            best = cand
+            ybest[0] = (1.0 - lam) * oi + lam * pi
+            ybest[1] = (1.0 - lam) * oj + lam * pj
+    return best
 
 
 @njit(cache=True)
-def sl_pass_2d(V, fixed, lock, B, A, h0, h1, K, width, s0, s1, n_refine, unlock_ring=True, eps=0.0):
+def _sl_node(V, i, j, C, h0, h1, radii, roff, rbase, width, n_refine, all_faces, vq, uq, dp, dm, yb):
+    """The semi-Lagrangian update of node (i, j) (see sl_pass_2d) from the current V; inf if none."""
+    best = INF
+    for k in range(radii.shape[0]):
+        r = radii[k]
+        if r == 1 or best == INF:
+            best = _ring_scan(V, roff, rbase[k], r, 0, 8 * r + 1, i, j, h0, h1, C, n_refine, best, yb, vq, uq, dp, dm)
+        else:
+            q0 = (int(np.floor(ring_position(yb[0], yb[1], r))) - width) % (8 * r)
+            nrf = n_refine if (k == radii.shape[0] - 1 or all_faces) else -1
+            best = _ring_scan(V, roff, rbase[k], r, q0, 2 * width + 2, i, j, h0, h1, C, nrf, best, yb, vq, uq, dp, dm)
+    return best
+
+
+@njit(cache=True)
+def _sl_unlock(lock, i, j, R, unlock_ring):
+    """Unlock the nodes whose update reads node (i, j): the 8 neighbours, or with ``unlock_ring``
+    the whole square of half-width R (the stencil is symmetric)."""
+    n0, n1 = lock.shape
+    if unlock_ring:
+        for ni in range(max(i - R, 0), min(i + R + 1, n0)):
+            for nj in range(max(j - R, 0), min(j + R + 1, n1)):
+                lock[ni, nj] = 0
+    else:
+        for k in range(8):
+            ni = i + RING2[k, 0]
+            nj = j + RING2[k, 1]
+            if 0 <= ni < n0 and 0 <= nj < n1:
+                lock[ni, nj] = 0
+
+
+@njit(cache=True)
+def sl_pass_2d(
+    V,
+    fixed,
+    lock,
+    C,
+    h0,
+    h1,
+    radii,
+    roff,
+    rbase,
+    width,
+    s0,
+    s1,
+    n_refine,
+    unlock_ring=True,
+    eps=0.0,
+    all_faces=True,
+    order=_NO_ORDER,
+):
     """One semi-Lagrangian Gauss–Seidel pass, 2-D Gaussian noise.
 
-    V (n0, n1) updated in place; fixed, lock (n0, n1) uint8; B (2n0-1, 2n1-1, 5) holds
-    (|b|_A, (Ab)_0, (Ab)_1, b_0, b_1) and A (2n0-1, 2n1-1, 3) the entries (11, 12, 22) of A = a^-1 on the
-    half grid; h0, h1 spacings. Segments end on the ring of the 8 neighbours (all 8 faces) and, when K > 1, on the ring of
-    radius K, searched from the face the best ring-1 segment points to (the characteristic
-    direction) by walking along the ring while the face minimum decreases (at most width * K
-    faces), as OLIM prunes its long updates.
-    s0, s1 = +-1 the ordering; n_refine re-evaluations of b, A at the current minimiser. A
-    decrease larger than ``eps`` unlocks the 8 neighbours, and the ring-K nodes too when
-    ``unlock_ring``.
+    V (n0, n1) updated in place; fixed, lock (n0, n1) uint8; C (2n0-1, 2n1-1, 8) holds
+    (|b|_A, (Ab)_0, (Ab)_1, b_0, b_1, a11, a12, a22) on the half grid (A = a^-1); h0, h1 spacings.
+    Segments from the node x end on the square rings of the Chebyshev radii ``radii``
+    (increasing, radii[0] = 1; node offsets from ring_table: roff, rbase): every node and face of
+    ring 1; on each larger ring r, the 2 width + 2 nodes (and the faces between them) around the
+    point where the ray from x through the best segment end found so far crosses ring r. The
+    direction is thus refined ring by ring; a ring node is a one-point update along a lattice
+    direction (no interpolation error): the more rings, the closer one lies to the
+    characteristic, as in OLIM's ball of radius K. ``all_faces`` False: faces on rings 1 and
+    radii[-1] only. n_refine re-evaluations of b, A at the current minimiser of a face.
+    Nodes are visited in the ordering s0, s1 = +-1 of the rows and columns, or, when ``order``
+    (flat C-order indices) is not empty, in that order. A decrease larger than ``eps`` unlocks
+    the 8 neighbours, or every node of the square of half-width radii[-1] when ``unlock_ring``.
     Returns the largest decrease of V (inf when a node was first reached).
     """
     n0, n1 = V.shape
-    nK = 8 * K
+    nbuf = 8 * radii[radii.shape[0] - 1] + 1
+    vq = np.empty(nbuf)
+    uq = np.empty(nbuf)
+    dp = np.empty(nbuf)
+    dm = np.empty(nbuf)
+    yb = np.zeros(2)
     largest = 0.0
-    vn = np.empty(8)
-    for ii in range(n0):
-        i = ii if s0 > 0 else n0 - 1 - ii
-        for jj in range(n1):
+    R = radii[radii.shape[0] - 1]
+    n_list = order.shape[0]
+    total = n_list if n_list > 0 else n0 * n1
+    for t in range(total):
+        if n_list > 0:
+            i = order[t] // n1
+            j = order[t] - i * n1
+        else:
+            ii = t // n1
+            jj = t - ii * n1
+            i = ii if s0 > 0 else n0 - 1 - ii
             j = jj if s1 > 0 else n1 - 1 - jj
-            if fixed[i, j] or lock[i, j]:
-                continue
-            lock[i, j] = 1
-            v_old = V[i, j]
-            # ring 1: vertices then faces; best1 and its direction (dx, dy) ignore v_old
-            best1 = INF
-            dx = 0.0
-            dy = 0.0
-            for k in range(8):
-                oi = RING2[k, 0]
-                oj = RING2[k, 1]
-                ni = i + oi
-                nj = j + oj
-                if ni < 0 or ni >= n0 or nj < 0 or nj >= n1:
-                    vn[k] = INF
-                    continue
-                vk = V[ni, nj]
-                vn[k] = vk
-                if vk < best1:
-                    cand = _vertex2(vk, oi, oj, i, j, h0, h1, B, A)
-                    if cand < best1:
-                        best1 = cand
-                        dx = oi
-                        dy = oj
-            if best1 == INF:
-                continue
-            for k in range(8):
-                k1 = (k + 1) % 8
-                Va = vn[k]
-                Vb = vn[k1]
-                if Va == INF or Vb == INF or min(Va, Vb) >= best1:
-                    continue
-                cand, lam = _face2(
-                    Va, Vb, RING2[k, 0], RING2[k, 1], RING2[k1, 0], RING2[k1, 1], i, j, h0, h1, B, A, n_refine
-                )
-                if cand < best1:
-                    best1 = cand
-                    dx = (1.0 - lam) * RING2[k, 0] + lam * RING2[k1, 0]
-                    dy = (1.0 - lam) * RING2[k, 1] + lam * RING2[k1, 1]
-            best = min(v_old, best1)
-            # ring K: start at the face the ring-1 direction points to, walk along the ring
-            # while the face minimum decreases (the characteristic bends over K cells)
-            if K > 1:
-                q0 = int(np.floor(ring_position(dx, dy, K))) % nK
-                g0 = _ring_face(V, q0, K, i, j, h0, h1, B, A, n_refine)
-                gl = _ring_face(V, (q0 - 1) % nK, K, i, j, h0, h1, B, A, n_refine)
-                gr = _ring_face(V, (q0 + 1) % nK, K, i, j, h0, h1, B, A, n_refine)
-                gbest = min(g0, min(gl, gr))
-                if gl < g0 and gl <= gr:
-                    step = -1
-                    q = (q0 - 1) % nK
-                    gq = gl
-                elif gr < g0:
-                    step = 1
-                    q = (q0 + 1) % nK
-                    gq = gr
-                else:
-                    step = 0
-                    q = q0
-                    gq = g0
-                n_walk = 0
-                while step != 0 and n_walk < width * K:
-                    qn = (q + step) % nK
-                    gn = _ring_face(V, qn, K, i, j, h0, h1, B, A, n_refine)
-                    if not (gn < gq):
-                        break
-                    q = qn
-                    gq = gn
-                    n_walk += 1
-                if gq < gbest:
-                    gbest = gq
-                if gbest < best:
-                    best = gbest
-            if best < v_old:
-                V[i, j] = best
-                d = v_old - best
-                if d > largest:
-                    largest = d
-                if d <= eps:  # too small to matter: the neighbours stay locked
-                    continue
-                for k in range(8):  # the stencil is symmetric: these nodes read (i, j)
-                    ni = i + RING2[k, 0]
-                    nj = j + RING2[k, 1]
-                    if 0 <= ni < n0 and 0 <= nj < n1:
-                        lock[ni, nj] = 0
-                if K > 1 and unlock_ring:
-                    for q in range(nK):
-                        oi, oj = ring_offset(q, K)
-                        ni = i + oi
-                        nj = j + oj
-                        if 0 <= ni < n0 and 0 <= nj < n1:
-                            lock[ni, nj] = 0
+        if fixed[i, j] or lock[i, j]:
+            continue
+        lock[i, j] = 1
+        v_old = V[i, j]
+        best = _sl_node(V, i, j, C, h0, h1, radii, roff, rbase, width, n_refine, all_faces, vq, uq, dp, dm, yb)
+        if best < v_old:
+            V[i, j] = best
+            d = v_old - best
+            if d > largest:
+                largest = d
+            if d > eps:  # smaller decreases leave the dependent nodes locked
+                _sl_unlock(lock, i, j, R, unlock_ring)
     return largest
+
+
+@njit(cache=True)
+def sl_ordered_pass_2d(V, fixed, C, h0, h1, radii, roff, rbase, width, n_refine, all_faces=True):
+    """A Gauss–Seidel pass of the sl_pass_2d update visiting the nodes in increasing order of V.
+
+    Dijkstra-like ordering, so that one pass brings most nodes close to the fixed point (the
+    passes that follow then only correct it): a binary heap holds the nodes reached so far,
+    keyed by their current value; the smallest is taken, receives the full update of sl_pass_2d
+    from the current values, and gives each of its 8 neighbours the one-point updates through it
+    and the ring-1 face updates through it and a node already taken (cheap, for the ordering).
+    Every value written is a candidate of the scheme computed from values >= the discrete
+    solution, so V stays an upper bound of it: the iteration still decreases monotonically from
+    above. V must be +inf off the start set. Returns the number of nodes taken.
+    """
+    n0, n1 = V.shape
+    N = n0 * n1
+    heap = np.zeros(N + 1, dtype=np.int64)
+    hv = np.zeros(N + 1)
+    pos = np.zeros(N, dtype=np.int64)
+    done = np.zeros((n0, n1), dtype=np.uint8)
+    nbuf = 8 * radii[radii.shape[0] - 1] + 1
+    vq = np.empty(nbuf)
+    uq = np.empty(nbuf)
+    dp = np.empty(nbuf)
+    dm = np.empty(nbuf)
+    yb = np.zeros(2)
+    count = 0
+    for i in range(n0):
+        for j in range(n1):
+            if fixed[i, j]:
+                count = _heap_push(heap, hv, pos, count, i * n1 + j, V[i, j])
+    taken = 0
+    while count > 0:
+        p, count = _heap_pop(heap, hv, pos, count)
+        i = p // n1
+        j = p - i * n1
+        if V[i, j] == INF:
+            break
+        done[i, j] = 1
+        taken += 1
+        if not fixed[i, j]:
+            best = _sl_node(V, i, j, C, h0, h1, radii, roff, rbase, width, n_refine, all_faces, vq, uq, dp, dm, yb)
+            if best < V[i, j]:
+                V[i, j] = best
+        vp = V[i, j]
+        for k in range(8):
+            oi = RING2[k, 0]
+            oj = RING2[k, 1]
+            ni = i + oi
+            nj = j + oj
+            if ni < 0 or ni >= n0 or nj < 0 or nj >= n1 or done[ni, nj] or fixed[ni, nj]:
+                continue
+            # one-point update of (ni, nj) through (i, j): segment l = o h, midpoint 2 x + o
+            mi = 2 * i + oi
+            mj = 2 * j + oj
+            cand = vp + cost2c(
+                oi * h0, oj * h1, C[mi, mj, 0], C[mi, mj, 1], C[mi, mj, 2], C[mi, mj, 5], C[mi, mj, 6], C[mi, mj, 7]
+            )
+            # faces of the neighbour's ring 1 through (i, j) and a node already taken
+            kk = (k + 4) % 8  # (i, j) seen from (ni, nj)
+            for side in range(2):
+                k2 = (kk + 1) % 8 if side == 0 else (kk + 7) % 8
+                pi = ni + RING2[k2, 0]
+                pj = nj + RING2[k2, 1]
+                if pi < 0 or pi >= n0 or pj < 0 or pj >= n1 or not done[pi, pj]:
+                    continue
+                fc, lam = _face2p(
+                    vp, V[pi, pj], RING2[kk, 0], RING2[kk, 1], RING2[k2, 0], RING2[k2, 1], ni, nj, h0, h1, C, 0
+                )
+                if fc < cand:
+                    cand = fc
+            if cand < V[ni, nj]:
+                V[ni, nj] = cand
+                q = ni * n1 + nj
+                if pos[q] > 0:
+                    _heap_sift_up(heap, hv, pos, pos[q], q, cand)
+                else:
+                    count = _heap_push(heap, hv, pos, count, q, cand)
+    return taken
 
 
 # ---------------------------------------------------------------------------------------------

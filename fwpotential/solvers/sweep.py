@@ -11,7 +11,13 @@ Schemes (option ``scheme``):
 - ``"semi-lagrangian"`` (default): dynamic programming V(x) = min_y [V(y) + cost(y -> x)] over
   points y on the faces of the ring of neighbours of x (Falcone & Ferretti), V(y) by linear
   interpolation. Gaussian noise: midpoint geometric cost |b|_A |l|_A - <b, A l>, b and A = a^-1 at
-  the midpoint (2-D and 3-D). Any other noise law: the geometric cost per unit length tabulated
+  the midpoint (2-D and 3-D); in 2-D the segments end on the square rings of radius 1, 2, ..., K
+  (every node and face of ring 1; on each larger ring the few nodes and faces around the ray
+  through the best end point found so far, so the direction is refined ring by ring): the
+  one-point updates along this many lattice directions remove most of the interpolation error,
+  as OLIM's ball of radius K does. Before the alternating sweeps, passes in increasing order of V
+  (a heap pass from the start set, then passes over the nodes sorted by their current V) bring V
+  close to the fixed point: the sweeps that follow only verify it. Any other noise law: the geometric cost per unit length tabulated
   once per node and direction, +inf included; 2-D: ``face_points`` directions per face of the
   ring (from ``Dynamics.geometric_cost``); 3-D: the lattice of step 1/``face_points`` on the
   faces of the 3x3x3 cube (26 neighbours and the points between them on the 48 triangles), the
@@ -46,12 +52,17 @@ OPTIONS = frozenset({"tol", "max_sweeps", "scheme", "radius", "K", "cost", "face
 ORDER = 1.0
 SCHEMES = ("semi-lagrangian", "godunov", "lax-friedrichs")
 
-_WIDTH = 2  # faces searched on each side of the ring-1 direction on the ring of radius K
+_WIDTH = 2  # godunov: faces searched on each side of the ring-1 direction on the ring of radius K
+_ALL_FACES = True  # faces on every ring (False: rings 1 and K; 1.25x the error at 257^2)
+_MAX_ORDERED = 5  # at most this many ordered passes (rotational kappa = 5, 257^2: 22 -> 5, 6.3 s -> 4.2 s)
+_ORDERED = True  # 2-D semi-Lagrangian, Gaussian: passes in increasing order of V first
+_SL_WIDTH = 2  # semi-Lagrangian: nodes searched on each side of the current direction on rings 2..K
+# (1: 1.3x the error at 129^2)
 _TOL_REL = 1e-6  # default tol, relative to max(1, largest finite V)
 _LF_BOX = 1.2  # clipping box of the Lax–Friedrichs scheme, relative to the bound on |grad V|
 _RADIUS_BOX = 0.03  # default start radius, fraction of the box (as olim), at least two cell diagonals
 _UNLOCK = 0.1  # a decrease below _UNLOCK * tol does not unlock the neighbours
-_N_REFINE = 2  # re-evaluations of b, A at the current minimiser of a face update
+_N_REFINE = 1  # re-evaluations of b, A at the current minimiser of a face update (2: same errors, slower)
 _ROWS_PER_CHUNK_EVALS = 200_000  # geometric-cost evaluations per chunk when building tables
 
 
@@ -79,7 +90,9 @@ def solve(
         (absolute). Default: 1e-6 times max(1, largest finite V), re-evaluated each cycle; the
         decrease per cycle falls geometrically, so this is far below the discretisation error.
     max_sweeps : int
-        Full cycles allowed; ConvergenceError beyond.
+        Sweeps allowed (full cycles of the 2^d orderings, and the passes in increasing order of V
+        that precede them for the 2-D semi-Lagrangian scheme with Gaussian noise);
+        ConvergenceError beyond.
     scheme : {"semi-lagrangian", "godunov", "lax-friedrichs"}
     radius : float, optional
         Radius (physical units) of the ball around a point attractor on which V is fixed to the
@@ -87,9 +100,10 @@ def solve(
         radius, so the singular start does not cap the order), at least two cell diagonals.
         Ignored for set attractors.
     K : int, optional
-        Semi-Lagrangian with Gaussian noise and godunov, 2-D: the segments end on the square rings of radius 1 and
-        K cells around the node (as OLIM's update radius: longer segments, less interpolation
-        error). Default grows with the grid like olim's, about 8 at 65^2 and 13 at 1025^2.
+        Semi-Lagrangian with Gaussian noise, 2-D: the segments end on the square rings of radius 1,
+        2, ..., K cells around the node; godunov: rings 1 and K (as OLIM's update radius: longer
+        segments, less interpolation error, more quadrature error where the drift is nonlinear).
+        Default grows with the grid like olim's, about 8 at 65^2 and 13 at 1025^2.
     cost : {"auto", "table"}
         Semi-Lagrangian only: "auto" uses the closed-form Gaussian cost when the noise is Gaussian
         and the cost table otherwise; "table" forces the table.
@@ -105,7 +119,9 @@ def solve(
     -------
     values : ndarray, grid.shape
     info : dict
-        ``scheme``, ``sweeps`` (full cycles), ``passes``, ``last_change`` (largest decrease of V
+        ``scheme``, ``sweeps`` (full cycles of the 2^d orderings, plus the passes in increasing
+        order of V), ``ordered_passes`` (those passes; 2-D semi-Lagrangian with Gaussian noise),
+        ``passes``, ``last_change`` (largest decrease of V
         in the last cycle, <= tol), ``residual`` (HJ residual in the units of H: max over nodes of
         the smallest |H(x, p)| over the 2^d one-sided difference gradients p, on the nodes below
         the lowest V on the box faces, away from the faces, the start set and +inf; O(h) on smooth
@@ -156,6 +172,7 @@ def solve(
     warnings_list = []
     orderings = [np.array(s, dtype=np.int64) for s in itertools.product((1, -1), repeat=d)]
     ring = False
+    ordered_pass = None  # 2-D semi-Lagrangian, Gaussian: passes in increasing order of V first
 
     if scheme == "semi-lagrangian":
         use_table = cost == "table" or not dynamics.is_gaussian
@@ -192,13 +209,25 @@ def solve(
                 return _k.sl_table_pass_2d(V, fixed, lock, C, Q, s[0], s[1])
 
         elif d == 2:
-            B = _pack_2d(B, A)
-            kind = f"semi-lagrangian, Gaussian midpoint cost, rings 1 and K={K}"
+            C8 = _pack8_2d(B, A)
+            kind = f"semi-lagrangian, Gaussian midpoint cost, rings 1 to K={K}"
+            radii = np.arange(1, K + 1, dtype=np.int64)
+            geo = (C8, h[0], h[1], radii, *_k.ring_table(radii), _SL_WIDTH)
 
             def one_pass(s, full):
-                return _k.sl_pass_2d(
-                    V, fixed, lock, B, A, h[0], h[1], K, _WIDTH, s[0], s[1], _N_REFINE, full, _UNLOCK * tol_now
-                )
+                return _k.sl_pass_2d(V, fixed, lock, *geo, s[0], s[1], _N_REFINE, full, _UNLOCK * tol_now, _ALL_FACES)
+
+            if _ORDERED:
+
+                def ordered_pass(first):
+                    if first:
+                        _k.sl_ordered_pass_2d(V, fixed, *geo, _N_REFINE, _ALL_FACES)
+                        return np.inf
+                    idx = np.flatnonzero(np.isfinite(V) & ~init)
+                    order = np.ascontiguousarray(idx[np.argsort(V.reshape(-1)[idx], kind="stable")], dtype=np.int64)
+                    return _k.sl_pass_2d(
+                        V, fixed, lock, *geo, 1, 1, _N_REFINE, False, _UNLOCK * tol_now, _ALL_FACES, order
+                    )
 
             ring = K > 1
 
@@ -242,14 +271,33 @@ def solve(
     # Once a cycle changes nothing by more than tol, a verification cycle recomputes every node
     # with the full dependency (a decrease anywhere on the ring unlocks the node): the result is a
     # fixed point of the complete scheme up to tol. Semi-Lagrangian with Gaussian noise (2-D): a
-    # decrease below _UNLOCK * tol unlocks nothing (most late decreases are tiny; 7.5 s -> 5.4 s
-    # at 513^2 on the linear field, max error 6.56e-4 -> 6.58e-4).
+    # decrease below _UNLOCK * tol unlocks nothing (most late decreases are tiny), and the full
+    # dependency is the square of half-width K (every ring).
     tol_now = tol if tol_abs else tol * max(1.0, float(np.max(V, where=np.isfinite(V), initial=0.0)))
     n_passes = 0
     n_sweeps = 0
+    n_ordered = 0
     change = np.inf
     verify = False
     converged = False
+    if ordered_pass is not None:
+        # Passes in increasing order of V (a heap pass from the start set, then passes sorted by the
+        # current V): on rotational fields the characteristics spiral and every alternating
+        # ordering follows them only a quarter turn, so these passes do most of the work (257^2
+        # linear field: 12 cycles of the 4 orderings -> a heap pass, 3 to 4 sorted passes and one
+        # verifying cycle, in which almost every node is computed once). The alternating cycles
+        # below then verify: the result is a fixed point of the complete scheme up to tol.
+        while n_sweeps < max_sweeps:
+            change = ordered_pass(n_ordered == 0)
+            n_ordered += 1
+            n_sweeps += 1
+            n_passes += 1
+            tol_now = tol if tol_abs else tol * max(1.0, float(np.max(V, where=np.isfinite(V), initial=0.0)))
+            if change <= tol_now:
+                verify = True
+                break
+            if n_ordered >= _MAX_ORDERED:
+                break
     while n_sweeps < max_sweeps:
         n_sweeps += 1
         if verify:
@@ -279,6 +327,7 @@ def solve(
     info = {
         "scheme": kind,
         "sweeps": n_sweeps,
+        "ordered_passes": n_ordered,
         "passes": n_passes,
         "last_change": float(change),
         "residual": residual,
@@ -307,6 +356,13 @@ def _pack_2d(b, A):
     Ab = np.einsum("...ij,...j->...i", _unpack2(A), b)
     c = np.sqrt(np.maximum(np.einsum("...i,...i->...", b, Ab), 0.0))
     return np.ascontiguousarray(np.concatenate([c[..., None], Ab, b], axis=-1))
+
+
+def _pack8_2d(b, A):
+    """(|b|_A, Ab, b, a11, a12, a22) per half-grid node for sl_pass_2d (one cache line each)."""
+    Ab = np.einsum("...ij,...j->...i", _unpack2(A), b)
+    c = np.sqrt(np.maximum(np.einsum("...i,...i->...", b, Ab), 0.0))
+    return np.ascontiguousarray(np.concatenate([c[..., None], Ab, b, A], axis=-1))
 
 
 def _unpack2(A):
