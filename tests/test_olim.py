@@ -243,7 +243,7 @@ def test_triangle_update_matches_brute_force(a_const):
             continue
         u0, u1 = rng.uniform(0, 0.3, 2)
         l0, dl = x, -x1
-        val, lam = kern.triangle_update(u0, u1, *l0, *dl, b, A, a_const, 0, 1, np.zeros(6), np.zeros(6))
+        val, lam = kern.triangle_update(u0, u1, *l0, *dl, b, A, a_const, 0, 1, np.zeros(6), np.zeros(6), 0.0)
         f = u0 + lams * (u1 - u0) + _cost(b[0, :3] + lams[:, None] * (b[1, :3] - b[0, :3]), M, l0 + lams[:, None] * dl)
         if np.isfinite(val):
             checked += 1
