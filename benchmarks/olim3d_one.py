@@ -10,8 +10,6 @@ import resource
 import sys
 import time
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(__file__))
 from solvers import PROBLEMS, run_one  # noqa: E402
 
@@ -28,9 +26,18 @@ if __name__ == "__main__":
     print(
         json.dumps(
             {
-                "problem": name, "n": n, "K": K, "seconds": round(sec, 2), "wall_with_errors": round(wall, 2),
-                "max": mx, "rms": rms, "box_max": imx, "box_rms": irms, "peak_rss_gib": round(rss, 3),
-                "load": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M"),
+                "problem": name,
+                "n": n,
+                "K": K,
+                "seconds": round(sec, 2),
+                "wall_with_errors": round(wall, 2),
+                "max": mx,
+                "rms": rms,
+                "box_max": imx,
+                "box_rms": irms,
+                "peak_rss_gib": round(rss, 3),
+                "load": os.getloadavg(),
+                "date": time.strftime("%Y-%m-%d %H:%M"),
             }
         ),
         flush=True,

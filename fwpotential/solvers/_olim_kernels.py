@@ -141,9 +141,7 @@ def triangle_update(u0, u1, l0x, l0y, l0z, dlx, dly, dlz, b, A, a_const, m0, m1,
     dbx, dby, dbz = b[m1, 0] - b0x, b[m1, 1] - b0y, b[m1, 2] - b0z
     if a_const:
         # constant A arrives as the identity (the driver transformed b and l)
-        return tri_const(
-            u0, u1 - u0, b0x, b0y, b0z, dbx, dby, dbz, l0x, l0y, l0z, dlx, dly, dlz, 0.0, 0.0, np.inf, kap
-        )
+        return tri_const(u0, u1 - u0, b0x, b0y, b0z, dbx, dby, dbz, l0x, l0y, l0z, dlx, dly, dlz, 0.0, 0.0, np.inf, kap)
     _load_A(A, a_const, m0, a)
     du = u1 - u0 - 0.5 * kap
     # Gram entries: P = |b|_A^2, Q = |l|_A^2, R = <b, A l>, all quadratic in lambda.
