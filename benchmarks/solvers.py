@@ -10,8 +10,10 @@ entry). Other solvers append entries to ``ENTRIES``:
 3-D entries also get a second table: the same errors on a fixed interior box (|x_i| <= 1/2 of the
 half-width around the box centre, below the boundary's lowest exact V, no K margin), so that every grid is
 measured on the same physical region. The K-cell margin of the main table shrinks as the grid is
-refined (33^3, K = 7: |x| <= 0.56; 129^3, K = 9: |x| <= 0.86), and the error grows with V along the
-characteristics, so the main table's 3-D order is biased low.
+refined (33^3, K = 5: |x| <= 0.69; 129^3, K = 5: |x| <= 0.92; without the curvature correction
+K = 7 / 9: |x| <= 0.56 / 0.86), and the error grows with V along the characteristics, so the main
+table's 3-D order is biased low. ``benchmarks/olim3d_one.py N`` runs one 3-D grid (e.g. 257^3) and
+prints both errors, the seconds and the peak memory.
 
 Run: ``python benchmarks/solvers.py [--quick] [--3d]`` (``--quick``: only grids up to 257 per side /
 33^3; ``--3d``: only the 3-D olim entries).
@@ -37,8 +39,10 @@ ENTRIES = [
     ("linear_2d", "olim", [1025], {}),  # the 1.2e-4 / 21 s target row (default K = 13)
     ("rotational_2d(kappa=5)", "olim", [129, 257, 513], {}),
     ("limit_cycle_2d", "olim", [129, 257, 513], {}),
-    ("linear_3d", "olim", [33, 65, 129], {}),
+    ("linear_3d", "olim", [33, 65, 129], {}),  # 3-D: curvature correction on, K = 5
     ("rotational_3d", "olim", [33, 65, 129], {}),
+    ("linear_3d", "olim", [33, 65], {"correction": False}),  # plain linear interpolation, K = 7 / 8
+    ("rotational_3d", "olim", [33, 65], {"correction": False}),
     # method="sweep" (semi-Lagrangian); the target is within 3x of olim's time at equal error at 513^2
     # (the sweep reaches olim's 513^2 error at about 321^2)
     ("linear_2d", "sweep", [129, 257, 321, 513], {}),
@@ -134,6 +138,7 @@ def run(entries=ENTRIES, *, max_n2=None, max_n3=None, repeats=3, out=sys.stdout)
         ns = [n for n in ns if lim is None or n <= lim]
         rows = []
         label = method + (f" ({options['scheme']})" if "scheme" in options else "")
+        label += " (plain)" if options.get("correction") is False else ""
         for i, n in enumerate(ns):
             # one warm-up per entry (compilation); numba caches the rest
             rows.append((n,) + run_one(prob, method, n, options, repeats, warmup=i == 0))

@@ -127,8 +127,9 @@ def one_point_cost(b, A, a_const, m, lx, ly, lz, a):
 
 
 @njit(cache=True)
-def triangle_update(u0, u1, l0x, l0y, l0z, dlx, dly, dlz, b, A, a_const, m0, m1, a, a1):
-    """Minimise over lambda in (0, 1) of u0 + lambda (u1 - u0) + cost(x_lambda -> x).
+def triangle_update(u0, u1, l0x, l0y, l0z, dlx, dly, dlz, b, A, a_const, m0, m1, a, a1, kap):
+    """Minimise over lambda in (0, 1) of u0 + lambda (u1 - u0) - kap lambda (1 - lambda) / 2
+    + cost(x_lambda -> x) (kap: curvature correction, 0 for plain linear interpolation).
 
     l(lambda) = x - x_lambda = l0 + lambda dl (dl = x0 - x1); the drift at the segment's
     midpoint is interpolated linearly between half-grid nodes m0 = mid(x, x0) and
@@ -140,9 +141,9 @@ def triangle_update(u0, u1, l0x, l0y, l0z, dlx, dly, dlz, b, A, a_const, m0, m1,
     dbx, dby, dbz = b[m1, 0] - b0x, b[m1, 1] - b0y, b[m1, 2] - b0z
     if a_const:
         # constant A arrives as the identity (the driver transformed b and l)
-        return tri_const(u0, u1 - u0, b0x, b0y, b0z, dbx, dby, dbz, l0x, l0y, l0z, dlx, dly, dlz, 0.0, 0.0, np.inf)
+        return tri_const(u0, u1 - u0, b0x, b0y, b0z, dbx, dby, dbz, l0x, l0y, l0z, dlx, dly, dlz, 0.0, 0.0, np.inf, kap)
     _load_A(A, a_const, m0, a)
-    du = u1 - u0
+    du = u1 - u0 - 0.5 * kap
     # Gram entries: P = |b|_A^2, Q = |l|_A^2, R = <b, A l>, all quadratic in lambda.
     p0 = _dotA(a, b0x, b0y, b0z, b0x, b0y, b0z)
     p1 = _dotA(a, b0x, b0y, b0z, dbx, dby, dbz)
@@ -160,23 +161,23 @@ def triangle_update(u0, u1, l0x, l0y, l0z, dlx, dly, dlz, b, A, a_const, m0, m1,
     p2 = _dotA(a, dbx, dby, dbz, dbx, dby, dbz)
     q2 = _dotA(a, dlx, dly, dlz, dlx, dly, dlz)
     r2 = _dotA(a, dbx, dby, dbz, dlx, dly, dlz)
-    g_hi = _tri_grad(1.0, du, p0, p1, p2, q0, q1, q2, r1, r2)
+    g_hi = _tri_grad(1.0, du, p0, p1, p2, q0, q1, q2, r1, r2, kap)
     if not (g_hi > 0.0):
         return np.inf, 1.0
-    lam = _tri_newton(du, p0, p1, p2, q0, q1, q2, r1, r2, g_lo / (g_lo - g_hi))
+    lam = _tri_newton(du, p0, p1, p2, q0, q1, q2, r1, r2, g_lo / (g_lo - g_hi), kap)
     # value at lambda with A interpolated between m0 and m1
     for c in range(6):
         a1[c] = (1.0 - lam) * A[m0, c] + lam * A[m1, c]
     cost = segment_cost(
         b0x + lam * dbx, b0y + lam * dby, b0z + lam * dbz, a1, l0x + lam * dlx, l0y + lam * dly, l0z + lam * dlz
     )
-    return u0 + lam * du + cost, lam
+    return u0 + lam * du + 0.5 * kap * lam * lam + cost, lam
 
 
 @njit(cache=True)
-def _tri_newton(du, p0, p1, p2, q0, q1, q2, r1, r2, lam):
-    """Root in (0, 1) of f'(lam) = du + (PQ)'/(2 sqrt(PQ)) - R' (f'(0) < 0 < f'(1)): safeguarded
-    Newton from lam, bisection whenever a step leaves the bracket or f'' <= 0."""
+def _tri_newton(du, p0, p1, p2, q0, q1, q2, r1, r2, lam, kap):
+    """Root in (0, 1) of f'(lam) = du + kap lam + (PQ)'/(2 sqrt(PQ)) - R' (f'(0) < 0 < f'(1)):
+    safeguarded Newton from lam, bisection whenever a step leaves the bracket or f'' <= 0."""
     lo = 0.0
     hi = 1.0
     for _ in range(40):
@@ -188,11 +189,11 @@ def _tri_newton(du, p0, p1, p2, q0, q1, q2, r1, r2, lam):
         if PQ > _TINY:
             S = np.sqrt(PQ)
             num = dP * Q + P * dQ
-            g = du + num / (2.0 * S) - (r1 + 2.0 * lam * r2)
-            H = (p2 * Q + dP * dQ + P * q2) / S - num * num / (4.0 * S * PQ) - 2.0 * r2
+            g = du + kap * lam + num / (2.0 * S) - (r1 + 2.0 * lam * r2)
+            H = kap + (p2 * Q + dP * dQ + P * q2) / S - num * num / (4.0 * S * PQ) - 2.0 * r2
         else:
-            g = du - (r1 + 2.0 * lam * r2)
-            H = -2.0 * r2
+            g = du + kap * lam - (r1 + 2.0 * lam * r2)
+            H = kap - 2.0 * r2
         if g < 0.0:
             lo = lam
         else:
@@ -211,13 +212,16 @@ def _tri_newton(du, p0, p1, p2, q0, q1, q2, r1, r2, lam):
 
 
 @njit(cache=True)
-def tri_const(u0, du, b0x, b0y, b0z, dbx, dby, dbz, l0x, l0y, l0z, dlx, dly, dlz, c0, c1, vcut):
+def tri_const(u0, du, b0x, b0y, b0z, dbx, dby, dbz, l0x, l0y, l0z, dlx, dly, dlz, c0, c1, vcut, kap):
     """Triangle update for constant A (the identity after the driver's transform).
 
-    Minimises f(lam) = u0 + lam du + |b||l| - <b, l> with b = b0 + lam db, l = l0 + lam dl over
-    (0, 1); c0, c1 are the one-point costs at lam = 0 and 1. Returns (value, lam); +inf unless the
-    minimum is interior, or when the tangent lines of f at both ends show that f stays above vcut.
+    Minimises f(lam) = u0 + lam du - kap lam (1 - lam) / 2 + |b||l| - <b, l> with b = b0 + lam db,
+    l = l0 + lam dl over (0, 1) (kap: curvature correction, 0 for linear interpolation); c0, c1 are
+    the one-point costs at lam = 0 and 1. Returns (value, lam); +inf unless the minimum is
+    interior, or when the tangent lines of f at both ends show that f stays above vcut (only
+    used when f is convex, kap >= 0).
     """
+    du = du - 0.5 * kap
     p0 = b0x * b0x + b0y * b0y + b0z * b0z
     q0 = l0x * l0x + l0y * l0y + l0z * l0z
     p1 = b0x * dbx + b0y * dby + b0z * dbz
@@ -233,36 +237,36 @@ def tri_const(u0, du, b0x, b0y, b0z, dbx, dby, dbz, l0x, l0y, l0z, dlx, dly, dlz
     p2 = dbx * dbx + dby * dby + dbz * dbz
     q2 = dlx * dlx + dly * dly + dlz * dlz
     r2 = dbx * dlx + dby * dly + dbz * dlz
-    g_hi = _tri_grad(1.0, du, p0, p1, p2, q0, q1, q2, r1, r2)
+    g_hi = _tri_grad(1.0, du, p0, p1, p2, q0, q1, q2, r1, r2, kap)
     if not (g_hi > 0.0):
         return np.inf, 1.0
     # lower bound of a convex f: where its tangents at the two ends meet
     f0 = u0 + c0
-    f1 = u0 + du + c1
+    f1 = u0 + du + 0.5 * kap + c1
     ls = (f1 - g_hi - f0) / (g_lo - g_hi)
-    if f0 + g_lo * ls >= vcut:
+    if kap >= 0.0 and f0 + g_lo * ls >= vcut:
         return np.inf, ls
-    lam = _tri_newton(du, p0, p1, p2, q0, q1, q2, r1, r2, g_lo / (g_lo - g_hi))
+    lam = _tri_newton(du, p0, p1, p2, q0, q1, q2, r1, r2, g_lo / (g_lo - g_hi), kap)
     bx, by, bz = b0x + lam * dbx, b0y + lam * dby, b0z + lam * dbz
     lx, ly, lz = l0x + lam * dlx, l0y + lam * dly, l0z + lam * dlz
     cost = np.sqrt((bx * bx + by * by + bz * bz) * (lx * lx + ly * ly + lz * lz)) - (bx * lx + by * ly + bz * lz)
-    return u0 + lam * du + max(cost, 0.0), lam
+    return u0 + lam * du + 0.5 * kap * lam * lam + max(cost, 0.0), lam
 
 
 @njit(cache=True)
-def _tri_grad(lam, du, p0, p1, p2, q0, q1, q2, r1, r2):
+def _tri_grad(lam, du, p0, p1, p2, q0, q1, q2, r1, r2, kap):
     P = p0 + lam * (2.0 * p1 + lam * p2)
     Q = q0 + lam * (2.0 * q1 + lam * q2)
     dP = 2.0 * (p1 + lam * p2)
     dQ = 2.0 * (q1 + lam * q2)
     PQ = P * Q
     if PQ > _TINY:
-        return du + (dP * Q + P * dQ) / (2.0 * np.sqrt(PQ)) - (r1 + 2.0 * lam * r2)
-    return du - (r1 + 2.0 * lam * r2)
+        return du + kap * lam + (dP * Q + P * dQ) / (2.0 * np.sqrt(PQ)) - (r1 + 2.0 * lam * r2)
+    return du + kap * lam - (r1 + 2.0 * lam * r2)
 
 
 @njit(cache=True)
-def tetra_update(u0, u1, u2, L, B, A, a_const, m0, m1, m2, lam_start, a, a1, G):
+def tetra_update(u0, u1, u2, L, B, A, a_const, m0, m1, m2, lam_start, a, a1, G, c11, c22, c12):
     """Minimise over the open simplex of u(s) + cost(x_s -> x), x_s = x0 + s1 (x1-x0) + s2 (x2-x0).
 
     L[0] = x - x0, L[1] = x0 - x1, L[2] = x0 - x2 (so l(s) = L0 + s1 L1 + s2 L2); B[0] = b(m0),
@@ -270,7 +274,10 @@ def tetra_update(u0, u1, u2, L, B, A, a_const, m0, m1, m2, lam_start, a, a1, G):
     Starts at (lam_start, 0), the successful triangle update over (x0, x1), with the KKT test of
     Yang, Potter & Cameron: if the cost increases into the simplex there, the face is optimal.
     Newton on the 2x2 system (steepest descent when the Hessian is not definite), steps kept
-    inside. Returns +inf unless the gradient vanishes at an interior point.
+    inside. c11, c22, c12: curvature correction (estimates of e_i^T H e_j, e_i = x_i - x0; zeros
+    for plain linear interpolation): the objective gets -(s1 (1 - s1) c11 + s2 (1 - s2) c22
+    - 2 s1 s2 c12) / 2. Returns (value, s1, s2); value +inf unless the gradient vanishes at an
+    interior point.
     """
     _load_A(A, a_const, m0, a)
     # G[0, i, j] = B_i.A B_j, G[1] = L_i.A L_j, G[2] = B_i.A L_j
@@ -322,8 +329,13 @@ def tetra_update(u0, u1, u2, L, B, A, a_const, m0, m1, m2, lam_start, a, a1, G):
         H11 -= 2.0 * G[2, 1, 1]
         H22 -= 2.0 * G[2, 2, 2]
         H12 -= G[2, 1, 2] + G[2, 2, 1]
+        g1 += -0.5 * (1.0 - 2.0 * s1) * c11 + s2 * c12
+        g2 += -0.5 * (1.0 - 2.0 * s2) * c22 + s1 * c12
+        H11 += c11
+        H22 += c22
+        H12 += c12
         if it == 0 and not (g2 < 0.0):
-            return np.inf  # KKT: the face s2 = 0 holds the minimum
+            return np.inf, 0.0, 0.0  # KKT: the face s2 = 0 holds the minimum
         scale = abs(du1) + abs(du2) + np.sqrt(max(G[0, 0, 0] * G[1, 0, 0], 0.0)) + _TINY
         if abs(g1) + abs(g2) <= 1e-11 * scale:
             ok = True
@@ -349,7 +361,7 @@ def tetra_update(u0, u1, u2, L, B, A, a_const, m0, m1, m2, lam_start, a, a1, G):
             ok = abs(g1) + abs(g2) <= 1e-7 * scale
             break
     if not ok or s1 <= 0.0 or s2 <= 0.0 or s1 + s2 >= 1.0:
-        return np.inf
+        return np.inf, s1, s2
     if not a_const:
         s0 = 1.0 - s1 - s2
         for c in range(6):
@@ -363,7 +375,114 @@ def tetra_update(u0, u1, u2, L, B, A, a_const, m0, m1, m2, lam_start, a, a1, G):
     lx = L[0, 0] + s1 * L[1, 0] + s2 * L[2, 0]
     ly = L[0, 1] + s1 * L[1, 1] + s2 * L[2, 1]
     lz = L[0, 2] + s1 * L[1, 2] + s2 * L[2, 2]
-    return u0 + s1 * du1 + s2 * du2 + segment_cost(bx, by, bz, a1, lx, ly, lz)
+    corr = -0.5 * (s1 * (1.0 - s1) * c11 + s2 * (1.0 - s2) * c22 - 2.0 * s1 * s2 * c12)
+    return u0 + s1 * du1 + s2 * du2 + corr + segment_cost(bx, by, bz, a1, lx, ly, lz), s1, s2
+
+
+# ----------------------------------------------------------------------------- curvature correction
+# Linear interpolation of V on a front segment or triangle overestimates a convex V by
+# (1/2) sum_ij s_i (delta_ij - s_j) e_i^T H e_j (e_i = x_i - x0, s the barycentric weights): the
+# O(h^2) error of every triangle / tetrahedron update, which accumulates to the scheme's O(h) error
+# (and makes its observed order pre-asymptotic: lattice directions are exact). The correction
+# estimates e_i^T H e_j from the gradients of the front nodes, (g_j - g_0) . e_i, each computed
+# once when its node is accepted (``node_grad``). Gradients and e are in the cost coordinates
+# (the vectors T offset of the driver).
+@njit(cache=True)
+def _gdiff(Gr, qa, qb, ex, ey, ez):
+    """(g(qb) - g(qa)) . e."""
+    return (Gr[qb, 0] - Gr[qa, 0]) * ex + (Gr[qb, 1] - Gr[qa, 1]) * ey + (Gr[qb, 2] - Gr[qa, 2]) * ez
+
+
+@njit(cache=True)
+def node_grad(b, shp, T, Tinv, i, j, k, y, out):
+    """Gradient of V at node (i, j, k) from its best update with base point y (index coordinates).
+
+    Constant A only (the driver's transform makes A the identity): the derivative in x of the
+    midpoint cost |b(m)| |l| - <b(m), l> at the fixed base, l = T (x - y), m = (x + y) / 2, i.e.
+    |b| l / |l| - b + (1/2) J^T (|l| b / |b| - l) with J = db/dx (cost coordinates) from central
+    differences of the half-grid drift table (second order in the segment length). out (3,).
+    """
+    H1 = 2 * shp[1] - 1
+    H2 = 2 * shp[2] - 1
+    nh = (2 * shp[0] - 1, H1, H2)
+    lx0 = i - y[0]
+    ly0 = j - y[1]
+    lz0 = k - y[2]
+    lx = T[0, 0] * lx0 + T[0, 1] * ly0 + T[0, 2] * lz0
+    ly = T[1, 0] * lx0 + T[1, 1] * ly0 + T[1, 2] * lz0
+    lz = T[2, 0] * lx0 + T[2, 1] * ly0 + T[2, 2] * lz0
+    # drift at the midpoint: multilinear on the half grid (coordinates x + y)
+    c0 = i + y[0]
+    c1 = j + y[1]
+    c2 = k + y[2]
+    f0 = min(max(int(np.floor(c0)), 0), nh[0] - 1)
+    f1 = min(max(int(np.floor(c1)), 0), nh[1] - 1)
+    f2 = min(max(int(np.floor(c2)), 0), nh[2] - 1)
+    w0 = c0 - f0
+    w1 = c1 - f1
+    w2 = c2 - f2
+    bx = 0.0
+    by = 0.0
+    bz = 0.0
+    for d0 in range(2):
+        g0 = f0 + d0
+        if g0 >= nh[0]:
+            continue
+        v0 = w0 if d0 else 1.0 - w0
+        for d1 in range(2):
+            g1 = f1 + d1
+            if g1 >= nh[1]:
+                continue
+            v1 = w1 if d1 else 1.0 - w1
+            for d2 in range(2):
+                g2 = f2 + d2
+                if g2 >= nh[2]:
+                    continue
+                w = v0 * v1 * (w2 if d2 else 1.0 - w2)
+                if w == 0.0:
+                    continue
+                mm = (g0 * H1 + g1) * H2 + g2
+                bx += w * b[mm, 0]
+                by += w * b[mm, 1]
+                bz += w * b[mm, 2]
+    nb = np.sqrt(bx * bx + by * by + bz * bz)
+    nl = np.sqrt(lx * lx + ly * ly + lz * lz)
+    if nl == 0.0:
+        out[0] = 0.0
+        out[1] = 0.0
+        out[2] = 0.0
+        return
+    vx = -lx
+    vy = -ly
+    vz = -lz
+    if nb > _TINY:
+        vx += nl * bx / nb
+        vy += nl * by / nb
+        vz += nl * bz / nb
+    # J^T v with J = D Tinv, D[:, a] = b(r + u_a) - b(r - u_a) (one index step = T[:, a])
+    r0 = min(max(int(np.floor(c0 + 0.5)), 1), max(nh[0] - 2, 0))
+    r1 = min(max(int(np.floor(c1 + 0.5)), 1), max(nh[1] - 2, 0))
+    r2 = min(max(int(np.floor(c2 + 0.5)), 1), max(nh[2] - 2, 0))
+    Dv0 = 0.0  # (D^T v)_a
+    Dv1 = 0.0
+    Dv2 = 0.0
+    if nh[0] > 2:
+        ma = ((r0 + 1) * H1 + r1) * H2 + r2
+        mb = ((r0 - 1) * H1 + r1) * H2 + r2
+        Dv0 = (b[ma, 0] - b[mb, 0]) * vx + (b[ma, 1] - b[mb, 1]) * vy + (b[ma, 2] - b[mb, 2]) * vz
+    if nh[1] > 2:
+        ma = (r0 * H1 + r1 + 1) * H2 + r2
+        mb = (r0 * H1 + r1 - 1) * H2 + r2
+        Dv1 = (b[ma, 0] - b[mb, 0]) * vx + (b[ma, 1] - b[mb, 1]) * vy + (b[ma, 2] - b[mb, 2]) * vz
+    if nh[2] > 2:
+        ma = (r0 * H1 + r1) * H2 + r2 + 1
+        mb = (r0 * H1 + r1) * H2 + r2 - 1
+        Dv2 = (b[ma, 0] - b[mb, 0]) * vx + (b[ma, 1] - b[mb, 1]) * vy + (b[ma, 2] - b[mb, 2]) * vz
+    for c in range(3):
+        JTv = Tinv[0, c] * Dv0 + Tinv[1, c] * Dv1 + Tinv[2, c] * Dv2
+        lc = lx if c == 0 else (ly if c == 1 else lz)
+        bc = bx if c == 0 else (by if c == 1 else bz)
+        out[c] = nb * lc / nl - bc + 0.5 * JTv
 
 
 # ----------------------------------------------------------------------------- tabulated costs (2-D)
@@ -573,7 +692,9 @@ def _one_point_e(mode, V, p0, m, e, sgn, lvec, lnorm, b, A, a_const, Ctab, M, su
 
 
 @njit(cache=True)
-def _triangle(mode, V, iq, jq, kq, q0, i0, j0, k0, q1, i1, j1, k1, h, T, b, A, a_const, Ctab, M, sub_len, shp, a, a1):
+def _triangle(
+    mode, V, iq, jq, kq, q0, i0, j0, k0, q1, i1, j1, k1, h, T, b, A, a_const, Ctab, M, sub_len, shp, a, a1, kap
+):
     """Triangle update of node (iq, jq, kq) from the segment [x0, x1]; returns (value, lambda)."""
     if mode == 0:
         H1 = 2 * shp[1] - 1
@@ -598,6 +719,7 @@ def _triangle(mode, V, iq, jq, kq, q0, i0, j0, k0, q1, i1, j1, k1, h, T, b, A, a
             m1,
             a,
             a1,
+            kap,
         )
     return tab_triangle_update(
         V[q0],
@@ -648,9 +770,12 @@ def _simplices(
     G,
     L,
     B,
+    Gr,
+    ybest,
 ):
     """Tetrahedron updates (x0, x1, x2) for x2 a front neighbour of x0 that closes a small
-    triangle with x0 and x1 (simp table); returns the smallest value (+inf if none)."""
+    triangle with x0 and x1 (simp table); returns the smallest value (+inf if none) and writes
+    its base point (index coordinates) to ybest (3,) when Gr is on (more than one row)."""
     n0, n1, n2 = shp[0], shp[1], shp[2]
     H1 = 2 * n1 - 1
     H2 = 2 * n2 - 1
@@ -681,9 +806,21 @@ def _simplices(
             B[0, c] = b[m0, c]
             B[1, c] = b[m1, c] - b[m0, c]
             B[2, c] = b[m2, c] - b[m0, c]
-        v = tetra_update(V[q0], V[q1], V[q2], L, B, A, a_const, m0, m1, m2, lam, a, a1, G)
+        c11 = 0.0
+        c22 = 0.0
+        c12 = 0.0
+        if Gr.shape[0] > 1:
+            # e1 = T (x1 - x0) = -L[1], e2 = -L[2]
+            c11 = -_gdiff(Gr, q0, q1, L[1, 0], L[1, 1], L[1, 2])
+            c22 = -_gdiff(Gr, q0, q2, L[2, 0], L[2, 1], L[2, 2])
+            c12 = -0.5 * (_gdiff(Gr, q0, q2, L[1, 0], L[1, 1], L[1, 2]) + _gdiff(Gr, q0, q1, L[2, 0], L[2, 1], L[2, 2]))
+        v, s1, s2 = tetra_update(V[q0], V[q1], V[q2], L, B, A, a_const, m0, m1, m2, lam, a, a1, G, c11, c22, c12)
         if v < best:
             best = v
+            if Gr.shape[0] > 1:
+                ybest[0] = i0 + s1 * (i1 - i0) + s2 * (i2 - i0)
+                ybest[1] = j0 + s1 * (j1 - j0) + s2 * (j2 - j0)
+                ybest[2] = k0 + s1 * (k1 - k0) + s2 * (k2 - k0)
     return best
 
 
@@ -720,10 +857,14 @@ def _pairs_update(
     L,
     B,
     stats,
+    Gr,
+    ybest,
+    ytmp,
 ):
     """Triangle updates of node q from the front segments [pa[k], pb[k]] (then tetrahedra in 3-D).
 
-    Returns the smallest value found (+inf if none is interior)."""
+    Returns the smallest value found (+inf if none is interior); with the curvature correction
+    (Gr with more than one row) its base point goes to ybest (3,); ytmp (3,) is scratch."""
     best = np.inf
     for k in range(npair):
         q0 = pa[k]
@@ -737,13 +878,28 @@ def _pairs_update(
         j1 = r // n2
         k1 = r - j1 * n2
         stats[2] += 1
+        kap = 0.0
+        if Gr.shape[0] > 1:
+            di, dj, dk = i1 - i0, j1 - j0, k1 - k0
+            kap = _gdiff(
+                Gr,
+                q0,
+                q1,
+                T[0, 0] * di + T[0, 1] * dj + T[0, 2] * dk,
+                T[1, 0] * di + T[1, 1] * dj + T[1, 2] * dk,
+                T[2, 0] * di + T[2, 1] * dj + T[2, 2] * dk,
+            )
         val, lam = _triangle(
-            mode, V, iq, jq, kq, q0, i0, j0, k0, q1, i1, j1, k1, h, T, b, A, a_const, Ctab, M, sub_len, shp, a, a1
+            mode, V, iq, jq, kq, q0, i0, j0, k0, q1, i1, j1, k1, h, T, b, A, a_const, Ctab, M, sub_len, shp, a, a1, kap
         )
         if val < np.inf:
             stats[3] += 1
             if val < best:
                 best = val
+                if Gr.shape[0] > 1:
+                    ybest[0] = i0 + lam * (i1 - i0)
+                    ybest[1] = j0 + lam * (j1 - j0)
+                    ybest[2] = k0 + lam * (k1 - k0)
             if is3d:
                 stats[4] += 1
                 val = _simplices(
@@ -775,15 +931,19 @@ def _pairs_update(
                     G,
                     L,
                     B,
+                    Gr,
+                    ytmp,
                 )
                 if val < best:
                     stats[5] += 1
                     best = val
+                    for c in range(3):
+                        ybest[c] = ytmp[c]
     return best
 
 
 @njit(cache=True)
-def _fan_const(V, Vp, m, e, c0, vbest, naf, afl, afe, nhoff, nvec, b, lvec, stats):
+def _fan_const(V, Vp, m, e, c0, vbest, naf, afl, afe, nhoff, nvec, b, lvec, stats, Gr, p, nbr, ybest):
     """Triangle updates (p, x1) of the node x = p + offs[e] for the naf front neighbours x1 of p
     (constant A: b holds (L^T b, |L^T b|), lvec the transformed offsets). m: half-grid index of
     mid(x, p); c0: the one-point cost from p; vbest: the node's current value. Returns the
@@ -802,6 +962,7 @@ def _fan_const(V, Vp, m, e, c0, vbest, naf, afl, afe, nhoff, nvec, b, lvec, stat
         l1y = l0y - nvec[ee, 1]
         l1z = l0z - nvec[ee, 2]
         c1 = b[m1, 3] * np.sqrt(l1x * l1x + l1y * l1y + l1z * l1z) - (b[m1, 0] * l1x + b[m1, 1] * l1y + b[m1, 2] * l1z)
+        kap = _gdiff(Gr, p, afl[k], nvec[ee, 0], nvec[ee, 1], nvec[ee, 2]) if Gr.shape[0] > 1 else 0.0
         tv, lam = tri_const(
             Vp,
             V[afl[k]] - Vp,
@@ -820,16 +981,45 @@ def _fan_const(V, Vp, m, e, c0, vbest, naf, afl, afe, nhoff, nvec, b, lvec, stat
             c0,
             max(c1, 0.0),
             vbest,
+            kap,
         )
         if tv < np.inf:
             stats[3] += 1
             if tv < vbest:
                 vbest = tv
+                if Gr.shape[0] > 1:
+                    ybest[0] = lam * nbr[ee, 0]  # relative to p
+                    ybest[1] = lam * nbr[ee, 1]
+                    ybest[2] = lam * nbr[ee, 2]
     return vbest
 
 
 @njit(cache=True)
-def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_const, Ctab, M, sub_len, all_pairs, stats):
+def march(
+    V,
+    fixed,
+    shp,
+    h,
+    T,
+    offs,
+    nbr,
+    tri,
+    tri_lut,
+    simp,
+    mode,
+    b,
+    A,
+    a_const,
+    Ctab,
+    M,
+    sub_len,
+    all_pairs,
+    stats,
+    Gr,
+    Yb,
+    Tinv,
+    grad_given,
+):
     """Ordered line integral method: fill V (flat, +inf where not started) in place.
 
     V, fixed: start values (finite on the start nodes, which are never updated) and their mask.
@@ -848,6 +1038,11 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
     when p is that base (the cheaper rule of the 3-D OLIM of Yang, Potter & Cameron).
     stats (8,) int64 out: accepted, one-point, triangle calls, triangle successes,
     simplex calls, tetrahedron successes, nodes left at +inf in the heap.
+    Gr (N, 3) or (1, 3): with N rows, the curvature correction of the triangle and tetrahedron
+    updates is on (constant A, mode 0 only): Gr holds the gradients of V in cost coordinates,
+    given where grad_given (N,) is True (the start nodes) and computed by ``node_grad`` when any
+    other node is accepted; Yb (N, 3) or (1, 3) out: base point (index coordinates) of each node's best
+    update; Tinv = T^-1. With one row the updates are the plain linear interpolation.
     Returns the status array (2 or 3 where accepted).
     """
     n0, n1, n2 = shp[0], shp[1], shp[2]
@@ -876,6 +1071,9 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
     pb = np.zeros(nbr.shape[0] + 1, dtype=np.int64)
     is3d = n2 > 1
     fast = mode == 0 and a_const
+    corr = Gr.shape[0] > 1
+    ybest = np.zeros(3)
+    ytmp = np.zeros(3)
     # flat offsets of the ball, valid for nodes at least Kb steps from every face
     foff = (offs[:, 0] * n1 + offs[:, 1]) * n2 + offs[:, 2]
     H1 = 2 * n1 - 1
@@ -914,6 +1112,8 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
         r = p - ip * n1 * n2
         jp = r // n2
         kp = r - jp * n2
+        if corr and not grad_given[p]:
+            node_grad(b, shp, T, Tinv, ip, jp, kp, Yb[p], Gr[p])
         # neighbours: retire front nodes with no unaccepted neighbour, list the rest, collect far
         naf = 0
         nnew = 0
@@ -974,6 +1174,10 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
                 V[q] = val
                 ind0[q] = p
                 U1[q] = val
+                if corr:
+                    Yb[q, 0] = ip
+                    Yb[q, 1] = jp
+                    Yb[q, 2] = kp
             elif val < U1[q]:
                 ind0[q] = p
                 U1[q] = val
@@ -984,9 +1188,15 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
                 # characteristics run nearly along the front
                 if fast:
                     stats[2] += naf
-                    val = _fan_const(V, Vp, m, e, val - Vp, V[q], naf, afl, afe, nhoff, nvec, b, lvec, stats)
+                    val = _fan_const(
+                        V, Vp, m, e, val - Vp, V[q], naf, afl, afe, nhoff, nvec, b, lvec, stats, Gr, p, nbr, ybest
+                    )
                     if val < V[q]:
                         V[q] = val
+                        if corr:
+                            Yb[q, 0] = ip + ybest[0]
+                            Yb[q, 1] = jp + ybest[1]
+                            Yb[q, 2] = kp + ybest[2]
                 else:
                     for k in range(naf):
                         pa[k] = p
@@ -1051,9 +1261,15 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
                     L,
                     B,
                     stats,
+                    Gr,
+                    ybest,
+                    ytmp,
                 )
                 if val < V[q]:
                     V[q] = val
+                    if corr:
+                        for c in range(3):
+                            Yb[q, c] = ybest[c]
             if V[q] < old:
                 heap_sift_up(heap, hv, pos, pos[q], q, V[q])
         # far neighbours of p become considered: best one-point update over the front in the ball
@@ -1119,6 +1335,10 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
                 r = q0 - i0 * n1 * n2
                 j0 = r // n2
                 k0 = r - j0 * n2
+                if corr:
+                    Yb[q, 0] = i0
+                    Yb[q, 1] = j0
+                    Yb[q, 2] = k0
                 npair = 0
                 for t in range(ntri):
                     i1 = i0 + tri[t, 0]
@@ -1165,9 +1385,15 @@ def march(V, fixed, shp, h, T, offs, nbr, tri, tri_lut, simp, mode, b, A, a_cons
                         L,
                         B,
                         stats,
+                        Gr,
+                        ybest,
+                        ytmp,
                     )
                     if val < V[q]:
                         V[q] = val
+                        if corr:
+                            for c in range(3):
+                                Yb[q, c] = ybest[c]
             count = heap_push(heap, hv, pos, count, q, V[q])
     stats[0] = n_acc
     return status
