@@ -107,11 +107,21 @@ class _Derivs:
         return Hx, Hp_pm[:, 0], Hxx, Hxp, Hpp
 
 
-def _orbit_rhs(der, sign):
-    """(x, p, action) → sign·(∂ₚH, -∂ₓH, <p, ∂ₚH>) (sign = -1: backward time, action still increasing)."""
+_MAX_EVALS = 300_000  # right-hand-side evaluations per fluctuation path (a few minutes at most)
+
+
+def _orbit_rhs(der, sign, budget):
+    """(x, p, action) → sign·(∂ₚH, -∂ₓH, <p, ∂ₚH>) (sign = -1: backward time, action still increasing).
+    ``budget`` is a one-element list shared by all orbits of one path: ConvergenceError when it runs out."""
     d = der.dyn.dim
 
     def f(t, y):
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ConvergenceError(
+                f"the fluctuation-path shooting used more than {_MAX_EVALS} evaluations of the Hamiltonian "
+                "flow without converging (near-resonant or strongly non-normal saddle?)"
+            )
         Hx, Hp = der.first(y[None, :d], y[None, d : 2 * d])
         return np.concatenate([sign * Hp[0], -sign * Hx[0], [float(y[d : 2 * d] @ Hp[0])]])
 
@@ -281,18 +291,26 @@ def _forward_shooting_2d(dyn, der1, fwd, x_star, saddle, e_sep, Q0, A, T3, Qs, r
     def run(theta, dense=False):
         w = np.linalg.solve(Lc.T, [np.cos(theta), np.sin(theta)])
         dx0 = _back_to_radius(A, 2e-2 * Ls * w / np.linalg.norm(w), r0 * Ls)
-        sol = solve_ivp(fwd, (0.0, T_max), _start_state(x_star, dx0, Q0, T3), method="DOP853", rtol=rtol,
-                        atol=rtol * 1e-3 * Ls, events=(closest, away), dense_output=dense)
+        sol = solve_ivp(
+            fwd,
+            (0.0, T_max),
+            _start_state(x_star, dx0, Q0, T3),
+            method="DOP853",
+            rtol=rtol,
+            atol=rtol * 1e-3 * Ls,
+            events=(closest, away),
+            dense_output=dense,
+        )
         side = float(np.sign((sol.y[:2, -1] - saddle) @ e_sep))
         t_close = float(sol.t_events[0][0]) if len(sol.t_events[0]) else None
-        miss = np.linalg.norm(sol.sol(t_close)[:2] - saddle) if (dense and t_close is not None) else None
+        if dense and t_close is None:  # no turning point: the orbit may sit on s until T_max
+            tg = np.linspace(0.0, float(sol.t[-1]), 4001)
+            t_close = float(tg[int(np.argmin(np.linalg.norm(sol.sol(tg)[:2].T - saddle, axis=1)))])
+        miss = np.linalg.norm(sol.sol(t_close)[:2] - saddle) if dense else None
         return side, sol, t_close, miss
 
     def dist(theta):
-        _, sol, t_close, _ = run(theta, dense=True)
-        if t_close is None:
-            return float(np.min(np.linalg.norm(sol.y[:2].T - saddle, axis=1)))
-        return float(np.linalg.norm(sol.sol(t_close)[:2] - saddle))
+        return float(run(theta, dense=True)[3])
 
     # the path is the orbit that comes closest to s: scan, then golden-section search on the
     # closest-approach distance (it vanishes like |θ - θ*|^(μ/(μ+λ)) at the path)
@@ -349,17 +367,19 @@ def fluctuation_path(dyn, x_star, saddle, *, delta=1e-7, r0=1e-4, rtol=1e-10) ->
     if Ls == 0.0:
         raise InputError("x_star and saddle coincide")
     der1 = _Derivs(dyn, 1e-5 * Ls)  # first differences for the orbit
+    budget = [_MAX_EVALS]
     der2 = _Derivs(dyn, 2e-4 * Ls)  # second differences: truncation O(h²), rounding O(eps/h²)
     lam_s = np.linalg.eigvals(dyn.drift_jacobian(saddle))
     mu = float(np.max(lam_s.real))
     if not (mu > 0 and np.sum(lam_s.real > 0) == 1):
         raise InputError(f"{saddle} is not an index-1 saddle of the drift (eigenvalues of Db: {lam_s})")
-    # backward integration from s along the incoming eigenvector is well conditioned only when it is
-    # the strong stable direction of the linearised flow; otherwise shoot forward from x* (2-D)
-    weak = any(lam < 0 and abs(lam) > 0.8 * mu for lam in lam_s.real)
+    # backward integration from s starts O(δ²) off the orbit, and the error grows like (r/δ)^(λ/μ)
+    # while the orbit grows like r/δ: fine up to λ/μ ≈ 1.3 (error ≲ δ^0.7); beyond, shoot forward
+    # from x* (2-D)
+    weak = any(lam < 0 and abs(lam) > 1.3 * mu for lam in lam_s.real)
     if weak and d != 2:
         raise InputError(
-            f"the fluctuation path reaches the saddle {saddle} with unstable rate {mu:.4g} below 1.25x a "
+            f"the fluctuation path reaches the saddle {saddle} with unstable rate {mu:.4g} below 1/1.3 of a "
             "decay rate of Db(s); this needs forward shooting, implemented in 2-D only"
         )
     # the Lagrangian plane of V at (s, 0): the linearised flow ẋ = Db x + a p, ṗ = -Dbᵀp has the
@@ -381,7 +401,7 @@ def fluctuation_path(dyn, x_star, saddle, *, delta=1e-7, r0=1e-4, rtol=1e-10) ->
     A = jac_star + dyn.hamiltonian_hess_p(x_star, np.zeros(d)) @ Q0  # ẋ ≈ A δx on the manifold
     rate_star = float(np.min(np.linalg.eigvals(A).real))
 
-    fwd = _orbit_rhs(der1, 1.0)
+    fwd = _orbit_rhs(der1, 1.0, budget)
     T3, g = _third_order(dyn, x_star, Q0, 1e-4 * Ls)
     if weak:
         pieces, V_s, F, t_m = _forward_shooting_2d(
@@ -390,7 +410,7 @@ def fluctuation_path(dyn, x_star, saddle, *, delta=1e-7, r0=1e-4, rtol=1e-10) ->
         nfev = [0]
     else:
         # ---- half 1: from the saddle, backward in time --------------------------------------------
-        back = _orbit_rhs(der1, -1.0)
+        back = _orbit_rhs(der1, -1.0, budget)
 
         def near(tau, y):
             return float(np.linalg.norm(y[:d] - x_star)) - 1e-3 * Ls

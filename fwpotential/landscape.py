@@ -158,6 +158,12 @@ class Landscape:
         """Limit weights over ``ground_states`` (same order): ∝ K(x_i) det(∇²W(x_i))^(-1/2)."""
         if kind == "hwang":
             return self.hwang_weights()
+        if len(self.ground_states) == 1:  # nothing to weigh: no fluctuation path is needed
+            from .prefactor import KINDS
+
+            if kind not in KINDS:
+                raise InputError(f"unknown kind {kind!r}; choose one of {list(KINDS)}")
+            return np.ones(1)
         c = self.prefactors(kind)[self.ground_states]
         return c / c.sum()
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError
+from .errors import ConvergenceError, InputError
 
 KINDS = ("hwang", "diffusion", "chain")
 
@@ -78,8 +78,14 @@ def _integral_path(dyn, land, xi, s, kind):
     cache = land.info.setdefault("fluctuation_paths", {})
     key = (tuple(np.round(np.ravel(xi), 12)), tuple(np.round(np.ravel(s), 12)))
     if key not in cache:
-        fp = fluctuation_path(dyn, xi, s)
+        try:
+            fp = fluctuation_path(dyn, xi, s)
+        except (InputError, ConvergenceError) as exc:  # remembered: a failed search is not repeated
+            cache[key] = {"error": exc}
+            raise
         cache[key] = {"action": fp.action, "int_c": dict(fp.int_c), **fp.info}
+    if "error" in cache[key]:
+        raise cache[key]["error"]
     return cache[key]["int_c"][kind]
 
 
