@@ -412,6 +412,31 @@ def _check_table(tbl, schema, where):
             raise ConfigError(f"{where}{key}: expected {form}, got {tbl[key]!r}")
 
 
+def _table_dynamics(tbl, table, kind, pre, *, simulated):
+    """The ``dynamics`` entry of [montecarlo] / [fokker_planck] as a list, checked against ``kind``
+    (fw.simulate runs SGD and Langevin only; the Fokker-Planck solve takes any dynamics)."""
+    dyns = tbl.get("dynamics", ["sgd", "langevin"] if kind == "compare" else [kind])
+    dyns = [dyns] if isinstance(dyns, str) else list(dyns)
+    allowed = {
+        "compare": ("sgd", "langevin", "sgd_gaussian"),
+        "sgd": ("sgd", "sgd_gaussian"),
+        "langevin": ("langevin",),
+        "diffusion": () if simulated else ("diffusion",),
+    }[kind]
+    for dname in dyns:
+        if dname not in allowed:
+            verb = "cannot be simulated" if simulated else "is not solved"
+            raise ConfigError(
+                f"{pre}[{table}] dynamics: {dname!r} {verb} for kind = {kind!r}"
+                + (
+                    f"; choose from {', '.join(repr(a) for a in allowed)}"
+                    if allowed
+                    else " (fw.simulate runs SGD and Langevin only)"
+                )
+            )
+    return dyns
+
+
 def loads(text, *, source="<string>") -> ProblemFile:
     """Parse and validate a problem file given as a string."""
     if tomllib is None:  # pragma: no cover
@@ -514,43 +539,13 @@ def loads(text, *, source="<string>") -> ProblemFile:
     if mc is not None:
         if any(s <= 0 for s in mc["step_sizes"]):
             raise ConfigError(f"{pre}[montecarlo] step_sizes: step sizes must be > 0, got {mc['step_sizes']!r}")
-        dyns = mc.get("dynamics", ["sgd", "langevin"] if kind == "compare" else [kind])
-        dyns = [dyns] if isinstance(dyns, str) else list(dyns)
-        allowed = {
-            "compare": ("sgd", "langevin", "sgd_gaussian"),
-            "sgd": ("sgd", "sgd_gaussian"),
-            "langevin": ("langevin",),
-            "diffusion": (),
-        }[kind]
-        for dname in dyns:
-            if dname not in allowed:
-                raise ConfigError(
-                    f"{pre}[montecarlo] dynamics: {dname!r} cannot be simulated for kind = {kind!r}"
-                    + (
-                        f"; choose from {', '.join(repr(a) for a in allowed)}"
-                        if allowed
-                        else " (fw.simulate runs SGD and Langevin only)"
-                    )
-                )
+        dyns = _table_dynamics(mc, "montecarlo", kind, pre, simulated=True)
         mc = {"n_chains": 500, "n_steps": 20000, "burn_in": 2000, "seed": 0, **mc, "dynamics": dyns}
     fpc = tables.get("fokker_planck")
     if fpc is not None:
         if any(e <= 0 for e in fpc["eps"]):
             raise ConfigError(f"{pre}[fokker_planck] eps: noise levels must be > 0, got {fpc['eps']!r}")
-        dyns = fpc.get("dynamics", ["sgd", "langevin"] if kind == "compare" else [kind])
-        dyns = [dyns] if isinstance(dyns, str) else list(dyns)
-        allowed = {
-            "compare": ("sgd", "langevin", "sgd_gaussian"),
-            "sgd": ("sgd", "sgd_gaussian"),
-            "langevin": ("langevin",),
-            "diffusion": ("diffusion",),
-        }[kind]
-        for dname in dyns:
-            if dname not in allowed:
-                raise ConfigError(
-                    f"{pre}[fokker_planck] dynamics: {dname!r} is not solved for kind = {kind!r}; "
-                    f"choose from {', '.join(repr(a) for a in allowed)}"
-                )
+        dyns = _table_dynamics(fpc, "fokker_planck", kind, pre, simulated=False)
         if len(b) > 2:
             raise ConfigError(
                 f"{pre}[fokker_planck]: fw.fokker_planck solves 1-D and 2-D problems, this grid is {len(b)}-D"
