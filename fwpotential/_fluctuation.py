@@ -259,8 +259,10 @@ def _start_state(x_star, dx, Q0, T3):
     return np.concatenate([x_star + dx, Q0 @ dx + 0.5 * Tdx @ dx, [0.5 * dx @ Q0 @ dx + dx @ Tdx @ dx / 6]])
 
 
-def _back_to_radius(A, dx, r):
-    """exp(-A t) dx with |exp(-A t) dx| = r: the linearised manifold flow ẋ = A δx run backward."""
+def _back_map(A, dx, r):
+    """exp(-A t) with |exp(-A t) dx| = r: the linearised manifold flow ẋ = A δx run backward until δx
+    has shrunk to radius r (not by the slowest rate: at a node the path may leave along a fast
+    direction, and its start must not sink below rounding next to the slow components)."""
 
     def log_size(t):
         return np.log(np.linalg.norm(expm(-A * t) @ dx) / r)
@@ -268,7 +270,7 @@ def _back_to_radius(A, dx, r):
     t_max = max(np.log(np.linalg.norm(dx) / r), 1e-3) / float(np.min(np.linalg.eigvals(A).real))
     while log_size(t_max) > 0:
         t_max *= 2.0
-    return expm(-A * brentq(log_size, 0.0, t_max)) @ dx
+    return expm(-A * brentq(log_size, 0.0, t_max))
 
 
 def _forward_shooting_2d(dyn, der1, fwd, x_star, saddle, e_sep, Q0, A, T3, Qs, r0, rtol, Ls, T_max):
@@ -290,7 +292,8 @@ def _forward_shooting_2d(dyn, der1, fwd, x_star, saddle, e_sep, Q0, A, T3, Qs, r
 
     def run(theta, dense=False):
         w = np.linalg.solve(Lc.T, [np.cos(theta), np.sin(theta)])
-        dx0 = _back_to_radius(A, 2e-2 * Ls * w / np.linalg.norm(w), r0 * Ls)
+        dx = 2e-2 * Ls * w / np.linalg.norm(w)
+        dx0 = _back_map(A, dx, r0 * Ls) @ dx
         sol = solve_ivp(
             fwd,
             (0.0, T_max),
@@ -454,23 +457,11 @@ def fluctuation_path(dyn, x_star, saddle, *, delta=1e-7, r0=1e-4, rtol=1e-10) ->
         # manifold flow ẋ = A δx run backward maps it to radius ~r0 (well conditioned at nodes too)
         i_ref = int(np.argmax(np.linalg.norm(xg - x_star, axis=1) <= 2e-2 * Ls))
         dx_ref = xg[i_ref] - x_star if i_ref > 0 else dx_end
-        # run back until |δx| = r0·|s - x*| (not by the slowest rate: at a node the path may leave along a
-        # fast direction, and its start must not sink below rounding next to the slow components)
-        t_max = np.log(np.linalg.norm(dx_ref) / (r0 * Ls)) / rate_star
-
-        def log_size(t):
-            return np.log(np.linalg.norm(expm(-A * t) @ dx_ref) / (r0 * Ls))
-
-        while log_size(t_max) > 0:
-            t_max *= 2.0
-        t_lin = brentq(log_size, 0.0, t_max)
-        P = expm(-A * t_lin)
+        P = _back_map(A, dx_ref, r0 * Ls)
         E = null_space(dx_ref[None, :]) * np.linalg.norm(dx_ref)  # (d, d-1)
 
         def start(alpha):
-            dx = P @ (dx_ref + E @ alpha)
-            Tdx = np.einsum("ijk,k->ij", T3, dx)
-            return np.concatenate([x_star + dx, Q0 @ dx + 0.5 * Tdx @ dx, [0.5 * dx @ Q0 @ dx + dx @ Tdx @ dx / 6]])
+            return _start_state(x_star, P @ (dx_ref + E @ alpha), Q0, T3)
 
         def level(t, y):
             return float(y[-1]) - V_m
