@@ -389,13 +389,16 @@ def tetra_update(u0, u1, u2, L, B, A, a_const, m0, m1, m2, lam_start, a, a1, G, 
 # (the vectors T offset of the driver).
 @njit(cache=True)
 def _gdiff(Gr, qa, qb, ex, ey, ez):
-    """(g(qb) - g(qa)) . e."""
+    """(g(qb) - g(qa)) . e; 0 (no correction) unless both gradients are trusted (Gr[:, 3] = 1)."""
+    if Gr[qa, 3] == 0.0 or Gr[qb, 3] == 0.0:
+        return 0.0
     return (Gr[qb, 0] - Gr[qa, 0]) * ex + (Gr[qb, 1] - Gr[qa, 1]) * ey + (Gr[qb, 2] - Gr[qa, 2]) * ez
 
 
 @njit(cache=True)
-def node_grad(b, shp, T, Tinv, i, j, k, y, out):
-    """Gradient of V at node (i, j, k) from its best update with base point y (index coordinates).
+def node_grad(b, shp, T, Tinv, i, j, k, y, out, yg):
+    """Gradient of V at node (i, j, k) from its best update with base point y (index coordinates);
+    yg (3,) out: the gradient V must have at y for y to be a stationary base (-d cost / dy).
 
     Constant A only (the driver's transform makes A the identity): the derivative in x of the
     midpoint cost |b(m)| |l| - <b(m), l> at the fixed base, l = T (x - y), m = (x + y) / 2, i.e.
@@ -448,9 +451,9 @@ def node_grad(b, shp, T, Tinv, i, j, k, y, out):
     nb = np.sqrt(bx * bx + by * by + bz * bz)
     nl = np.sqrt(lx * lx + ly * ly + lz * lz)
     if nl == 0.0:
-        out[0] = 0.0
-        out[1] = 0.0
-        out[2] = 0.0
+        for c in range(3):
+            out[c] = 0.0
+            yg[c] = np.nan
         return
     vx = -lx
     vy = -ly
@@ -483,6 +486,7 @@ def node_grad(b, shp, T, Tinv, i, j, k, y, out):
         lc = lx if c == 0 else (ly if c == 1 else lz)
         bc = bx if c == 0 else (by if c == 1 else bz)
         out[c] = nb * lc / nl - bc + 0.5 * JTv
+        yg[c] = out[c] - JTv
 
 
 # ----------------------------------------------------------------------------- tabulated costs (2-D)
@@ -772,10 +776,16 @@ def _simplices(
     B,
     Gr,
     ybest,
+    ftri,
+    vcut,
 ):
     """Tetrahedron updates (x0, x1, x2) for x2 a front neighbour of x0 that closes a small
     triangle with x0 and x1 (simp table); returns the smallest value (+inf if none) and writes
-    its base point (index coordinates) to ybest (3,) when Gr is on (more than one row)."""
+    its base point (index coordinates) to ybest (3,) when Gr is on (more than one row).
+
+    ftri: the triangle update's value at (lam, 0); with constant A, a simplex is skipped before
+    its Newton solve when the objective's slope g2 into it at (lam, 0) is >= 0 (KKT) or when the
+    tangent-plane bound ftri + g2 of the (convex) objective is >= vcut."""
     n0, n1, n2 = shp[0], shp[1], shp[2]
     H1 = 2 * n1 - 1
     H2 = 2 * n2 - 1
@@ -814,6 +824,29 @@ def _simplices(
             c11 = -_gdiff(Gr, q0, q1, L[1, 0], L[1, 1], L[1, 2])
             c22 = -_gdiff(Gr, q0, q2, L[2, 0], L[2, 1], L[2, 2])
             c12 = -0.5 * (_gdiff(Gr, q0, q2, L[1, 0], L[1, 1], L[1, 2]) + _gdiff(Gr, q0, q1, L[2, 0], L[2, 1], L[2, 2]))
+        if a_const:
+            # slope into the simplex at (lam, 0) (A = I in cost coordinates)
+            bx = B[0, 0] + lam * B[1, 0]
+            by = B[0, 1] + lam * B[1, 1]
+            bz = B[0, 2] + lam * B[1, 2]
+            lx = L[0, 0] + lam * L[1, 0]
+            ly = L[0, 1] + lam * L[1, 1]
+            lz = L[0, 2] + lam * L[1, 2]
+            nb = np.sqrt(bx * bx + by * by + bz * bz)
+            nl = np.sqrt(lx * lx + ly * ly + lz * lz)
+            bB = bx * B[2, 0] + by * B[2, 1] + bz * B[2, 2]
+            lL = lx * L[2, 0] + ly * L[2, 1] + lz * L[2, 2]
+            g2 = (
+                V[q2]
+                - V[q0]
+                - (B[2, 0] * lx + B[2, 1] * ly + B[2, 2] * lz)
+                - (bx * L[2, 0] + by * L[2, 1] + bz * L[2, 2])
+            )
+            g2 += -0.5 * c22 + lam * c12
+            if nb > _TINY and nl > _TINY:
+                g2 += nl / nb * bB + nb / nl * lL
+            if not (g2 < 0.0) or ftri + g2 >= vcut:
+                continue
         v, s1, s2 = tetra_update(V[q0], V[q1], V[q2], L, B, A, a_const, m0, m1, m2, lam, a, a1, G, c11, c22, c12)
         if v < best:
             best = v
@@ -933,6 +966,8 @@ def _pairs_update(
                     B,
                     Gr,
                     ytmp,
+                    val,
+                    np.inf,
                 )
                 if val < best:
                     stats[5] += 1
@@ -943,17 +978,61 @@ def _pairs_update(
 
 
 @njit(cache=True)
-def _fan_const(V, Vp, m, e, c0, vbest, naf, afl, afe, nhoff, nvec, b, lvec, stats, Gr, p, nbr, ybest):
+def _fan_const(
+    V,
+    Vp,
+    m,
+    e,
+    c0,
+    vbest,
+    naf,
+    afl,
+    afe,
+    nhoff,
+    nvec,
+    b,
+    lvec,
+    stats,
+    Gr,
+    p,
+    nbr,
+    ybest,
+    tet,
+    status,
+    ijk,
+    qijk,
+    tri,
+    tri_lut,
+    simp,
+    h,
+    T,
+    A,
+    shp,
+    a,
+    a1,
+    G,
+    L,
+    B,
+    ytmp,
+):
     """Triangle updates (p, x1) of the node x = p + offs[e] for the naf front neighbours x1 of p
     (constant A: b holds (L^T b, |L^T b|), lvec the transformed offsets). m: half-grid index of
-    mid(x, p); c0: the one-point cost from p; vbest: the node's current value. Returns the
-    smallest value found (vbest if none is lower)."""
+    mid(x, p); c0: the one-point cost from p; vbest: the node's current value. With tet (3-D),
+    the two lowest interior triangles are followed by their tetrahedra (x0 = p, x1, x2; ijk,
+    qijk: index coordinates of p and x; pruned by ``_simplices``). Returns the smallest value
+    found (vbest if none is lower); its base point relative to p goes to ybest when Gr is on."""
     b0x = b[m, 0]
     b0y = b[m, 1]
     b0z = b[m, 2]
     l0x = lvec[e, 0]
     l0y = lvec[e, 1]
     l0z = lvec[e, 2]
+    t1v = np.inf
+    t2v = np.inf
+    t1k = -1
+    t2k = -1
+    t1l = 0.0
+    t2l = 0.0
     for k in range(naf):
         ee = afe[k]
         m1 = m + nhoff[ee]  # mid(x, x1) = mid(x, p) + (x1 - p) / 2
@@ -991,6 +1070,65 @@ def _fan_const(V, Vp, m, e, c0, vbest, naf, afl, afe, nhoff, nvec, b, lvec, stat
                     ybest[0] = lam * nbr[ee, 0]  # relative to p
                     ybest[1] = lam * nbr[ee, 1]
                     ybest[2] = lam * nbr[ee, 2]
+            if tet:
+                # remember the two lowest interior triangles: their tetrahedra are tried below
+                if tv < t1v:
+                    t2v, t2k, t2l = t1v, t1k, t1l
+                    t1v, t1k, t1l = tv, k, lam
+                elif tv < t2v:
+                    t2v, t2k, t2l = tv, k, lam
+    if tet:
+        for r in range(2):
+            kk = t1k if r == 0 else t2k
+            if kk < 0:
+                break
+            ee = afe[kk]
+            stats[4] += 1
+            lk = t1l
+            fk = t1v
+            if r == 1:
+                lk = t2l
+                fk = t2v
+            tv = _simplices(
+                V,
+                status,
+                qijk[0],
+                qijk[1],
+                qijk[2],
+                p,
+                ijk[0],
+                ijk[1],
+                ijk[2],
+                afl[kk],
+                ijk[0] + nbr[ee, 0],
+                ijk[1] + nbr[ee, 1],
+                ijk[2] + nbr[ee, 2],
+                lk,
+                tri,
+                tri_lut,
+                simp,
+                h,
+                T,
+                b,
+                A,
+                True,
+                shp,
+                a,
+                a1,
+                G,
+                L,
+                B,
+                Gr,
+                ytmp,
+                fk,
+                vbest,
+            )
+            if tv < vbest:
+                stats[5] += 1
+                vbest = tv
+                if Gr.shape[0] > 1:
+                    for c in range(3):
+                        ybest[c] = ytmp[c] - ijk[c]
     return vbest
 
 
@@ -1033,16 +1171,19 @@ def march(
     simp (n_tri, 8): rows of tri closing a simplex with x0, x1 (-1 padded; unused in 2-D).
     mode 0: Gaussian midpoint costs from b, A; mode 1: tabulated costs Ctab (2-D only).
     all_pairs: when p is accepted, every considered node in its ball gets the triangle updates
-    (p, x1) for all front neighbours x1 of p (Dahiya & Cameron's 2-D OLIM); otherwise only
+    (p, x1) for all front neighbours x1 of p (Dahiya & Cameron's 2-D OLIM; in 3-D, with
+    constant A, followed by the tetrahedra on the two lowest of them); otherwise only
     the triangle (x0, p) when p is next to x0, the best one-point base so far, or the fan of p
     when p is that base (the cheaper rule of the 3-D OLIM of Yang, Potter & Cameron).
     stats (8,) int64 out: accepted, one-point, triangle calls, triangle successes,
     simplex calls, tetrahedron successes, nodes left at +inf in the heap.
-    Gr (N, 3) or (1, 3): with N rows, the curvature correction of the triangle and tetrahedron
-    updates is on (constant A, mode 0 only): Gr holds the gradients of V in cost coordinates,
-    given where grad_given (N,) is True (the start nodes) and computed by ``node_grad`` when any
-    other node is accepted; Yb (N, 3) or (1, 3) out: base point (index coordinates) of each node's best
-    update; Tinv = T^-1. With one row the updates are the plain linear interpolation.
+    Gr (N, 4) or (1, 4): with N rows, the curvature correction of the triangle and tetrahedron
+    updates is on (constant A, mode 0 only): Gr[:, :3] holds the gradients of V in cost
+    coordinates, given where grad_given (N,) is True (the start nodes) and computed by
+    ``node_grad`` when any other node is accepted, and Gr[:, 3] = 1 where that gradient is
+    trusted (given, or the best update is stationary; see ``_gdiff``); Yb (N, 4) or (1, 4) out:
+    base point (index coordinates, first 3 columns) of each node's best update; Tinv = T^-1.
+    With one row the updates are the plain linear interpolation.
     Returns the status array (2 or 3 where accepted).
     """
     n0, n1, n2 = shp[0], shp[1], shp[2]
@@ -1074,6 +1215,9 @@ def march(
     corr = Gr.shape[0] > 1
     ybest = np.zeros(3)
     ytmp = np.zeros(3)
+    pijk = np.zeros(3, dtype=np.int64)
+    ygrad = np.zeros(3)
+    qijk = np.zeros(3, dtype=np.int64)
     # flat offsets of the ball, valid for nodes at least Kb steps from every face
     foff = (offs[:, 0] * n1 + offs[:, 1]) * n2 + offs[:, 2]
     H1 = 2 * n1 - 1
@@ -1113,7 +1257,21 @@ def march(
         jp = r // n2
         kp = r - jp * n2
         if corr and not grad_given[p]:
-            node_grad(b, shp, T, Tinv, ip, jp, kp, Yb[p], Gr[p])
+            node_grad(b, shp, T, Tinv, ip, jp, kp, Yb[p], Gr[p], ygrad)
+            # the envelope gradient holds where the base is a stationary point of the update: an
+            # interior point of a triangle or tetrahedron, or a grid node whose (trusted) gradient
+            # matches -d cost / dy (a characteristic through the node); otherwise it is the
+            # gradient of an upper bound of V, and the node's gradient is not used (Gr[p, 3] = 0)
+            y0 = Yb[p, 0]
+            y1 = Yb[p, 1]
+            y2 = Yb[p, 2]
+            Gr[p, 3] = 1.0
+            if y0 == np.floor(y0) and y1 == np.floor(y1) and y2 == np.floor(y2):
+                qy = (int(y0) * n1 + int(y1)) * n2 + int(y2)
+                dev = abs(Gr[qy, 0] - ygrad[0]) + abs(Gr[qy, 1] - ygrad[1]) + abs(Gr[qy, 2] - ygrad[2])
+                scl = abs(ygrad[0]) + abs(ygrad[1]) + abs(ygrad[2])
+                if Gr[qy, 3] == 0.0 or not (dev <= 1e-8 * scl + 1e-12):
+                    Gr[p, 3] = 0.0
         # neighbours: retire front nodes with no unaccepted neighbour, list the rest, collect far
         naf = 0
         nnew = 0
@@ -1185,11 +1343,53 @@ def march(
             if all_pairs:
                 # every triangle (p, x1), x1 a front neighbour of p (Dahiya & Cameron's 2-D code):
                 # the best one-point base need not be a vertex of the best segment where the
-                # characteristics run nearly along the front
+                # characteristics run nearly along the front (in 3-D, constant A: and the
+                # tetrahedra on the two lowest triangles)
                 if fast:
                     stats[2] += naf
+                    if is3d:
+                        pijk[0] = ip
+                        pijk[1] = jp
+                        pijk[2] = kp
+                        qijk[0] = ip + offs[e, 0]
+                        qijk[1] = jp + offs[e, 1]
+                        qijk[2] = kp + offs[e, 2]
                     val = _fan_const(
-                        V, Vp, m, e, val - Vp, V[q], naf, afl, afe, nhoff, nvec, b, lvec, stats, Gr, p, nbr, ybest
+                        V,
+                        Vp,
+                        m,
+                        e,
+                        val - Vp,
+                        V[q],
+                        naf,
+                        afl,
+                        afe,
+                        nhoff,
+                        nvec,
+                        b,
+                        lvec,
+                        stats,
+                        Gr,
+                        p,
+                        nbr,
+                        ybest,
+                        is3d,
+                        status,
+                        pijk,
+                        qijk,
+                        tri,
+                        tri_lut,
+                        simp,
+                        h,
+                        T,
+                        A,
+                        shp,
+                        a,
+                        a1,
+                        G,
+                        L,
+                        B,
+                        ytmp,
                     )
                     if val < V[q]:
                         V[q] = val

@@ -43,6 +43,32 @@ _SLAB_POINTS = 2_000_000  # points per slab when tabulating the dynamics
 # characteristics curve on the cell scale and the gradient of the update is off by O(1))
 _K_CORRECTED = 5
 _GRAD_CELLS = 4.0
+# default correction only where the characteristics cross the level sets of V at most this
+# obliquely near a point attractor (1 / cos of the angle, see ``obliquity``): for more oblique
+# ones the updates find a simplex near, not on, the characteristic, their node gradients are off
+# by 1e-3..1e-1 and the corrected values stop converging (measured on linear_3d(kappa): kappa = 2,
+# obliquity 3.6, exact; kappa = 5, obliquity 8.7, 8.4e-3 at 33^3 and 1.1e-2 at 65^3)
+_MAX_OBLIQUITY = 4.5
+
+
+def obliquity(dynamics, grid, x_star) -> float:
+    """Largest 1 / cos of the angle between the characteristic velocity b + a p and the normal p of
+    the level sets of V near a stable equilibrium x*, in grid-index coordinates.
+
+    From the linearisation b = J u, p = Q u (Q = ``potential_hessian``), over 2000 directions u;
+    H = 0 gives <b + a p, p> = pᵀ a p / 2. 1 for gradient dynamics with isotropic noise on a
+    square grid; grows like the rotation rate (about 1.7 kappa for ``problems.linear_3d(kappa)``).
+    """
+    xs = np.asarray(x_star, float)
+    J = np.asarray(dynamics.drift_jacobian(xs), float).reshape(grid.dim, grid.dim)
+    a = np.asarray(dynamics.noise_cov(xs), float).reshape(grid.dim, grid.dim)
+    Q = np.asarray(dynamics.potential_hessian(xs), float)
+    u = np.random.default_rng(0).normal(size=(2000, grid.dim))
+    p = u @ Q.T
+    v = u @ J.T + p @ a.T
+    h = np.asarray(grid.spacing, float)
+    cos = np.einsum("ij,ij->i", v, p) / (np.linalg.norm(v / h, axis=1) * np.linalg.norm(p * h, axis=1))
+    return float(1.0 / max(cos.min(), 1e-300))
 
 
 def default_K(shape) -> int:
@@ -73,14 +99,23 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
 
     In 3-D with Gaussian noise of constant covariance, the triangle and tetrahedron updates are
     corrected for the curvature of V (``correction``): linear interpolation of V on a front
-    segment or triangle overestimates a convex V by O(h^2) per update, which is the scheme's
-    O(h) error and makes its observed order pre-asymptotic (below 1 up to 129^3: lattice
-    directions are exact, the others not). The correction subtracts the quadratic term
+    segment or triangle overestimates a convex V by O(h^2) per update, which is the plain
+    scheme's O(h) error and makes its observed order pre-asymptotic (below 1 up to 257^3:
+    lattice directions are exact, the others not). The correction subtracts the quadratic term
     estimated from gradients of V at the front nodes (each computed once, when its node is
     accepted, from the derivative of its best update's cost in x; from the Lyapunov quadratic
-    within 4 cells of a point attractor) and minimises the corrected objective. Then long
-    segments no longer pay off (their midpoint-quadrature error grows with their length) and
-    the default K is 5.
+    within 4 cells of a point attractor) and minimises the corrected objective. With the
+    correction every newly accepted node p updates the considered nodes of its ball from all
+    triangles (p, x1), x1 a front neighbour of p, and from the tetrahedra on the two lowest
+    of them: the midpoint rule with quadratic interpolation is exact for a linear drift (then
+    V is found to rounding), so the update must find the simplex the characteristic crosses.
+    A gradient is used only where its node's best update is stationary (an interior point of
+    a simplex, or a grid node consistent with its own gradient), otherwise that simplex falls
+    back to linear interpolation. Long segments no longer pay off (their midpoint-quadrature
+    error grows with their length) and the default K is 5. By default the correction is used
+    only where the characteristics near a point attractor cross the level sets of V at most
+    4.5 times more obliquely than the normal (``obliquity``, ``info["obliquity"]``); for
+    more oblique flows the corrected updates stop converging and the plain scheme is used.
 
     Parameters
     ----------
@@ -109,9 +144,9 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
         is +inf on part of the segment).
     correction : bool, optional
         Curvature correction of the triangle and tetrahedron updates (see above). Default (None):
-        on for 3-D grids with Gaussian noise of constant covariance, the only case it supports;
-        False gives the plain linear interpolation. True where it is not supported is an
-        InputError.
+        on for 3-D grids with Gaussian noise of constant covariance (the only case it supports)
+        unless the obliquity at a point attractor exceeds 4.5; False gives the plain linear
+        interpolation. True where it is not supported is an InputError.
 
     Returns
     -------
@@ -120,7 +155,8 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
     info : dict
         ``seconds`` (total), ``seconds_march``, ``accepted`` (nodes), ``K``, ``radius``,
         ``quadrature`` ("midpoint"), ``cost`` ("gaussian" or "tabulated"), ``correction`` (bool,
-        the curvature correction was used), ``updates`` (counts of
+        the curvature correction was used), ``obliquity`` (float, or None where not computed:
+        2-D, a set attractor, or no correction possible), ``updates`` (counts of
         one-point / triangle / tetrahedron updates), ``unreachable`` (nodes at +inf),
         ``warnings`` (list of str).
 
@@ -184,7 +220,12 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
             "correction=True needs a 3-D grid and Gaussian noise with a constant covariance; "
             "leave correction=None (plain linear interpolation elsewhere)"
         )
-    correction = supported if correction is None else bool(correction)
+    obl = None
+    if supported and attractor.mask is None:
+        obl = obliquity(dynamics, grid, attractor.point)
+    if correction is None:
+        correction = supported and (obl is None or obl <= _MAX_OBLIQUITY)
+    correction = bool(correction)
     if K is None:
         K = default_K(grid.shape)
         if correction:
@@ -224,7 +265,7 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
     if correction:
         # gradients in cost coordinates p' = T^-T diag(h) p; given on the start nodes (0 on a
         # mask) and, near a point attractor, from the Lyapunov quadratic
-        Gr = np.zeros((V.size, 3))
+        Gr = np.zeros((V.size, 4))
         grad_given = fixed.copy()
         if attractor.mask is None:
             xs = np.asarray(attractor.point, float)
@@ -233,10 +274,11 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
             near = np.flatnonzero(grad_given | (np.linalg.norm(pts - xs, axis=1) <= rg))
             grad_given[near] = True
             Hs = np.asarray(dynamics.potential_hessian(xs), float)
-            Gr[near] = (pts[near] - xs) @ Hs.T @ (Tinv.T @ np.diag(h3)).T
+            Gr[near, :3] = (pts[near] - xs) @ Hs.T @ (Tinv.T @ np.diag(h3)).T
             del pts
+        Gr[grad_given, 3] = 1.0  # trusted gradients (column 3; see _olim_kernels.node_grad)
     else:
-        Gr = np.zeros((1, 3))
+        Gr = np.zeros((1, 4))
     Yb = np.zeros_like(Gr)
     t0 = time.perf_counter()
     _k.march(
@@ -257,7 +299,7 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
         Ctab,
         n_directions,
         float(max_segment),
-        d == 2 and mode == 0,
+        (d == 2 and mode == 0) or correction,
         stats,
         Gr,
         Yb,
@@ -281,6 +323,7 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
         "quadrature": "midpoint",
         "cost": cost,
         "correction": bool(correction),
+        "obliquity": obl,
         "updates": {"one_point": int(stats[1]), "triangle": int(stats[3]), "tetrahedron": int(stats[5])},
         "calls": {"triangle": int(stats[2]), "tetrahedron": int(stats[4])},
         "unreachable": unreachable,
