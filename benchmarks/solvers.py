@@ -10,7 +10,7 @@ entry). Other solvers append entries to ``ENTRIES``:
 3-D entries also get a second table: the same errors on a fixed interior box (|x_i| <= 1/2 of the
 half-width around the box centre, below the boundary's lowest exact V, no K margin), so that every grid is
 measured on the same physical region. The K-cell margin of the main table shrinks as the grid is
-refined (33^3, K = 5: |x| <= 0.69; 129^3, K = 5: |x| <= 0.92; without the curvature correction
+refined (17^3, K = 5: |x| <= 0.38; 33^3, K = 5: |x| <= 0.69; 129^3, K = 5: |x| <= 0.92; without the curvature correction
 K = 7 / 9: |x| <= 0.56 / 0.86), and the error grows with V along the characteristics, so the main
 table's 3-D order is biased low. ``benchmarks/olim3d_one.py N`` runs one 3-D grid (e.g. 257^3) and
 prints both errors, the seconds and the peak memory.
@@ -39,8 +39,8 @@ ENTRIES = [
     ("linear_2d", "olim", [1025], {}),  # the 1.2e-4 / 21 s target row (default K = 13)
     ("rotational_2d(kappa=5)", "olim", [129, 257, 513], {}),
     ("limit_cycle_2d", "olim", [129, 257, 513], {}),
-    ("linear_3d", "olim", [33, 65, 129], {}),  # 3-D: curvature correction on, K = 5
-    ("rotational_3d", "olim", [33, 65, 129], {}),
+    ("linear_3d", "olim", [17, 33, 65, 129], {}),  # 3-D: curvature correction on, K = 5
+    ("rotational_3d", "olim", [17, 33, 65, 129], {}),
     ("linear_3d", "olim", [33, 65], {"correction": False}),  # plain linear interpolation, K = 7 / 8
     ("rotational_3d", "olim", [33, 65], {"correction": False}),
     # method="sweep" (semi-Lagrangian); the target is within 3x of olim's time at equal error at 513^2

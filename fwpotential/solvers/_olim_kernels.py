@@ -1033,15 +1033,29 @@ def _fan_const(
     t2k = -1
     t1l = 0.0
     t2l = 0.0
+    # slope of the objective at lambda = 0 (x_lambda = p) towards each x1, without the tables' square
+    # roots: an interior minimum needs it negative (most triangles stop here)
+    p0 = b0x * b0x + b0y * b0y + b0z * b0z
+    q0 = l0x * l0x + l0y * l0y + l0z * l0z
+    S0 = np.sqrt(p0 * q0)
     for k in range(naf):
         ee = afe[k]
         m1 = m + nhoff[ee]  # mid(x, x1) = mid(x, p) + (x1 - p) / 2
+        kap = _gdiff(Gr, p, afl[k], nvec[ee, 0], nvec[ee, 1], nvec[ee, 2]) if Gr.shape[0] > 1 else 0.0
+        if S0 > _TINY:
+            dbx = b[m1, 0] - b0x
+            dby = b[m1, 1] - b0y
+            dbz = b[m1, 2] - b0z
+            p1 = b0x * dbx + b0y * dby + b0z * dbz
+            q1 = -(l0x * nvec[ee, 0] + l0y * nvec[ee, 1] + l0z * nvec[ee, 2])
+            r1 = -(b0x * nvec[ee, 0] + b0y * nvec[ee, 1] + b0z * nvec[ee, 2]) + (dbx * l0x + dby * l0y + dbz * l0z)
+            if V[afl[k]] - Vp - 0.5 * kap + (p1 * q0 + p0 * q1) / S0 - r1 >= 0.0:
+                continue
         # l1 = x - x1 = l0 - T (x1 - p)
         l1x = l0x - nvec[ee, 0]
         l1y = l0y - nvec[ee, 1]
         l1z = l0z - nvec[ee, 2]
         c1 = b[m1, 3] * np.sqrt(l1x * l1x + l1y * l1y + l1z * l1z) - (b[m1, 0] * l1x + b[m1, 1] * l1y + b[m1, 2] * l1z)
-        kap = _gdiff(Gr, p, afl[k], nvec[ee, 0], nvec[ee, 1], nvec[ee, 2]) if Gr.shape[0] > 1 else 0.0
         tv, lam = tri_const(
             Vp,
             V[afl[k]] - Vp,
