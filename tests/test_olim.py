@@ -170,26 +170,28 @@ def test_3d_curvature_correction_exact_for_isotropic_linear_field():
 def test_3d_curvature_correction_linear_field():
     """linear_3d (rotation, anisotropic) at 33^3: with a linear drift the midpoint rule and the
     corrected (quadratic) interpolation are exact, so V is found to rounding once the update
-    finds the simplex the characteristic crosses (measured max error 2e-11; 4.8e-3 with the
-    earlier search around the best one-point base only); without the correction (K = 7)
+    finds the simplex the characteristic crosses (measured max error 3e-12 with the default
+    K = 3 for obliquity 2; 4.8e-3 with the earlier search around the best one-point base only,
+    K = 5); without the correction (K = 7)
     linear interpolation leaves 9.1e-3 / 2.7e-3 (max / RMS)."""
     prob = problems.linear_3d()
     qc = _solve(prob, 33)
     qp = _solve(prob, 33, correction=False)
-    assert qc.info["K"] == 5 and qc.info["correction"] and not qp.info["correction"]
+    assert qc.info["K"] == 3 and qc.info["correction"] and not qp.info["correction"]
     (mc, rc), (mp, rp) = _errors(prob, qc), _errors(prob, qp)
     assert mc <= 1e-9, (mc, rc)
     assert mp >= 1e-3 and rp >= 1e-3, (mp, rp)
 
 
 def test_3d_correction_default_follows_obliquity():
-    """The correction is the default only up to obliquity 4.5: for linear_3d(kappa) the largest
+    """The correction is the default only up to obliquity 4: for linear_3d(kappa) the largest
     1 / cos of the angle between characteristics and level-set normals is sqrt(1 + 3 kappa^2)
     (2.0, 3.61, 8.72 for kappa = 1, 2, 5); 1 for gradient dynamics; 2-D has no obliquity."""
-    for kappa, corr in ((1.0, True), (2.0, True), (5.0, False)):
+    for kappa, corr, K in ((1.0, True, 3), (2.0, True, 5), (5.0, False, olim.default_K((17,) * 3))):
         prob = problems.linear_3d(kappa=kappa)
-        qp = _solve(prob, 9)
+        qp = _solve(prob, 17)
         assert qp.info["correction"] is corr, (kappa, qp.info["obliquity"])
+        assert qp.info["K"] == K, (kappa, qp.info["K"])
     assert olim.obliquity(prob.dynamics, prob.grid(9), (0.0, 0.0, 0.0)) == pytest.approx(np.sqrt(76.0), rel=1e-4)
     iso = fw.Diffusion(["-x", "-y", "-z"], cov=np.eye(3))
     assert olim.obliquity(iso, Grid([(-1, 1)] * 3, (9, 9, 9)), (0.0, 0.0, 0.0)) == pytest.approx(1.0)

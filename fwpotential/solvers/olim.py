@@ -47,8 +47,10 @@ _GRAD_CELLS = 4.0
 # obliquely near a point attractor (1 / cos of the angle, see ``obliquity``): for more oblique
 # ones the updates find a simplex near, not on, the characteristic, their node gradients are off
 # by 1e-3..1e-1 and the corrected values stop converging (measured on linear_3d(kappa): kappa = 2,
-# obliquity 3.6, exact; kappa = 5, obliquity 8.7, 8.4e-3 at 33^3 and 1.1e-2 at 65^3)
-_MAX_OBLIQUITY = 4.5
+# obliquity 3.6, exact with K = 5 but stuck at 6.9e-4 at 33^3 and 65^3 with K = 4; kappa = 5,
+# obliquity 8.7, 8.4e-3 at 33^3 and 1.1e-2 at 65^3 with K = 5). The default K with the correction
+# is ceil(obliquity) + 1 within [3, 5] (5 where the obliquity is unknown).
+_MAX_OBLIQUITY = 4.0
 
 
 def obliquity(dynamics, grid, x_star) -> float:
@@ -112,9 +114,9 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
     A gradient is used only where its node's best update is stationary (an interior point of
     a simplex, or a grid node consistent with its own gradient), otherwise that simplex falls
     back to linear interpolation. Long segments no longer pay off (their midpoint-quadrature
-    error grows with their length) and the default K is 5. By default the correction is used
-    only where the characteristics near a point attractor cross the level sets of V at most
-    4.5 times more obliquely than the normal (``obliquity``, ``info["obliquity"]``); for
+    error grows with their length) and the default K is ceil(obliquity) + 1 within [3, 5]. By
+    default the correction is used only where the characteristics near a point attractor cross
+    the level sets of V at most 4 times more obliquely than the normal (``obliquity``, ``info["obliquity"]``); for
     more oblique flows the corrected updates stop converging and the plain scheme is used.
 
     Parameters
@@ -130,7 +132,8 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
         Validated point (stable equilibrium) or mask.
     K : int, optional
         Update radius in grid steps (>= 1); default :func:`default_K` (8 at 65 nodes per side,
-        13 at 1025, 20 at 4097), at most 5 when the curvature correction is on.
+        13 at 1025, 20 at 4097); with the curvature correction ceil(obliquity) + 1 within [3, 5]
+        (5 for a set attractor).
     radius : float, optional
         Radius (physical units) of the ball around a point attractor where V is set to the
         Lyapunov quadratic; default :func:`default_radius` (3 % of the box: a fixed physical
@@ -145,7 +148,7 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
     correction : bool, optional
         Curvature correction of the triangle and tetrahedron updates (see above). Default (None):
         on for 3-D grids with Gaussian noise of constant covariance (the only case it supports)
-        unless the obliquity at a point attractor exceeds 4.5; False gives the plain linear
+        unless the obliquity at a point attractor exceeds 4; False gives the plain linear
         interpolation. True where it is not supported is an InputError.
 
     Returns
@@ -229,7 +232,8 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
     if K is None:
         K = default_K(grid.shape)
         if correction:
-            K = min(K, _K_CORRECTED)
+            # the segments must reach across the front along characteristics that cross it obliquely
+            K = min(K, _K_CORRECTED if obl is None else int(np.clip(np.ceil(obl) + 1, 3, _K_CORRECTED)))
     K = int(K)
     h3 = np.ones(3)
     h3[:d] = grid.spacing
