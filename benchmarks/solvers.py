@@ -39,8 +39,8 @@ ENTRIES = [
     ("linear_2d", "olim", [1025], {}),  # the 1.2e-4 / 21 s target row (default K = 13)
     ("rotational_2d(kappa=5)", "olim", [129, 257, 513], {}),
     ("limit_cycle_2d", "olim", [129, 257, 513], {}),
-    ("linear_3d", "olim", [17, 33, 65, 129], {}),  # 3-D: curvature correction on, K = 5
-    ("rotational_3d", "olim", [17, 33, 65, 129], {}),
+    ("linear_3d", "olim", [17, 33, 65, 129], {}),  # 3-D: curvature correction on, K = 3 (obliquity 2)
+    ("rotational_3d", "olim", [17, 33, 65, 129], {}),  # K = 5 (obliquity 3.6)
     ("linear_3d", "olim", [33, 65], {"correction": False}),  # plain linear interpolation, K = 7 / 8
     ("rotational_3d", "olim", [33, 65], {"correction": False}),
     # method="sweep" (semi-Lagrangian); the target is within 3x of olim's time at equal error at 513^2
