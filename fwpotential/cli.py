@@ -116,8 +116,7 @@ def _check(args):
     from .config import load
 
     spec = load(args.problem)
-    spec.build_grid()
-    spec.build_dynamics()
+    spec.prepare()  # the checks run does before computing
     print(f"{args.problem}: valid ({spec.kind}, grid {'x'.join(map(str, spec.grid['shape']))})")
     return EXIT_OK
 
@@ -226,7 +225,8 @@ def build_parser():
     chk = sub.add_parser(
         "check",
         help="validate a problem file without computing",
-        description="Validate a problem file: keys, types, expressions.",
+        description="Validate a problem file: keys, types, expressions, grid, attractors, method and options "
+        "(every check run makes before computing).",
     )
     chk.add_argument("problem", metavar="PROBLEM.toml")
     chk.set_defaults(func=_check)

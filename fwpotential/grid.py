@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -105,6 +106,26 @@ class Grid:
         axes = [np.linspace(lo, hi, 2 * n - 1) for (lo, hi), n in zip(self.bounds, self.shape)]
         return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
 
+    def solve_bytes(self) -> int:
+        """Bytes of the arrays a quasi-potential solve on this grid holds at once (an estimate from below).
+
+        Per node: V, status, heap position and the solver's work arrays (8 floats), plus the drift b
+        (d floats) and the noise matrix (d² floats) tabulated at the nodes and the midpoints between
+        them (2^d points per node).
+        """
+        d = self.dim
+        return 8 * self.size * (8 + 2**d * (d + d * d))
+
+    def check_memory(self, what="a quasi-potential solve"):
+        """Raise :class:`GridError` when :meth:`solve_bytes` exceeds the memory available now."""
+        need, have = self.solve_bytes(), available_memory()
+        if have is not None and need > have:
+            raise GridError(
+                f"{what} on the grid {self.shape} ({self.size:.3g} nodes) needs about {need / 2**30:.3g} GiB, "
+                f"more than the {have / 2**30:.3g} GiB of memory available; use fewer nodes per dimension "
+                f"(memory grows as the number of nodes) or a smaller box at the same spacing"
+            )
+
     def contains(self, x, *, tol: float = 0.0) -> bool:
         """Whether point ``x`` (shape (d,)) lies in the box, up to ``tol`` cells."""
         x = np.asarray(x, dtype=float).reshape(-1)
@@ -122,6 +143,21 @@ class Grid:
     def __repr__(self):
         box = " x ".join(f"[{lo:g}, {hi:g}]" for lo, hi in self.bounds)
         return f"Grid({box}, shape={self.shape})"
+
+
+def available_memory():
+    """Bytes of memory available to this process: psutil's estimate if installed, else the physical
+    memory (``os.sysconf``); None where neither is known."""
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        return int(psutil.virtual_memory().available)
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 @dataclass(frozen=True, repr=False)

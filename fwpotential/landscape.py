@@ -14,7 +14,7 @@ from .dynamics import coerce_dynamics, langevin, sgd
 from .errors import AttractorError, ConvergenceError, InputError
 from .grid import Attractor, Grid
 from .loss import coerce_loss
-from .quasipotential import _solver, quasipotential
+from .quasipotential import check_method, quasipotential
 from .weights import hwang_weights, manifold_density
 
 __all__ = ["Landscape", "landscape", "Comparison", "compare"]
@@ -240,7 +240,8 @@ def _grid_hessian(qp, x0, cells=6):
 
 
 # -------------------------------------------------------------------------------------------------
-def _default_method(dynamics, grid):
+def default_method(dynamics, grid):
+    """The solver a landscape uses when none is named: "exact" in 1-D, else "olim" (or "fmm"/"sweep")."""
     if grid.dim == 1:
         return "exact"
     from .quasipotential import METHODS
@@ -298,8 +299,8 @@ def landscape(
     dynamics = coerce_dynamics(dynamics)
     if not isinstance(grid, Grid):
         raise InputError(f"grid must be a fw.Grid, got {type(grid).__name__}")
-    method = _default_method(dynamics, grid) if method is None else method
-    solver = _solver(method)
+    method = default_method(dynamics, grid) if method is None else method
+    solver = check_method(method, options, grid)
     timings = {}
     # 1. attractors and saddles
     cps = critical_points(dynamics, grid)
@@ -546,7 +547,7 @@ def compare(loss, *, noise=None, grid, method=None, batch_size=None, **kwargs) -
     dyn_s = sgd(loss, noise=noise, batch_size=batch_size)
     dyn_l = langevin(loss)
     if method is None:
-        method = _default_method(dyn_s, grid)
+        method = default_method(dyn_s, grid)
     S = landscape(dyn_s, grid, method=method, **kwargs)
     L = landscape(dyn_l, grid, method=method, **kwargs)
     tol = 2.0 * float(np.linalg.norm(grid.spacing))

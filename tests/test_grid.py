@@ -113,3 +113,17 @@ def test_attractor_coordinate_count():
         fw.DimensionError, match=r"attractor \[1\.\] has 1 coordinate\(s\); grid is 2-D and dynamics 2-D"
     ):
         fw.Attractor.coerce(1.0, ms, grid)
+
+
+def test_grid_too_large_for_memory_is_refused_up_front():
+    """100000² nodes: the solve would need terabytes; the error says how much before allocating."""
+    grid = fw.Grid([(-2, 2), (-2, 2)], (100_000, 100_000))
+    assert grid.solve_bytes() > 1e12
+    dyn = fw.langevin("x**2 + y**2")
+    for call in (
+        lambda: fw.quasipotential(dyn, grid, [0.0, 0.0], method="olim"),
+        lambda: fw.landscape(dyn, grid),
+    ):
+        with pytest.raises(fw.GridError, match=r"grid \(100000, 100000\) \(1e\+10 nodes\) needs about [0-9.e+]+ GiB"):
+            call()
+    fw.Grid([(-2, 2), (-2, 2)], (65, 65)).check_memory()  # small grids pass
