@@ -449,3 +449,15 @@ def test_all_chains_diverged_is_said_with_step_size_advice():
     )
     with pytest.raises(fw.InputError, match=r"burn_in=10 >= n_steps=10; give burn_in < n_steps"):
         ok.occupation()
+
+
+def test_mc_check_refuses_dynamics_of_another_landscape():
+    land = fw.landscape(fw.langevin(DW), fw.Grid([(-2.5, 2.5)], (201,)))
+    kw = dict(step_sizes=[0.05, 0.04], n_steps=200, n_chains=4, seed=1)
+    with pytest.raises(fw.InputError, match=r"simulates .*SGD.* but the landscape was computed for .*Langevin"):
+        mc_check(land, fw.sgd(DW, noise=fw.GaussianNoise(2.0)), **kw)
+    sgd_land = fw.landscape(fw.sgd(DW, noise=fw.GaussianNoise(0.5)), fw.Grid([(-2.5, 2.5)], (201,)))
+    with pytest.raises(fw.InputError, match=r"their H\(x, p\) differ at x = .*another drift or noise law"):
+        mc_check(sgd_land, fw.sgd(DW, noise=fw.GaussianNoise(0.4)), **kw)
+    with pytest.warns(fw.FWWarning, match="crossings"):  # an equal dynamics built again is accepted
+        mc_check(land, fw.langevin(DW), **kw)
