@@ -233,16 +233,25 @@ class Attractor:
                 f"attractor {x} has {x.size} coordinate(s); grid is {grid.dim}-D and dynamics {dynamics.dim}-D"
             )
         _check_in_grid(x, grid)
-        from .critical import _newton_equilibrium, critical_points
+        from .critical import _newton_equilibrium, critical_points, stable_in_higher_order
 
         h = float(np.max(grid.spacing))
         tol = max(snap_cells * h, snap_fraction * float(np.max(grid.upper - grid.lower)))
         xs, ok = _newton_equilibrium(dynamics, x)
         dist = float(np.linalg.norm(xs - x)) if ok else np.inf
-        stable = False
+        stable = degenerate = False
         if ok and dist <= tol:
             eig = np.linalg.eigvals(np.atleast_2d(dynamics.drift_jacobian(xs)))
             stable = bool(np.all(eig.real < 0))
+            if not stable and stable_in_higher_order(dynamics, xs, snap_cells * h):
+                stable = degenerate = True  # zero eigenvalue, attracting through higher-order terms
+            if not stable and np.max(eig.real) <= 1e-9 * max(1.0, float(np.max(np.abs(eig)))):
+                raise AttractorError(
+                    f"attractor {_fmt(x)} is at a degenerate equilibrium {_fmt(xs)} (a zero eigenvalue of Db: "
+                    f"{_fmt(eig)}), so higher-order terms decide its stability, and the drift does not point "
+                    f"inwards on the spheres of radius <= {snap_cells * h:.3g} around it: it is not "
+                    f"asymptotically stable that way; {_nearby(dynamics, grid, critical_points)}"
+                )
             if not stable:
                 raise AttractorError(
                     f"attractor {_fmt(x)} is at an equilibrium {_fmt(xs)} that is not stable "
@@ -254,7 +263,7 @@ class Attractor:
                 f"{_nearby(dynamics, grid, critical_points)}"
             )
         _check_in_grid(xs, grid)
-        snap = {"requested": x, "snapped": xs, "distance": dist, "cells": dist / h}
+        snap = {"requested": x, "snapped": xs, "distance": dist, "cells": dist / h, "degenerate": degenerate}
         if dist > 1e-2 * h:  # a visible move; smaller snaps are only recorded in info
             warnings.warn(
                 f"attractor {_fmt(x)} snapped to the equilibrium {_fmt(xs)} ({dist / h:.2g} grid cells away)",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _flow, wgraph
-from .critical import critical_points
+from .critical import critical_points, stable_in_higher_order
 from .dynamics import coerce_dynamics, langevin, sgd
 from .errors import AttractorError, ConvergenceError, FWWarning, InputError
 from .grid import Attractor, Grid
@@ -321,7 +321,16 @@ def landscape(
         else np.zeros(0, bool)
     )
     if attractors is None:
-        idx = [i for i in cps.of_kind("stable") if interior[i]]
+        r = 5.0 * float(np.max(h))  # Attractor.coerce's snap radius
+        idx = [
+            i
+            for i in range(len(cps))
+            if interior[i]
+            and (
+                cps.kinds[i] == "stable"
+                or (cps.kinds[i] == "degenerate" and stable_in_higher_order(dynamics, cps.points[i], r))
+            )
+        ]
         if not idx:
             raise AttractorError(
                 f"no stable equilibrium inside the grid {grid!r} (found: {cps!r}); enlarge the box or pass attractors=[...]"
