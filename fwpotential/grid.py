@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -114,14 +115,14 @@ class Grid:
         them (2^d points per node).
         """
         d = self.dim
-        return 8 * self.size * (8 + 2**d * (d + d * d))
+        return 8 * math.prod(self.shape) * (8 + 2**d * (d + d * d))  # Python ints: no overflow
 
     def check_memory(self, what="a quasi-potential solve"):
         """Raise :class:`GridError` when :meth:`solve_bytes` exceeds the memory available now."""
         need, have = self.solve_bytes(), available_memory()
         if have is not None and need > have:
             raise GridError(
-                f"{what} on the grid {self.shape} ({self.size:.3g} nodes) needs about {need / 2**30:.3g} GiB, "
+                f"{what} on the grid {self.shape} ({math.prod(self.shape):.3g} nodes) needs about {need / 2**30:.3g} GiB, "
                 f"more than the {have / 2**30:.3g} GiB of memory available; use fewer nodes per dimension "
                 f"(memory grows as the number of nodes) or a smaller box at the same spacing"
             )
