@@ -65,6 +65,8 @@ def gallery():
 
 
 def _first_sentence(text, n=110):
+    if not text.strip():
+        return ""
     s = text.split(". ")[0].rstrip(".") + "."
     return s if len(s) <= n else s[: n - 1] + "…"
 

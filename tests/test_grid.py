@@ -150,3 +150,13 @@ def test_degenerate_equilibrium_that_does_not_attract_is_named():
         fw.AttractorError, match=r"degenerate equilibrium \(0\) \(a zero eigenvalue of Db: .*higher-order terms decide"
     ):
         fw.quasipotential(fw.langevin("x**3 + x**4"), fw.Grid([(-1, 1)], (101,)), 0.0, method="exact")
+
+
+def test_degenerate_minimum_with_anisotropic_noise_says_to_use_a_set():
+    dyn = fw.sgd("x**4 + y**2", noise=fw.GaussianNoise([[1.0, 0.3], [0.3, 1.0]]))
+    grid = fw.Grid([(-1, 1), (-1, 1)], (33, 33))
+    with pytest.raises(fw.InputError, match=r"x\* is degenerate .* give the attractor as a small set"):
+        fw.quasipotential(dyn, grid, [0.0, 0.0], method="olim")
+    mask = np.linalg.norm(grid.points(), axis=-1) <= 2.5 * grid.spacing[0]
+    qp = fw.quasipotential(dyn, grid, fw.Attractor.from_mask(mask), method="olim")
+    assert np.all(np.isfinite(qp.values)) and qp.values.max() > 1.0
