@@ -65,6 +65,8 @@ def gallery():
 
 
 def _first_sentence(text, n=110):
+    if not text.strip():
+        return ""
     s = text.split(". ")[0].rstrip(".") + "."
     return s if len(s) <= n else s[: n - 1] + "…"
 
@@ -116,8 +118,7 @@ def _check(args):
     from .config import load
 
     spec = load(args.problem)
-    spec.build_grid()
-    spec.build_dynamics()
+    spec.prepare()  # the checks run does before computing
     print(f"{args.problem}: valid ({spec.kind}, grid {'x'.join(map(str, spec.grid['shape']))})")
     return EXIT_OK
 
@@ -226,7 +227,8 @@ def build_parser():
     chk = sub.add_parser(
         "check",
         help="validate a problem file without computing",
-        description="Validate a problem file: keys, types, expressions.",
+        description="Validate a problem file: keys, types, expressions, grid, attractors, method and options "
+        "(every check run makes before computing).",
     )
     chk.add_argument("problem", metavar="PROBLEM.toml")
     chk.set_defaults(func=_check)

@@ -29,6 +29,7 @@ import csv
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -238,8 +239,59 @@ class ProblemFile:
             v = np.where(w > 0, v, np.nan)
         return v
 
+    def prepare(self) -> Plan:
+        """Build and check everything a run needs before it computes anything.
+
+        ``fwpotential run`` and ``fwpotential check`` both call this, so a file that checks valid
+        does not fail later on its input: the grid (and the memory a solve on it needs), the
+        dynamics and their dimension, the attractors, the method with its options, and the
+        dynamics named by ``[montecarlo]`` and ``[fokker_planck]``.
+        """
+        from .landscape import default_method
+        from .quasipotential import check_method
+
+        grid = self.build_grid()
+        dyns = self.build_dynamics()
+        for lab, dyn in dyns.items():
+            if dyn.dim != grid.dim:
+                raise ConfigError(
+                    f"{self._where()}[grid] bounds: the {lab} dynamics is {dyn.dim}-D, the grid {grid.dim}-D"
+                )
+        attractors = self.build_attractors(grid)
+        for a in attractors or []:
+            if isinstance(a, np.ndarray) and not grid.contains(a):
+                raise ConfigError(
+                    f"{self._where()}[solve] attractors: attractor {tuple(a.tolist())} lies outside the grid "
+                    f"{grid!r}; enlarge [grid] bounds or move the point"
+                )
+        method = self.solve.get("method") or default_method(next(iter(dyns.values())), grid)
+        options = dict(self.solve.get("options", {}))
+        try:
+            check_method(method, options, grid)
+        except InputError as exc:
+            raise ConfigError(f"{self._where()}[solve]: {exc}") from None
+        for table, spec in (("montecarlo", self.montecarlo), ("fokker_planck", self.fokker_planck)):
+            missing = [lab for lab in (spec or {}).get("dynamics", []) if lab not in dyns]
+            if missing:
+                hint = "; set [noise] compare_gaussian = true" if "sgd_gaussian" in missing else ""
+                raise ConfigError(
+                    f"{self._where()}[{table}] dynamics: {missing} not computed by this file "
+                    f"(it computes {sorted(dyns)}){hint}"
+                )
+        return Plan(grid, dyns, attractors, method, options)
+
     def _where(self):
         return "" if self.source == "<string>" else f"{self.source}: "
+
+
+class Plan(NamedTuple):
+    """What :meth:`ProblemFile.prepare` built: the objects a run computes with."""
+
+    grid: object
+    dynamics: dict
+    attractors: list | None
+    method: str
+    options: dict
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,7 +381,7 @@ S = {
 }
 
 SCHEMA = {
-    None: {"name": ("str", True), "description": ("str", True), "kind": ("str", False)},
+    None: {"name": ("str", True), "description": ("str", False), "kind": ("str", False)},
     "loss": {
         "expr": ("str", False),
         "samples": ("str_list", False),
@@ -541,6 +593,11 @@ def loads(text, *, source="<string>") -> ProblemFile:
             raise ConfigError(f"{pre}[montecarlo] step_sizes: step sizes must be > 0, got {mc['step_sizes']!r}")
         dyns = _table_dynamics(mc, "montecarlo", kind, pre, simulated=True)
         mc = {"n_chains": 500, "n_steps": 20000, "burn_in": 2000, "seed": 0, **mc, "dynamics": dyns}
+        if mc["burn_in"] >= mc["n_steps"]:
+            raise ConfigError(
+                f"{pre}[montecarlo] burn_in: {mc['burn_in']} >= n_steps = {mc['n_steps']} leaves no step to count; "
+                "give burn_in < n_steps"
+            )
     fpc = tables.get("fokker_planck")
     if fpc is not None:
         if any(e <= 0 for e in fpc["eps"]):
@@ -557,7 +614,7 @@ def loads(text, *, source="<string>") -> ProblemFile:
             raise ConfigError(f"{pre}[report] formats: expected a list of 'png', 'pdf', 'svg', got {rep['formats']!r}")
     return ProblemFile(
         name=top["name"],
-        description=" ".join(top["description"].split()),
+        description=" ".join(top.get("description", "").split()),
         kind=kind,
         loss=loss,
         noise=noise,

@@ -216,5 +216,30 @@ def _newton_equilibrium(dynamics, x):
     return xs[0], bool(np.isfinite(res[0]) and res[0] <= scale)
 
 
+def stable_in_higher_order(dynamics, x, radius, *, n_directions=256, seed=0) -> bool:
+    """Whether a degenerate equilibrium x (a zero eigenvalue of Db, none with positive real part) still
+    attracts: the drift points inwards, <b(x + r u), u> < 0, for sampled unit vectors u on the spheres
+    r = radius, radius/2, radius/4 (|x - x*|² decreases along the flow there, as at x**4's minimum)."""
+    x = np.asarray(x, dtype=float).reshape(-1)
+    d = x.size
+    J = np.atleast_2d(dynamics.drift_jacobian(x))
+    if np.max(np.linalg.eigvals(J).real) > 1e-9 * max(1.0, np.abs(J).max()):
+        return False
+    if d == 1:
+        u = np.array([[1.0], [-1.0]])
+    else:
+        u = np.random.default_rng(seed).standard_normal((n_directions, d))
+        u = np.concatenate([u, np.eye(d), -np.eye(d)])
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+    for r in (radius, radius / 2, radius / 4):
+        try:
+            b = dynamics.drift(x + r * u)
+        except NonFiniteError:
+            return False
+        if not np.all(np.einsum("nd,nd->n", b, u) < 0):
+            return False
+    return True
+
+
 def is_loss(obj) -> bool:
     return isinstance(obj, (Loss, str))

@@ -158,9 +158,17 @@ class Dynamics:
             s_of_f = self.loss_variance()
             if s_of_f is not None:
                 return 2.0 * self.loss.hess(x_star) / float(s_of_f(self.loss.value(x_star)))
+            zero = np.abs(ev).min() <= 1e-10 * (1.0 + np.abs(ev).max())
             raise InputError(
                 f"the Lyapunov equation J C + C Jᵀ + a = 0 has no unique solution at x* = {x_star} "
                 f"(eigenvalues of Db: {ev}; two of them sum to 0)"
+                + (
+                    "; x* is degenerate (a zero eigenvalue), so V is not locally quadratic there: give the "
+                    "attractor as a small set, fw.Attractor.from_mask(|x - x*| <= a few cells), or use "
+                    "method='exact' in 1-D"
+                    if zero
+                    else ""
+                )
             )
         C = 0.5 * (C + C.T)
         w = np.linalg.eigvalsh(C)

@@ -231,7 +231,10 @@ def fokker_planck(
         raise InputError("solver='gth' needs scheme='exponential' (an M-matrix); central differences are not one")
     use_gth = solver == "gth" or (solver == "auto" and scheme == "exponential" and grid.size * n_bw * n_bw <= 2e9)
     if use_gth:  # no subtractions, so no gauge is needed: solve for p itself
-        q = _gth_null_vector(A.tocsr(), grid, order)
+        try:
+            q = _gth_null_vector(A.tocsr(), grid, order)
+        except InputError as exc:
+            raise GridError(f"{exc}; {_too_small_eps_advice(grid, eps, peclet)}") from None
         R = np.zeros(grid.size)
     else:
         B = B.tolil()
@@ -276,6 +279,18 @@ def fokker_planck(
         "solver": "gth" if use_gth else "lu",
     }
     return FokkerPlanck(dens, mel, grid, eps, info)
+
+
+def _too_small_eps_advice(grid, eps, peclet, target=30.0):
+    """Why the generator splits and what to change. The downwind rates of the exponential scheme fall as
+    exp(-Péclet); at cell Péclet numbers of order 10² their products underflow during the elimination."""
+    factor = max(peclet / target, 1.0)
+    nodes = "x".join(str(int(np.ceil((n - 1) * factor)) + 1) for n in grid.shape)
+    return (
+        f"eps={eps:g} is too small for this grid: the cell Péclet number |b| h / (ε a) reaches {peclet:.3g}, and "
+        f"rates ~exp(-{peclet:.3g}) underflow; raise eps to about {eps * factor:.3g} or more, or refine the grid "
+        f"to about {nodes} nodes (Péclet number <= {target:g})"
+    )
 
 
 def _gth_null_vector(B, grid, order):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -105,6 +107,26 @@ class Grid:
         axes = [np.linspace(lo, hi, 2 * n - 1) for (lo, hi), n in zip(self.bounds, self.shape)]
         return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
 
+    def solve_bytes(self) -> int:
+        """Bytes of the arrays a quasi-potential solve on this grid holds at once (an estimate from below).
+
+        Per node: V, status, heap position and the solver's work arrays (8 floats), plus the drift b
+        (d floats) and the noise matrix (d² floats) tabulated at the nodes and the midpoints between
+        them (2^d points per node).
+        """
+        d = self.dim
+        return 8 * math.prod(self.shape) * (8 + 2**d * (d + d * d))  # Python ints: no overflow
+
+    def check_memory(self, what="a quasi-potential solve"):
+        """Raise :class:`GridError` when :meth:`solve_bytes` exceeds the memory available now."""
+        need, have = self.solve_bytes(), available_memory()
+        if have is not None and need > have:
+            raise GridError(
+                f"{what} on the grid {self.shape} ({math.prod(self.shape):.3g} nodes) needs about {need / 2**30:.3g} GiB, "
+                f"more than the {have / 2**30:.3g} GiB of memory available; use fewer nodes per dimension "
+                f"(memory grows as the number of nodes) or a smaller box at the same spacing"
+            )
+
     def contains(self, x, *, tol: float = 0.0) -> bool:
         """Whether point ``x`` (shape (d,)) lies in the box, up to ``tol`` cells."""
         x = np.asarray(x, dtype=float).reshape(-1)
@@ -122,6 +144,21 @@ class Grid:
     def __repr__(self):
         box = " x ".join(f"[{lo:g}, {hi:g}]" for lo, hi in self.bounds)
         return f"Grid({box}, shape={self.shape})"
+
+
+def available_memory():
+    """Bytes of memory available to this process: psutil's estimate if installed, else the physical
+    memory (``os.sysconf``); None where neither is known."""
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        return int(psutil.virtual_memory().available)
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 @dataclass(frozen=True, repr=False)
@@ -197,16 +234,25 @@ class Attractor:
                 f"attractor {x} has {x.size} coordinate(s); grid is {grid.dim}-D and dynamics {dynamics.dim}-D"
             )
         _check_in_grid(x, grid)
-        from .critical import _newton_equilibrium, critical_points
+        from .critical import _newton_equilibrium, critical_points, stable_in_higher_order
 
         h = float(np.max(grid.spacing))
         tol = max(snap_cells * h, snap_fraction * float(np.max(grid.upper - grid.lower)))
         xs, ok = _newton_equilibrium(dynamics, x)
         dist = float(np.linalg.norm(xs - x)) if ok else np.inf
-        stable = False
+        stable = degenerate = False
         if ok and dist <= tol:
             eig = np.linalg.eigvals(np.atleast_2d(dynamics.drift_jacobian(xs)))
             stable = bool(np.all(eig.real < 0))
+            if not stable and stable_in_higher_order(dynamics, xs, snap_cells * h):
+                stable = degenerate = True  # zero eigenvalue, attracting through higher-order terms
+            if not stable and np.max(eig.real) <= 1e-9 * max(1.0, float(np.max(np.abs(eig)))):
+                raise AttractorError(
+                    f"attractor {_fmt(x)} is at a degenerate equilibrium {_fmt(xs)} (a zero eigenvalue of Db: "
+                    f"{_fmt(eig)}), so higher-order terms decide its stability, and the drift does not point "
+                    f"inwards on the spheres of radius <= {snap_cells * h:.3g} around it: it is not "
+                    f"asymptotically stable that way; {_nearby(dynamics, grid, critical_points)}"
+                )
             if not stable:
                 raise AttractorError(
                     f"attractor {_fmt(x)} is at an equilibrium {_fmt(xs)} that is not stable "
@@ -218,7 +264,7 @@ class Attractor:
                 f"{_nearby(dynamics, grid, critical_points)}"
             )
         _check_in_grid(xs, grid)
-        snap = {"requested": x, "snapped": xs, "distance": dist, "cells": dist / h}
+        snap = {"requested": x, "snapped": xs, "distance": dist, "cells": dist / h, "degenerate": degenerate}
         if dist > 1e-2 * h:  # a visible move; smaller snaps are only recorded in info
             warnings.warn(
                 f"attractor {_fmt(x)} snapped to the equilibrium {_fmt(xs)} ({dist / h:.2g} grid cells away)",

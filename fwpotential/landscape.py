@@ -4,17 +4,18 @@ potential W, ground states and Hwang's weights (theory.md §4–5); SGD vs Lange
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _flow, wgraph
-from .critical import critical_points
+from .critical import critical_points, stable_in_higher_order
 from .dynamics import coerce_dynamics, langevin, sgd
-from .errors import AttractorError, ConvergenceError, InputError
+from .errors import AttractorError, ConvergenceError, FWWarning, InputError
 from .grid import Attractor, Grid
 from .loss import coerce_loss
-from .quasipotential import _solver, quasipotential
+from .quasipotential import check_method, quasipotential
 from .weights import hwang_weights, manifold_density
 
 __all__ = ["Landscape", "landscape", "Comparison", "compare"]
@@ -44,12 +45,13 @@ class Landscape:
         costs[i, j] = V(K_i → K_j): min of V_{K_i} over a neighbourhood of K_j; +inf if unreachable;
         0 on the diagonal.
     energies : ndarray (m,)
-        W-graph energies, shifted so that their minimum is 0.
+        W-graph energies, shifted so that their minimum is 0; +inf for an attractor no W-graph reaches
+        (all +inf, unshifted, when the attractors cannot reach each other: a :class:`FWWarning` says so).
     energy_errors : ndarray (m,)
         Error estimates of the energies (difference with a solve on the grid coarsened by 2; rounding
         level for method="exact").
     ground_states : ndarray of int
-        Attractors whose energy is within ``tie_tol`` of the minimum.
+        Attractors whose energy is within ``tie_tol`` of the minimum (empty when no energy is finite).
     near_ties : list of (i, j, gap)
         Pairs of attractors whose energies differ by less than 10 × tie_tol but more than tie_tol.
     tie_tol : float
@@ -112,6 +114,8 @@ class Landscape:
         points get 0 (Hwang 1980, Thm 3.1). Use :meth:`set_density` for the density on a set.
         """
         gs = self.ground_states
+        if len(gs) == 0:  # no finite energy: the attractors cannot reach each other
+            return np.zeros(0)
         sets = [i for i in gs if self.attractor_sets[i].mask is not None]
         if sets:
             mass = np.array([self.set_density(i)[1].sum() if i in sets else 0.0 for i in gs])
@@ -156,7 +160,7 @@ class Landscape:
 
     def weights(self, kind="hwang") -> np.ndarray:
         """Limit weights over ``ground_states`` (same order): ∝ K(x_i) det(∇²W(x_i))^(-1/2)."""
-        if kind == "hwang":
+        if kind == "hwang" or len(self.ground_states) == 0:
             return self.hwang_weights()
         if len(self.ground_states) == 1:  # nothing to weigh: no fluctuation path is needed
             from .prefactor import KINDS
@@ -169,10 +173,13 @@ class Landscape:
 
     def predicted_masses(self, eps, kind="hwang") -> np.ndarray:
         """Basin masses at noise level ε (step size γ for SGD): ∝ prefactor_i exp(-W_i/ε) over all
-        attractors, normalised (the Laplace approximation; relative error O(ε))."""
+        attractors, normalised (the Laplace approximation; relative error O(ε)). NaN everywhere when
+        no energy is finite (attractors that cannot reach each other: the masses depend on the start)."""
         eps = float(eps)
         if not eps > 0:
             raise InputError(f"eps must be > 0, got {eps}")
+        if len(self.ground_states) == 0:
+            return np.full(len(self.attractors), np.nan)
         logc = np.log(self.prefactors(kind)) - self.energies / eps
         logc = np.where(np.isfinite(logc), logc, -np.inf)
         p = np.exp(logc - np.max(logc))
@@ -195,6 +202,8 @@ class Landscape:
                 f"{i:>2} {pos:>24} {self.attractor_values[i]:10.5f} {self.energies[i]:12.6f} "
                 f"{self.energy_errors[i]:9.2g}  {'yes' if ground else '':>6}  {wt}"
             )
+        if not gs:
+            rows.append("no ground state: the attractors cannot reach each other (every energy is +inf)")
         return "\n".join(rows)
 
     def __repr__(self):
@@ -240,7 +249,8 @@ def _grid_hessian(qp, x0, cells=6):
 
 
 # -------------------------------------------------------------------------------------------------
-def _default_method(dynamics, grid):
+def default_method(dynamics, grid):
+    """The solver a landscape uses when none is named: "exact" in 1-D, else "olim" (or "fmm"/"sweep")."""
     if grid.dim == 1:
         return "exact"
     from .quasipotential import METHODS
@@ -298,8 +308,8 @@ def landscape(
     dynamics = coerce_dynamics(dynamics)
     if not isinstance(grid, Grid):
         raise InputError(f"grid must be a fw.Grid, got {type(grid).__name__}")
-    method = _default_method(dynamics, grid) if method is None else method
-    solver = _solver(method)
+    method = default_method(dynamics, grid) if method is None else method
+    solver = check_method(method, options, grid)
     timings = {}
     # 1. attractors and saddles
     cps = critical_points(dynamics, grid)
@@ -311,7 +321,16 @@ def landscape(
         else np.zeros(0, bool)
     )
     if attractors is None:
-        idx = [i for i in cps.of_kind("stable") if interior[i]]
+        r = 5.0 * float(np.max(h))  # Attractor.coerce's snap radius
+        idx = [
+            i
+            for i in range(len(cps))
+            if interior[i]
+            and (
+                cps.kinds[i] == "stable"
+                or (cps.kinds[i] == "degenerate" and stable_in_higher_order(dynamics, cps.points[i], r))
+            )
+        ]
         if not idx:
             raise AttractorError(
                 f"no stable equilibrium inside the grid {grid!r} (found: {cps!r}); enlarge the box or pass attractors=[...]"
@@ -351,10 +370,14 @@ def landscape(
     costs = _costs(qps, near)
     timings["quasipotentials"] = time.perf_counter() - t2
     W_raw = wgraph.energies(costs)
-    if not np.isfinite(W_raw).any():
-        raise InputError("no attractor can be reached from all others (every W-graph energy is +inf); enlarge the grid")
+    isolated = not np.isfinite(W_raw).any()
+    if isolated:
+        warnings.warn(_unreachable_message(dynamics, reps, costs), FWWarning, stacklevel=2)
     # 4. error estimate
-    if method == "exact" or not estimate_error or grid.dim == 1:
+    if isolated:
+        err = np.full(m, np.nan)
+        est = "not estimated (no finite energy)"
+    elif method == "exact" or not estimate_error or grid.dim == 1:
         err = 1e-10 * (1.0 + np.abs(np.where(np.isfinite(W_raw), W_raw, 0.0)))
         est = "rounding (exact quadrature)" if method == "exact" else "not estimated"
     else:
@@ -378,9 +401,9 @@ def landscape(
                 err = np.abs((W_raw - W_raw[np.isfinite(W_raw)].min()) - (Wc - Wc[np.isfinite(Wc)].min()))
             est = "|W(grid) - W(grid coarsened by 2)|"
         timings["error_estimate"] = time.perf_counter() - t3
-    Wmin = float(np.min(W_raw[np.isfinite(W_raw)]))
+    Wmin = float(np.min(W_raw[np.isfinite(W_raw)])) if not isolated else 0.0
     energies = W_raw - Wmin
-    scale = 1e-9 * (1.0 + float(np.max(energies[np.isfinite(energies)])))
+    scale = 1e-9 * (1.0 + float(np.max(energies[np.isfinite(energies)], initial=0.0)))
     if tie_tol is None:
         finite_err = err[np.isfinite(err)]
         tie_tol = max(3.0 * float(finite_err.max()) if finite_err.size else 0.0, scale)
@@ -391,7 +414,8 @@ def landscape(
         (int(i), int(j), float(abs(energies[i] - energies[j])))
         for i in range(m)
         for j in range(i + 1, m)
-        if tie_tol < abs(energies[i] - energies[j]) < 10 * tie_tol
+        if np.isfinite(energies[i] - energies[j] if np.isfinite(energies[i]) else np.inf)
+        and tie_tol < abs(energies[i] - energies[j]) < 10 * tie_tol
     ]
     # 5. global potential
     stack = np.stack([W_raw[i] - Wmin + qps[i].values for i in range(m)])
@@ -403,6 +427,7 @@ def landscape(
         "options": dict(options),
         "neighbourhood_cells": neighbourhood,
         "error_estimate": est,
+        "unreachable": [(int(i), int(j)) for i, j in zip(*np.nonzero(np.isinf(costs)))],
         "seconds": {**timings, "total": time.perf_counter() - t0},
         "critical_points": cps,
     }
@@ -427,6 +452,38 @@ def landscape(
         qps,
         info,
     )
+
+
+def _unreachable_message(dynamics, reps, costs):
+    """Which attractors cannot reach each other (both costs +inf) and the likely reason."""
+    m = len(costs)
+    pairs = [(i, j) for i in range(m) for j in range(i + 1, m) if np.isinf(costs[i, j]) and np.isinf(costs[j, i])]
+    one_way = [(i, j) for i in range(m) for j in range(m) if i != j and np.isinf(costs[i, j])]
+    names = "; ".join(f"{i} at {_pos(reps[i])} and {j} at {_pos(reps[j])}" for i, j in pairs)
+    what = f"mutually unreachable attractors: {names}" if pairs else f"unreachable (from, to): {one_way}"
+    e = np.eye(dynamics.dim)
+    bounded = np.all(np.isfinite(dynamics.noise.support(reps[:, None, :], np.concatenate([e, -e])[None])))
+    if bounded:
+        why = (
+            "the noise law is bounded (minibatch noise lies in the convex hull of the per-sample gradient "
+            "deviations), "
+            "and somewhere on every connecting path the drift is stronger than any noise it can produce, so "
+            "the transition has probability 0 at small step size"
+        )
+    else:
+        why = (
+            "the quasi-potential of one is +inf all around the other on this grid: the noise is degenerate "
+            "along every connecting path, or the box cuts those paths (then enlarge the bounds)"
+        )
+    return (
+        f"every W-graph energy is +inf: {what}; {why}. Refining or enlarging the grid does not change a "
+        "transition the dynamics cannot make; the Landscape has +inf costs and energies, no ground state "
+        "and NaN masses (info['unreachable'] lists the pairs)"
+    )
+
+
+def _pos(x):
+    return "(" + ", ".join(f"{v:.4g}" for v in x) + ")"
 
 
 def _neighbourhoods(grid, atts, cells):
@@ -546,7 +603,7 @@ def compare(loss, *, noise=None, grid, method=None, batch_size=None, **kwargs) -
     dyn_s = sgd(loss, noise=noise, batch_size=batch_size)
     dyn_l = langevin(loss)
     if method is None:
-        method = _default_method(dyn_s, grid)
+        method = default_method(dyn_s, grid)
     S = landscape(dyn_s, grid, method=method, **kwargs)
     L = landscape(dyn_l, grid, method=method, **kwargs)
     tol = 2.0 * float(np.linalg.norm(grid.spacing))

@@ -91,15 +91,25 @@ class GaussianNoise(NoiseLaw):
     is_gaussian = True
 
     def __init__(self, cov, *, params=None, variables=None):
-        self.spec, self.params, self.variables = cov, dict(params or {}), variables
+        if isinstance(cov, (int, float, np.floating, np.integer)) and not isinstance(cov, bool):
+            _check_variance(cov)
+        self.spec, self.params = cov, dict(params or {})
+        self.variables = tuple(str(v) for v in variables) if variables is not None else None
         self.loss = self.dim = None
+
+    def _names(self):
+        """Coordinate names for expressions: ``variables``, else the loss's, else x, y, z."""
+        d = self.dim
+        names = self.variables or getattr(self.loss, "variables", None) or _expr.DEFAULT_VARIABLES[:d]
+        if len(names) < d:
+            raise DimensionError(
+                f"{d}-D noise expression {self.spec!r} needs {d} coordinate names, got {list(names)}; "
+                f"pass variables=[...] ({d} names) to {type(self).__name__}"
+            )
+        return tuple(names)[:d]
 
     def _on_bind(self):
         cov, d = self.spec, self.dim
-        names = tuple(self.variables) if self.variables else _expr.DEFAULT_VARIABLES[:d]
-        if len(names) < d:
-            raise DimensionError(f"{d}-D noise needs {d} variable names, got {list(names)}")
-        names = names[:d]
         self._scalar = None  # callable (x, f) -> (...) when a = s I
         self._matrix = None  # callable x -> (..., d, d)
         self._const = None
@@ -109,6 +119,7 @@ class GaussianNoise(NoiseLaw):
             self._const = float(cov) * np.eye(d)
             self.uses_x = False
         elif isinstance(cov, str) or hasattr(cov, "free_symbols"):
+            names = self._names()
             e = _expr.parse(cov, names + ("f",), self.params, what="noise variance expression")
             used = {s.name for s in e.free_symbols}
             self.uses_loss_value, self.uses_x = "f" in used, bool(used - {"f"})
@@ -130,6 +141,7 @@ class GaussianNoise(NoiseLaw):
         elif isinstance(cov, (list, tuple)):
             if len(cov) != d or any(len(row) != d for row in cov):
                 raise DimensionError(f"covariance field must be a {d}x{d} nested list")
+            names = self._names()
             fns = [
                 [
                     _expr.vectorize(_expr.parse(c, names + ("f",), self.params, what="covariance entry"), names, ("f",))
@@ -231,6 +243,21 @@ class IsotropicNoise(GaussianNoise):
             self._scalar = lambda x, f: np.broadcast_to(np.asarray(user(x), dtype=float), x.shape[:-1])
 
 
+def _check_variance(s):
+    """A constant noise variance must be a finite number > 0.
+
+    Zero noise gives V = +inf off the attractor and a simulation without noise; a negative
+    variance is not a covariance at all.
+    """
+    s = float(s)
+    if not np.isfinite(s) or s <= 0:
+        raise CovarianceError(
+            f"noise variance must be a finite number > 0, got {s!r}: the covariance is s·I, so s < 0 is not "
+            "positive semi-definite and s = 0 (no noise) makes the quasi-potential +inf everywhere; "
+            "give s > 0 (for noise acting in some directions only, pass a PSD matrix)"
+        )
+
+
 def quadratic_conjugate(A, u):
     """½ uᵀ A⁺ u for PSD A, +inf where u has a component outside range(A)."""
     A = np.asarray(A, dtype=float)
@@ -252,18 +279,27 @@ def psd_sqrt(A):
 
 def _check_psd(A, x, what):
     A = np.asarray(A)
-    asym = np.abs(A - np.swapaxes(A, -1, -2))
+    asym = np.abs(A - np.swapaxes(A, -1, -2)).max(axis=(-1, -2))
     scale = 1.0 + np.abs(A).max(axis=(-1, -2))
-    bad = asym.max(axis=(-1, -2)) > 1e-10 * scale
-    w = np.linalg.eigvalsh(0.5 * (A + np.swapaxes(A, -1, -2)))
-    bad = bad | (w.min(axis=-1) < -1e-10 * scale)
+    bad = asym > 1e-10 * scale
     if np.any(bad):
-        idx = np.argwhere(np.atleast_1d(bad))[0]
-        where = "" if x is None or x.ndim == 1 else f" at x = {x[tuple(idx)]}"
+        idx = tuple(np.argwhere(np.atleast_1d(bad))[0]) if bad.ndim else ()
         raise CovarianceError(
-            f"{what} is not symmetric positive semi-definite{where} "
-            f"(eigenvalues {np.round(np.atleast_2d(w)[tuple(idx[:1]) if w.ndim > 1 else 0], 6)})"
+            f"{what} is asymmetric{_where(x, idx)}: max |A - Aᵀ| = {float(asym[idx]):.3g}; "
+            "a covariance must equal its transpose (give both off-diagonal entries the same value)"
         )
+    w = np.linalg.eigvalsh(0.5 * (A + np.swapaxes(A, -1, -2)))
+    bad = w.min(axis=-1) < -1e-10 * scale
+    if np.any(bad):
+        idx = tuple(np.argwhere(np.atleast_1d(bad))[0]) if bad.ndim else ()
+        raise CovarianceError(
+            f"{what} is not positive semi-definite{_where(x, idx)}: "
+            f"eigenvalues {np.round(w[idx], 6)} (smallest must be >= 0)"
+        )
+
+
+def _where(x, idx):
+    return "" if x is None or x.ndim == 1 else f" at x = {x[idx]}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .dynamics import coerce_dynamics
-from .errors import DimensionError, InputError
+from .errors import DimensionError, GridError, InputError
 from .grid import Attractor, Grid
 
 __all__ = ["QuasiPotential", "quasipotential", "METHODS"]
@@ -22,11 +22,40 @@ METHODS = {
 }
 
 
+#: method string -> grid dimensions it solves (None: any)
+DIMS = {"exact": (1,), "fmm": None, "olim": (2, 3), "sweep": (2, 3)}
+
+
 def _solver(method):
     name = METHODS.get(method)
     if name is None:
         raise InputError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
     return importlib.import_module(name)
+
+
+def check_method(method, options, grid=None):
+    """The solver module of ``method`` after checking the method, its options and, given ``grid``,
+    the grid's dimension and memory. Raises :class:`InputError` before any work is done."""
+    solver = _solver(method)
+    unknown = sorted(set(options) - set(solver.OPTIONS))
+    if unknown:
+        raise InputError(f"method={method!r} takes options {sorted(solver.OPTIONS)}, not {unknown}")
+    if grid is not None:
+        d, dims = grid.dim, DIMS.get(method)
+        if dims == (1,) and d != 1:
+            raise GridError(
+                f"method={method!r} needs a 1-D grid and 1-D dynamics, got a {d}-D grid; "
+                "use method='olim', 'fmm' or 'sweep' in 2-D and 3-D"
+            )
+        if dims is not None and d not in dims:
+            hint = (
+                "use method='exact'"
+                if d == 1
+                else "grids in 4-D and more are too large, use path methods (minimum action paths) instead"
+            )
+            raise GridError(f"method={method!r} needs a 2-D or 3-D grid, got {d}-D; {hint}")
+        grid.check_memory(f"method={method!r}")
+    return solver
 
 
 @dataclass(frozen=True, repr=False)
@@ -94,15 +123,13 @@ def quasipotential(dynamics, grid, attractor, *, method="olim", **options) -> Qu
     >>> round(float(qp.values[-1]), 6)   # f(2) - f(x*) for Langevin
     2.576525
     """
-    solver = _solver(method)
-    unknown = sorted(set(options) - set(solver.OPTIONS))
-    if unknown:
-        raise InputError(f"method={method!r} takes options {sorted(solver.OPTIONS)}, not {unknown}")
+    _solver(method)
     dynamics = coerce_dynamics(dynamics)
     if not isinstance(grid, Grid):
         raise InputError(f"grid must be a fw.Grid, got {type(grid).__name__}")
     if grid.dim != dynamics.dim:
         raise DimensionError(f"grid is {grid.dim}-D but the dynamics is {dynamics.dim}-D")
+    solver = check_method(method, options, grid)
     att = Attractor.coerce(attractor, dynamics, grid)
     values, info = solver.solve(dynamics, grid, att, **options)
     values = np.asarray(values, dtype=float)

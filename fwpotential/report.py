@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ConfigError, ProblemFile
+from .config import ProblemFile
 from .errors import ConvergenceError, InputError
 
 __all__ = ["Outcome", "solve_problem", "write_outputs", "markdown_table"]
@@ -137,20 +137,6 @@ def _jsonable(o):
 
 
 # ------------------------------------------------------------------------------------------------
-def _available_method(spec, grid, dyns):
-    from .landscape import _default_method
-    from .quasipotential import METHODS
-
-    m = spec.solve.get("method")
-    if m is None:
-        return _default_method(next(iter(dyns.values())), grid)
-    if m not in METHODS:
-        raise ConfigError(
-            f"[solve] method: {m!r} is not available in this installation; choose one of {sorted(METHODS)}"
-        )
-    return m
-
-
 def solve_problem(spec: ProblemFile, *, montecarlo=True, progress=None) -> Outcome:
     """Compute what ``spec`` asks for: one landscape per dynamics, the SGD/Langevin comparison,
     the exact-V check and the Monte Carlo runs. ``progress(str)`` receives one line per step."""
@@ -158,14 +144,7 @@ def solve_problem(spec: ProblemFile, *, montecarlo=True, progress=None) -> Outco
 
     say = progress or (lambda s: None)
     t_all = time.perf_counter()
-    grid = spec.build_grid()
-    dyns = spec.build_dynamics()
-    for lab, dyn in dyns.items():
-        if dyn.dim != grid.dim:
-            raise ConfigError(f"[grid] bounds: the {_LABEL[lab]} dynamics is {dyn.dim}-D but the grid is {grid.dim}-D")
-    attractors = spec.build_attractors(grid)
-    method = _available_method(spec, grid, dyns)
-    opts = dict(spec.solve.get("options", {}))
+    grid, dyns, attractors, method, opts = spec.prepare()
     seconds = {}
     lands = {}
     for lab, dyn in dyns.items():

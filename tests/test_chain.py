@@ -107,3 +107,14 @@ def test_two_closed_classes_raise():
     data = fw.FiniteSum([fw.Loss.from_expr(f"x**4/4 - x**2/2 + {s}*x") for s in (0.3, -0.3)])
     with pytest.raises(fw.ConvergenceError, match="2 closed classes"):
         stationary_chain(fw.sgd(data), 0.2, fw.Grid([(-2, 2)], (801,)))
+
+
+def test_split_chain_asks_for_a_finer_grid():
+    """γ√a = 1e-4 per step against h = 0.04: the discretised chain cannot leave its nodes."""
+    dyn = fw.sgd("(x**2 - 1)**2/4", noise=fw.GaussianNoise(0.01))
+    with pytest.raises(
+        fw.ConvergenceError,
+        match=r"closed classes.*moves a chain by about 0\.0001 per step .* less than the cell size h = 0\.04, .*"
+        r"refine the grid to h <= 5e-05 .*or use a larger step_size",
+    ):
+        stationary_chain(dyn, 0.001, fw.Grid([(-2, 2)], (101,)))

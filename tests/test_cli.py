@@ -119,7 +119,7 @@ def test_unavailable_method_is_bad_input(tmp_path, capsys):
     p = tmp_path / "p.toml"
     p.write_text(PROBLEM_1D.replace('method = "exact"', 'method = "nosuch"'))
     assert cli.main(["run", str(p), "--out", str(tmp_path / "o"), "-q"]) == 2
-    assert "[solve] method: 'nosuch' is not available" in capsys.readouterr().err
+    assert "[solve]: unknown method 'nosuch'; choose one of" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -192,3 +194,65 @@ def test_demo_and_gallery_validate():
         s.build_grid()
         s.build_dynamics()
     assert (EXAMPLES / "sgd_vs_langevin.toml").read_text().strip() == config.DEMO_TOML.strip()
+
+
+# ---- check makes every check run makes ---------------------------------------------------------
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        ('[solve]\nmethod = "olimm"\n', r"\[solve\]: unknown method 'olimm'; choose one of \['exact', 'fmm', 'olim'"),
+        (
+            '[solve]\nmethod = "olim"\noptions = {k = 10}\n',
+            r"\[solve\]: method='olim' takes options \[.*'K'.*\], not \['k'\]",
+        ),
+        ('[solve]\nmethod = "exact"\n', r"\[solve\]: method='exact' needs a 1-D grid .* got a 2-D grid"),
+        (
+            "[solve]\nattractors = [[5.0, 0.0]]\n",
+            r"\[solve\] attractors: attractor \(5\.0, 0\.0\) lies outside the grid",
+        ),
+        (
+            "[montecarlo]\nstep_sizes = [0.1]\ndynamics = 'sgd_gaussian'\n",
+            r"\['sgd_gaussian'\] not computed.*compare_gaussian",
+        ),
+        ("[montecarlo]\nstep_sizes = [0.1]\nn_steps = 100\nburn_in = 100\n", r"burn_in: 100 >= n_steps = 100"),
+    ],
+)
+def test_check_runs_the_checks_of_run(tmp_path, capsys, monkeypatch, extra, match):
+    """``fwpotential check`` and ``run`` refuse the same files, with the same message, before computing."""
+    from fwpotential import cli, report
+
+    p = tmp_path / "p.toml"
+    p.write_text(BASE + extra)
+    assert cli.main(["check", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err), err
+
+    def computing(*args, **kwargs):
+        raise AssertionError("run computed before validating")
+
+    monkeypatch.setattr(sys.modules["fwpotential.landscape"], "landscape", computing)
+    monkeypatch.setattr(report, "write_outputs", computing)
+    assert cli.main(["run", str(p), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == err
+
+
+def test_check_refuses_a_grid_too_large_for_memory(tmp_path, capsys):
+    p = tmp_path / "p.toml"
+    p.write_text(BASE.replace("shape = [33, 33]", "shape = [100000, 100000]"))
+    from fwpotential import cli
+
+    assert cli.main(["check", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"grid \(100000, 100000\) .* needs about [0-9.]+e\+03 GiB, more than the", err), err
+
+
+def test_description_is_optional():
+    spec = loads(BASE.replace('description = "a test"\n', ""))
+    assert spec.description == ""
+    spec.prepare()
+
+
+def test_gallery_files_prepare():
+    for p in sorted(EXAMPLES.glob("*.toml")):
+        plan = config.load(p).prepare()
+        assert plan.method in fw.METHODS and plan.grid.dim in (1, 2, 3), p.name

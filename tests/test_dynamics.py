@@ -228,3 +228,43 @@ def test_geometric_cost_is_min_over_speeds(make, rng):
         assert got[k] == pytest.approx(ref, rel=1e-6, abs=1e-9), k
     # homogeneous of degree 1 in e
     np.testing.assert_allclose(dyn.geometric_cost(x, 2.5 * e), 2.5 * got, rtol=1e-6, atol=1e-12)
+
+
+# ---- any dimension d >= 1 --------------------------------------------------------------------
+@pytest.mark.parametrize("d", [4, 12])
+def test_high_dimensional_dynamics_build(d):
+    """The noise law takes the loss's variable names: d > 3 builds and evaluates like d <= 3."""
+    names = [f"w{i}" for i in range(d)]
+    loss = fw.Loss.from_expr(" + ".join(f"{k + 1}*{n}**2" for k, n in enumerate(names)), variables=names)
+    x = np.linspace(-1.0, 1.0, 3 * d).reshape(3, d)
+    p = np.ones((3, d))
+    built = [
+        fw.langevin(loss),
+        fw.sgd(loss, noise=fw.GaussianNoise(0.5)),
+        fw.sgd(loss, noise=fw.IsotropicNoise("0.5 + f")),
+        fw.sgd(loss, noise=fw.GaussianNoise(0.5), batch_size=4),
+    ]
+    s = [2.0, 0.5, 0.5 + loss.value(x), 0.125]
+    for dyn, s_x in zip(built, s):
+        assert dyn.dim == d
+        np.testing.assert_allclose(dyn.drift(x), -2.0 * np.arange(1, d + 1) * x)
+        np.testing.assert_allclose(dyn.hamiltonian(x, p), np.sum(dyn.drift(x), -1) + 0.5 * d * s_x)
+    np.testing.assert_allclose(built[0].potential_hessian(np.zeros(d)), np.diag(2.0 * np.arange(1, d + 1)))
+
+
+def test_high_dimensional_noise_expression_needs_names():
+    """A callable loss has no variable names: an expression noise law says how to give them."""
+    loss = fw.Loss.from_callable(lambda x: np.sum(x**2, -1), dim=4, grad=lambda x: 2 * x)
+    fw.sgd(loss, noise=fw.GaussianNoise(0.5))  # a constant needs no names
+    with pytest.raises(fw.DimensionError, match=r"needs 4 coordinate names.*pass variables=\[\.\.\.\]"):
+        fw.sgd(loss, noise=fw.IsotropicNoise("0.5 + x"))
+    dyn = fw.sgd(loss, noise=fw.IsotropicNoise("0.5 + a**2", variables="abcd"))
+    np.testing.assert_allclose(dyn.noise_cov(np.ones(4)), 1.5 * np.eye(4))
+
+
+def test_grid_solvers_refuse_four_dimensions():
+    dyn = fw.langevin(fw.Loss.from_expr("a**2 + b**2 + c**2 + d**2", variables=list("abcd")))
+    grid = fw.Grid([(-1, 1)] * 4, (5,) * 4)
+    for method in ("olim", "sweep"):
+        with pytest.raises(fw.InputError, match=rf"method='{method}' needs a 2-D or 3-D grid, got 4-D"):
+            fw.quasipotential(dyn, grid, np.zeros(4), method=method)

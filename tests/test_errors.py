@@ -108,12 +108,12 @@ def test_non_finite_at_grid_nodes_through_quasipotential():
 # ---- covariance ----------------------------------------------------------------------------------
 def test_covariance_not_psd_constant_matrix():
     with pytest.raises(
-        fw.CovarianceError, match=r"covariance is not symmetric positive semi-definite \(eigenvalues \[-1\.\s+3\.\]\)"
+        fw.CovarianceError, match=r"covariance is not positive semi-definite: eigenvalues \[-1\.\s+3\.\]"
     ):
         fw.Diffusion(["-x", "-y"], cov=np.array([[1.0, 2.0], [2.0, 1.0]]))
-    with pytest.raises(fw.CovarianceError, match=r"not symmetric positive semi-definite"):
+    with pytest.raises(fw.CovarianceError, match=r"covariance is asymmetric: max \|A - Aᵀ\| = 0\.5; a covariance must"):
         fw.Diffusion(["-x", "-y"], cov=np.array([[1.0, 0.5], [0.0, 1.0]]))  # PSD-looking but not symmetric
-    with pytest.raises(fw.CovarianceError, match=r"not symmetric positive semi-definite"):
+    with pytest.raises(fw.CovarianceError, match=r"not positive semi-definite"):
         fw.sgd("x**2 + y**2", noise=fw.GaussianNoise([[1.0, 0.0], [0.0, -0.1]]))
 
 
@@ -124,9 +124,7 @@ def test_covariance_expression_negative_somewhere():
         dyn.noise_cov(np.array([[0.5], [-1.0]]))
     field = fw.Diffusion(["-x", "-y"], cov=[["1", "x"], ["x", "1"]])
     field.noise_cov(np.array([0.5, 0.0]))
-    with pytest.raises(
-        fw.CovarianceError, match=r"noise covariance is not symmetric positive semi-definite at x = \[2\. 0\.\]"
-    ):
+    with pytest.raises(fw.CovarianceError, match=r"noise covariance is not positive semi-definite at x = \[2\. 0\.\]"):
         field.noise_cov(np.array([[0.5, 0.0], [2.0, 0.0]]))
     # and through the solver: a variance negative on part of the grid
     dyn1 = fw.sgd("(x**2 - 1)**2", noise=fw.GaussianNoise("x + 0.5"))

@@ -139,3 +139,16 @@ def test_bad_input():
     g3 = fw.Grid([(-1, 1)] * 3, (5, 5, 5))
     with pytest.raises(fw.GridError, match="1-D and 2-D"):
         fw.fokker_planck(fw.langevin("x**2 + y**2 + z**2"), g3, 0.1)
+
+
+def test_tiny_eps_says_raise_eps_or_refine():
+    """At cell Péclet numbers ~65 the generator splits in floating point; the error gives the numbers."""
+    dyn = fw.langevin("(x**2 - 1)**2/4 + y**2/2")
+    grid = fw.Grid([(-2, 2), (-2, 2)], (41, 41))
+    with pytest.raises(
+        fw.GridError,
+        match=r"not irreducible .*eps=0\.01 is too small for this grid: the cell Péclet number .* reaches 6[0-9.]+, "
+        r".*raise eps to about 0\.02[0-9]* or more, or refine the grid to about 8[0-9]x8[0-9] nodes",
+    ):
+        fw.fokker_planck(dyn, grid, 0.01)
+    fw.fokker_planck(dyn, fw.Grid([(-2, 2), (-2, 2)], (89, 89)), 0.01)  # the advice works

@@ -113,3 +113,50 @@ def test_attractor_coordinate_count():
         fw.DimensionError, match=r"attractor \[1\.\] has 1 coordinate\(s\); grid is 2-D and dynamics 2-D"
     ):
         fw.Attractor.coerce(1.0, ms, grid)
+
+
+def test_grid_too_large_for_memory_is_refused_up_front():
+    """100000² nodes: the solve would need terabytes; the error says how much before allocating."""
+    grid = fw.Grid([(-2, 2), (-2, 2)], (100_000, 100_000))
+    assert grid.solve_bytes() > 1e12
+    dyn = fw.langevin("x**2 + y**2")
+    for call in (
+        lambda: fw.quasipotential(dyn, grid, [0.0, 0.0], method="olim"),
+        lambda: fw.landscape(dyn, grid),
+    ):
+        with pytest.raises(fw.GridError, match=r"grid \(100000, 100000\) \(1e\+10 nodes\) needs about [0-9.e+]+ GiB"):
+            call()
+    fw.Grid([(-2, 2), (-2, 2)], (65, 65)).check_memory()  # small grids pass
+
+
+def test_degenerate_but_stable_minimum_is_an_attractor():
+    """x**4: Db = 0 at the minimum, attracting through the cubic term; the solvers that start from a
+    ball around it solve it, and the landscape finds it."""
+    g1 = fw.Grid([(-1, 1)], (101,))
+    q = fw.quasipotential(fw.langevin("x**4"), g1, 0.0, method="exact")
+    np.testing.assert_allclose(q.values, g1.axes[0] ** 4, atol=1e-12)
+    assert q.attractor.snap["degenerate"]
+    dyn = fw.langevin("x**4 + y**2")
+    g2 = fw.Grid([(-1, 1), (-1, 1)], (33, 33))
+    exact = dyn.loss.value(g2.points())
+    for method in ("olim", "sweep", "fmm"):
+        err = np.max(np.abs(fw.quasipotential(dyn, g2, [0.0, 0.0], method=method).values - exact))
+        assert err < 0.1, (method, err)
+    assert len(fw.landscape(dyn, g2, estimate_error=False).attractors) == 1
+
+
+def test_degenerate_equilibrium_that_does_not_attract_is_named():
+    with pytest.raises(
+        fw.AttractorError, match=r"degenerate equilibrium \(0\) \(a zero eigenvalue of Db: .*higher-order terms decide"
+    ):
+        fw.quasipotential(fw.langevin("x**3 + x**4"), fw.Grid([(-1, 1)], (101,)), 0.0, method="exact")
+
+
+def test_degenerate_minimum_with_anisotropic_noise_says_to_use_a_set():
+    dyn = fw.sgd("x**4 + y**2", noise=fw.GaussianNoise([[1.0, 0.3], [0.3, 1.0]]))
+    grid = fw.Grid([(-1, 1), (-1, 1)], (33, 33))
+    with pytest.raises(fw.InputError, match=r"x\* is degenerate .* give the attractor as a small set"):
+        fw.quasipotential(dyn, grid, [0.0, 0.0], method="olim")
+    mask = np.linalg.norm(grid.points(), axis=-1) <= 2.5 * grid.spacing[0]
+    qp = fw.quasipotential(dyn, grid, fw.Attractor.from_mask(mask), method="olim")
+    assert np.all(np.isfinite(qp.values)) and qp.values.max() > 1.0

@@ -1,5 +1,8 @@
 """Landscapes: energies, global potential, ground states, Hwang weights, SGD vs Langevin."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.integrate import quad
@@ -192,3 +195,61 @@ def test_no_attractor_in_box_is_an_error():
     loss = fw.Loss.from_expr("(x - 5)**2")
     with pytest.raises(fw.AttractorError, match="no stable equilibrium inside the grid"):
         landscape(fw.langevin(loss), fw.Grid([(-1, 1)], (101,)))
+
+
+# ---- attractors that cannot reach each other -------------------------------------------------
+BOUNDED_1D = ["(x**2 - 1)**2/4 + 0.1*x", "(x**2 - 1)**2/4 - 0.1*x"]  # minibatch noise ±0.1 < max |f'| = 0.385
+
+
+def _bounded_landscape(samples, grid, **kw):
+    dyn = fw.sgd(fw.FiniteSum([fw.Loss.from_expr(e) for e in samples]))
+    with pytest.warns(
+        fw.FWWarning, match=r"every W-graph energy is \+inf: mutually unreachable attractors: 0 at"
+    ) as rec:
+        L = fw.landscape(dyn, grid, **kw)
+    assert "the noise law is bounded" in str(rec[0].message) and "does not change" in str(rec[0].message)
+    return L
+
+
+def _check_isolated(L):
+    assert np.isinf(L.costs[0, 1]) and np.isinf(L.costs[1, 0])
+    assert np.all(np.isinf(L.energies)) and len(L.ground_states) == 0 and np.all(np.isinf(L.potential))
+    assert L.info["unreachable"] == [(0, 1), (1, 0)]
+    assert L.weights().shape == (0,) and L.weights("chain").shape == (0,)
+    assert np.all(np.isnan(L.predicted_masses(0.1)))
+    assert "no ground state: the attractors cannot reach each other" in L.table()
+
+
+def test_unreachable_attractors_give_a_landscape_and_a_warning(tmp_path):
+    """Bounded minibatch noise weaker than the drift: W is +inf on any grid; the landscape says why."""
+    L = _bounded_landscape(BOUNDED_1D, fw.Grid([(-2.0, 2.0)], (201,)))
+    _check_isolated(L)
+    # downstream: the report of a problem file with these samples writes every file
+    from fwpotential import config, report
+
+    text = f"""name = "isolated"
+kind = "compare"
+[loss]
+samples = {BOUNDED_1D!r}
+[noise]
+law = "minibatch"
+[grid]
+bounds = [[-2, 2]]
+shape = [201]
+[fokker_planck]
+eps = [0.1]
+dynamics = "langevin"
+""".replace("'", '"')
+    with pytest.warns(fw.FWWarning, match="mutually unreachable"):
+        outc = report.solve_problem(config.loads(text))
+    files = report.write_outputs(outc, tmp_path)
+    summary = json.loads(Path(files["json"]).read_text())
+    assert summary["landscapes"]["sgd"]["energies"] == ["inf", "inf"], summary["landscapes"]["sgd"]
+    assert "different ground states" in Path(files["report"]).read_text()
+
+
+@pytest.mark.slow
+def test_unreachable_attractors_2d():
+    base = "x**2/2 + (y**2 - 1)**2/4"
+    samples = [base + s for s in (" + 0.1*x", " - 0.05*x + 0.0866*y", " - 0.05*x - 0.0866*y")]
+    _check_isolated(_bounded_landscape(samples, fw.Grid([(-1.0, 1.0), (-1.6, 1.6)], (11, 11)), method="sweep"))

@@ -407,3 +407,57 @@ def test_hook_cache_file_and_in_memory_fallback(tmp_path, monkeypatch):
     monkeypatch.setattr(_chains, "_HOOKS", {})
     memory = simulate(dyn, **kw)
     np.testing.assert_array_equal(cached.positions, memory.positions)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "other_npz"])
+def test_damaged_checkpoint_names_the_file(tmp_path, damage):
+    dyn = fw.sgd(fw.Loss.from_expr("x**2"), noise=fw.GaussianNoise(0.5))
+    path = tmp_path / "c.npz"
+    kw = dict(step_size=0.1, n_steps=10, n_chains=4, x0=[0.0], seed=1, checkpoint=path, progress=False)
+    simulate(dyn, **kw)
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"not a checkpoint" * 10)
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        np.savez(path, a=np.zeros(3))
+    with pytest.raises(
+        fw.InputError, match=r"checkpoint .*c\.npz cannot be read .*delete it .*another checkpoint= path"
+    ):
+        simulate(dyn, **kw)
+
+
+def test_all_chains_diverged_is_said_with_step_size_advice():
+    """Every chain blows up during burn-in: the error says so, not that burn_in >= n_steps."""
+    dyn = fw.sgd(fw.Loss.from_expr("x**2"), noise=fw.GaussianNoise(0.01))
+    land = fw.landscape(fw.langevin("x**2"), fw.Grid([(-2.0, 2.0)], (41,)))
+    with pytest.warns(fw.FWWarning):
+        run = simulate(
+            dyn, step_size=1.5, n_steps=2000, n_chains=5, x0=[0.5], seed=0, landscape=land, burn_in=1000, progress=False
+        )
+    assert run.n_diverged == 5
+    with pytest.raises(
+        fw.InputError,
+        match=r"5 of 5 chains diverged .* before the end of burn_in=1000, at step_size=1\.5; the stability limit 2/λ_max of SGD at the minima is 1; use a smaller step_size",
+    ):
+        run.occupation()
+    ok = simulate(
+        dyn, step_size=0.1, n_steps=10, n_chains=2, x0=[0.5], seed=0, landscape=land, burn_in=10, progress=False
+    )
+    with pytest.raises(fw.InputError, match=r"burn_in=10 >= n_steps=10; give burn_in < n_steps"):
+        ok.occupation()
+
+
+def test_mc_check_refuses_dynamics_of_another_landscape():
+    land = fw.landscape(fw.langevin(DW), fw.Grid([(-2.5, 2.5)], (201,)))
+    kw = dict(step_sizes=[0.05, 0.04], n_steps=200, n_chains=4, seed=1)
+    with pytest.raises(fw.InputError, match=r"simulates .*SGD.* but the landscape was computed for .*Langevin"):
+        mc_check(land, fw.sgd(DW, noise=fw.GaussianNoise(2.0)), **kw)
+    sgd_land = fw.landscape(fw.sgd(DW, noise=fw.GaussianNoise(0.5)), fw.Grid([(-2.5, 2.5)], (201,)))
+    with pytest.raises(fw.InputError, match=r"their H\(x, p\) differ at x = .*another drift or noise law"):
+        mc_check(sgd_land, fw.sgd(DW, noise=fw.GaussianNoise(0.4)), **kw)
+    with pytest.warns(fw.FWWarning, match="crossings"):  # an equal dynamics built again is accepted
+        mc_check(land, fw.langevin(DW), **kw)

@@ -385,3 +385,19 @@ def test_finite_sum_sampler_draws_batch_means(data2):
 def test_unbound_law_says_how_to_bind():
     with pytest.raises(fw.InputError, match=r"not bound to a loss/dimension; pass it to fw.sgd"):
         fw.GaussianNoise(1.0).cov(np.zeros(2))
+
+
+@pytest.mark.parametrize("law", [fw.GaussianNoise, fw.IsotropicNoise])
+@pytest.mark.parametrize("s", [-1.0, 0.0, np.nan, np.inf])
+def test_constant_variance_must_be_positive(law, s):
+    """s I with s <= 0 or not finite is refused where it is given, as the matrix form is."""
+    with pytest.raises(fw.CovarianceError, match=r"noise variance must be a finite number > 0, got .*give s > 0"):
+        law(s)
+
+
+def test_asymmetric_matrix_is_called_asymmetric():
+    with pytest.raises(fw.CovarianceError, match=r"asymmetric: max \|A - Aᵀ\| = 0\.3"):
+        fw.GaussianNoise(np.array([[1.0, 0.3], [0.0, 1.0]])).bind(None, 2)
+    field = fw.Diffusion(["-x", "-y"], cov=[["1", "x"], ["0", "1"]])
+    with pytest.raises(fw.CovarianceError, match=r"asymmetric at x = \[2\. 0\.\]: max \|A - Aᵀ\| = 2"):
+        field.noise_cov(np.array([[0.0, 0.0], [2.0, 0.0]]))

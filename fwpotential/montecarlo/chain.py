@@ -128,23 +128,27 @@ def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=
     noise = dynamics.noise
     if dynamics.kind == "langevin":
         eps = gamma if temperature is None else float(temperature)
-        rows = _gaussian_rows(
-            grid, mean, np.broadcast_to(2 * gamma * eps * np.eye(grid.dim), (len(pts), grid.dim, grid.dim))
-        )
+        cov = np.broadcast_to(2 * gamma * eps * np.eye(grid.dim), (len(pts), grid.dim, grid.dim))
+        rows = _gaussian_rows(grid, mean, cov)
         kernel = f"gaussian (ULA, ε={eps:g})"
     elif isinstance(noise, FiniteSumNoise):
         atoms, w = _finite_sum_atoms(noise, pts)
         rows = _atom_rows(grid, mean[:, None, :] - gamma * atoms, w)
+        cov = gamma**2 * noise.cov(pts)
         kernel = f"atoms ({atoms.shape[1]} per node)"
     elif isinstance(noise, GaussianNoise) or (isinstance(noise, _Batched) and isinstance(noise.inner, GaussianNoise)):
-        rows = _gaussian_rows(grid, mean, gamma**2 * dynamics.noise_cov(pts))
+        cov = gamma**2 * dynamics.noise_cov(pts)
+        rows = _gaussian_rows(grid, mean, cov)
         kernel = "gaussian"
     else:
         raise InputError(
             f"stationary_chain needs Gaussian or finite-sum noise, got {type(noise).__name__}; use fw.simulate"
         )
     lo, hi, seg, lost = rows
-    keep, n_transient = _closed_class(lo, seg, grid.size)
+    try:
+        keep, n_transient = _closed_class(lo, seg, grid.size)
+    except ConvergenceError as exc:
+        raise ConvergenceError(f"{exc}; {_closed_class_advice(grid, gamma, cov)}") from None
     pi = np.zeros(grid.size)
     pi[keep] = _gth(lo, hi, seg, keep)
     P = pi.reshape(grid.shape)
@@ -180,7 +184,7 @@ def _closed_class(lo, seg, n):
     if len(closed) != 1:
         raise ConvergenceError(
             f"the discretised chain has {len(closed)} closed classes: its stationary law is not unique "
-            "(disconnected reachable sets); restrict the grid to one of them"
+            "(sets of nodes the chain cannot leave)"
         )
     keep = np.flatnonzero(comp == closed[0])
     return keep, n - len(keep)
@@ -215,6 +219,23 @@ def _gth(lo, hi, seg, keep):
     if status != 0:
         raise ConvergenceError("GTH met a state with no way down: the discretised chain is not irreducible")
     return pi
+
+
+def _closed_class_advice(grid, gamma, cov):
+    """What to change when the discretised chain splits into several closed classes."""
+    spread = np.sqrt(np.median(np.linalg.eigvalsh(np.asarray(cov))[:, -1]))  # noise per step, typical node
+    h = float(np.max(grid.spacing))
+    if spread < h:
+        n = int(np.ceil(float(np.max(grid.upper - grid.lower)) / (0.5 * spread))) + 1
+        return (
+            f"the noise moves a chain by about {spread:.3g} per step (γ√a at step_size={gamma:g}), less than the "
+            f"cell size h = {h:.3g}, so the discretised chain cannot leave some nodes: refine the grid to "
+            f"h <= {0.5 * spread:.3g} (about {n} nodes per dimension), or use a larger step_size"
+        )
+    return (
+        f"the noise per step ({spread:.3g}) exceeds the cell size h = {h:.3g}, so the reachable sets are truly "
+        "disconnected (bounded noise): restrict the grid's box to one of them"
+    )
 
 
 def _axis_probs(ax, m, s):

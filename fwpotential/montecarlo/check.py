@@ -192,6 +192,7 @@ def mc_check(
     gs = np.asarray(step_sizes, dtype=float).reshape(-1)
     if gs.size < 2 or np.any(~(gs > 0)):
         raise InputError(f"step_sizes must hold at least two positive values, got {step_sizes!r}")
+    _check_same_dynamics(land, dyn)
     att = np.atleast_2d(np.asarray(land.attractors, dtype=float))
     m = len(att)
     if m < 2:
@@ -316,3 +317,26 @@ def _hwang_log_ratio(dyn, att, i, j):
         return float("nan"), f"unavailable ({exc})"
     kind = "Hwang, exact prefactor" if dyn.kind == "langevin" else "Hwang (K = 1; the prefactor K(x) can shift it)"
     return float(-0.5 * (di - dj)), kind
+
+
+def _check_same_dynamics(land, dyn):
+    """The simulated dynamics must be the landscape's: same kind and the same H(x, p) = <b, p> + Λ(x, p)
+    at the attractors and saddles (drift and noise law), else the comparison is meaningless."""
+    ref = getattr(land, "dynamics", None)  # stand-ins built from exact solutions may carry none
+    if ref is None or dyn is ref:
+        return
+    if dyn.dim != ref.dim or dyn.kind != ref.kind:
+        raise InputError(
+            f"mc_check simulates {dyn!r} but the landscape was computed for {ref!r}; "
+            "pass the dynamics of the landscape (land.dynamics)"
+        )
+    x = np.concatenate([np.atleast_2d(land.attractors), np.reshape(land.saddles, (-1, ref.dim))])
+    p = np.random.default_rng(0).standard_normal((len(x), ref.dim))
+    h_sim, h_land = dyn.hamiltonian(x, p), ref.hamiltonian(x, p)
+    if not np.allclose(h_sim, h_land, rtol=1e-9, atol=1e-12):
+        k = int(np.argmax(np.abs(h_sim - h_land)))
+        raise InputError(
+            f"mc_check simulates {dyn.name!r} but the landscape was computed for {ref.name!r}: their H(x, p) "
+            f"differ at x = {x[k]} ({h_sim[k]:.6g} vs {h_land[k]:.6g}: another drift or noise law); "
+            "pass the dynamics of the landscape (land.dynamics)"
+        )

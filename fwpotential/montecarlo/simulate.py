@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 
 import numba
@@ -193,11 +194,27 @@ class Run:
         a, n = a[use], n[use]
         C = len(n)
         if C == 0:
-            raise InputError("no steps were counted (burn_in >= n_steps?)")
+            raise InputError(self._why_nothing_counted())
         p = a.sum(0) / n.sum()
         nbar = n.mean()
         se = np.sqrt(np.sum((a - p * n[:, None]) ** 2, axis=0) / (C * max(C - 1, 1))) / nbar
         return Occupation(p, se, C, int(n.sum()), self.series_steps.copy(), self.series.copy(), a)
+
+    def _why_nothing_counted(self):
+        if self.burn_in >= self.n_steps:
+            return f"no steps were counted: burn_in={self.burn_in} >= n_steps={self.n_steps}; give burn_in < n_steps"
+        early = int(np.count_nonzero((self.status != 0) & (self.stopped_at <= self.burn_in)))
+        limits = [s["limit"] for s in self.info.get("stability", []) if np.isfinite(s.get("limit", np.nan))]
+        advice = (
+            f"the stability limit 2/λ_max of SGD at the minima is {min(limits):.3g}; "
+            if limits
+            else "the chains left every bounded region; "
+        )
+        return (
+            f"no steps were counted: {early} of {self.n_chains} chains diverged (NaN/inf or |x| > bound) before "
+            f"the end of burn_in={self.burn_in}, at step_size={self.step_size:g}; {advice}"
+            "use a smaller step_size, or start the chains (x0) closer to the minima"
+        )
 
     def exits(self, land=None) -> Exits:
         """Transition counts and mean exit times (units of t = n γ) with standard errors."""
@@ -938,24 +955,42 @@ def _save(path, st, config, runner):
     os.replace(tmp, path)
 
 
+def _read(path):
+    """The arrays of a checkpoint file; InputError naming the file if it is not one (truncated by a
+    crash during a copy, overwritten, or another file at that path)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            raw = {k: z[k].copy() for k in z.files}
+        config = json.loads(str(raw["config"]))
+        rng = json.loads(str(raw["rng"])) if "S" not in raw else None
+        missing = [k for k in (*_ARRAYS, "t", "series_steps", "series") if k not in raw]
+        if missing:
+            raise KeyError(f"arrays {missing} are missing")
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as exc:
+        raise InputError(
+            f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}): the file is truncated or is not a "
+            "fw.simulate checkpoint; delete it to start afresh, or pass another checkpoint= path"
+        ) from None
+    return raw, config, rng
+
+
 def _load(path, config, n_steps):
-    with np.load(path, allow_pickle=False) as z:
-        saved = json.loads(str(z["config"]))
-        if saved != json.loads(json.dumps(config, sort_keys=True)):
-            diff = sorted(k for k in set(saved) | set(config) if saved.get(k) != json.loads(json.dumps(config)).get(k))
-            raise InputError(
-                f"checkpoint {path} was written with different parameters ({diff}); use another path or delete it"
-            )
-        st = {k: z[k].copy() for k in _ARRAYS}
-        st["t"] = int(z["t"])
-        st["series_steps"] = z["series_steps"].tolist()
-        st["series"] = z["series"].tolist()
-        if "S" in z:
-            st["S"] = z["S"].copy()
-        else:
-            rng = np.random.Generator(np.random.PCG64())
-            rng.bit_generator.state = json.loads(str(z["rng"]))
-            st["rng"] = rng
+    z, saved, rng_state = _read(path)
+    if saved != json.loads(json.dumps(config, sort_keys=True)):
+        diff = sorted(k for k in set(saved) | set(config) if saved.get(k) != json.loads(json.dumps(config)).get(k))
+        raise InputError(
+            f"checkpoint {path} was written with different parameters ({diff}); use another path or delete it"
+        )
+    st = {k: z[k] for k in _ARRAYS}
+    st["t"] = int(z["t"])
+    st["series_steps"] = z["series_steps"].tolist()
+    st["series"] = z["series"].tolist()
+    if "S" in z:
+        st["S"] = z["S"]
+    else:
+        rng = np.random.Generator(np.random.PCG64())
+        rng.bit_generator.state = rng_state
+        st["rng"] = rng
     if st["t"] > n_steps:
         raise InputError(f"checkpoint {path} is at step {st['t']} > n_steps={n_steps}")
     return st

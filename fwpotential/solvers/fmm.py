@@ -59,14 +59,23 @@ def solve(dynamics, grid, attractor, *, radius=None, order=2):
         if radius_used < float(np.max(h)):
             raise GridError(f"radius={radius_used:g} is smaller than a grid cell ({np.max(h):g}); enlarge it")
         lam_min = float(np.linalg.eigvalsh(HV).min())
-        if lam_min <= 0:
-            raise InputError(f"the quasi-potential Hessian at x* = {xs} is not positive definite")
         # In the basin's sublevel sets D = G(f) - G(f*) exactly (the climb along reversed gradient lines
         # attains the eikonal bound), so the start region carries exact values; its level δ is chosen
-        # so that {D <= δ} lies inside the ball (D ≈ ¼ dxᵀ ∇²V dx near x*).
+        # so that {D <= δ} lies inside the ball (D ≈ ¼ dxᵀ ∇²V dx near x*; at a degenerate minimum,
+        # such as x**4's, below the least D on the ball's outer shell of nodes).
         D_in = _G(s_of_f, fstar, f)
-        delta = 0.8 * 0.25 * lam_min * radius_used**2
-        ball = np.linalg.norm(dx, axis=-1) <= radius_used
+        dist = np.linalg.norm(dx, axis=-1)
+        ball = dist <= radius_used
+        if lam_min > 0:
+            delta = 0.8 * 0.25 * lam_min * radius_used**2
+        else:
+            shell = ball & (dist > radius_used - float(np.max(h)))
+            delta = 0.8 * float(D_in[shell].min()) if shell.any() else 0.0
+            if not delta > 0:
+                raise InputError(
+                    f"the loss has no strict minimum at x* = {xs} within radius={radius_used:g} (D = 0 on the "
+                    "start ball's shell); pass attractors as a set (fw.Attractor.from_mask) for a flat minimum"
+                )
         phi = np.where(ball, np.sqrt(np.maximum(D_in, 0.0)) - np.sqrt(delta), radius_used)
         inside = phi <= 0
         if inside.all():
