@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import fwpotential as fw
+from fwpotential import problems
 from fwpotential.grid import Attractor, Grid
 from fwpotential.solvers import olim, sweep
 from fwpotential.solvers._start import START_CELLS, default_radius, quadratic_scale
@@ -69,6 +70,12 @@ def test_default_radius_is_cells_shrunk_by_the_cubic_term():
         assert default_radius(DYN, coarse, att) == pytest.approx(0.1, rel=1e-3)
     coarse = _grid(6.0, 4)
     assert default_radius(DYN, coarse, Attractor.from_point(X_STAR)) == pytest.approx(np.sqrt(2) / 4)
+    rot3 = problems.rotational_3d()  # V = 2U, U quadratic plus x⁴/4: no cubic term at 0
+    for half_width in (1.0, 4.0):
+        grid = Grid(((-half_width, half_width),) * 3, (int(16 * half_width) + 1,) * 3)
+        assert default_radius(rot3.dynamics, grid, Attractor.from_point([0.0] * 3)) == pytest.approx(3 / 8)
+    mask = Attractor.from_mask(np.linalg.norm(coarse.points() - X_STAR, axis=-1) < 0.5)
+    assert default_radius(DYN, coarse, mask) == 0.0
 
 
 @pytest.mark.parametrize("method", ["olim", "sweep"])
