@@ -11,7 +11,8 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import fwpotential as fw
-from fwpotential._fluctuation import _third_order, fluctuation_path
+from fwpotential._fluctuation import fluctuation_path
+from fwpotential.solvers._jet import third_order
 
 UX, UY, KAPPA = "4*x*(x**2 - 1)", "2*y", "(1 + x/2)"
 DYN = fw.Diffusion([f"-({UX}) - {KAPPA}*({UY})", f"-({UY}) + {KAPPA}*({UX})"], cov=np.eye(2))
@@ -55,7 +56,7 @@ def test_non_reversible_path_q_and_transport_integrals(x_star):
 def test_third_derivative_of_v_at_the_attractor():
     for xs in ((1.0, 0.0), (-1.0, 0.0)):
         x_star = np.array(xs)
-        T, g = _third_order(DYN, x_star, DYN.potential_hessian(x_star), 1e-4)
+        T, g = third_order(DYN, x_star, DYN.potential_hessian(x_star), 1e-4)
         T_exact = np.zeros((2, 2, 2))
         T_exact[0, 0, 0] = 48 * xs[0]  # ∇³(2U) = 2 · 24x
         assert np.abs(T - T_exact).max() < 1e-6

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import CovarianceError, DimensionError, InputError, NonFiniteError
 from . import _olim_kernels as _k
-from ._start import start_values
+from ._start import default_radius, start_values
 
 __all__ = ["solve", "OPTIONS", "ORDER", "default_K"]
 
@@ -87,11 +87,6 @@ def default_K(shape) -> int:
     return int(max(3, min(40, round(K))))
 
 
-def default_radius(grid) -> float:
-    """Default radius of the start ball: a fixed fraction of the box (about 2 cells at 65 per side)."""
-    return 0.03 * float(np.min(grid.upper - grid.lower))
-
-
 def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, max_segment=2.0, correction=None):
     """Quasi-potential by the ordered line integral method (midpoint quadrature).
 
@@ -136,9 +131,10 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
         (5 for a set attractor).
     radius : float, optional
         Radius (physical units) of the ball around a point attractor where V is set to the
-        Lyapunov quadratic; default :func:`default_radius` (3 % of the box: a fixed physical
-        radius, so the observed order is not capped by the singular start). At least one cell
-        diagonal.
+        Lyapunov quadratic. Default: 3 grid spacings (the largest spacing), shrunk to where the
+        cubic term of V at the attractor is 10 % of the quadratic one, at least one cell diagonal
+        (``fwpotential.solvers._start.default_radius``); it never depends on the size of the box.
+        An explicit radius is used as given, at least one cell diagonal.
     n_directions : int
         Tabulated costs only: directions per node (angles 2 pi m / n), linear interpolation.
     max_segment : float
@@ -186,9 +182,7 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
         raise InputError(f"K (update radius in grid steps) must be an integer >= 1, got {K!r}")
     if correction is not None and not isinstance(correction, (bool, np.bool_)):
         raise InputError(f"correction must be True, False or None, got {correction!r}")
-    if radius is None:
-        radius = default_radius(grid)
-    elif not (np.isscalar(radius) and np.isfinite(radius) and radius >= 0):
+    if radius is not None and not (np.isscalar(radius) and np.isfinite(radius) and radius >= 0):
         raise InputError(f"radius must be a finite number >= 0 (physical units), got {radius!r}")
     n_directions = int(n_directions)
     if n_directions < 8:
@@ -258,6 +252,8 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
             T = Lc.T @ np.diag(h3)
             A = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 1.0]])
 
+    if radius is None:
+        radius = default_radius(dynamics, grid, attractor)
     V0, init = start_values(dynamics, grid, attractor, radius)
     shp3 = np.array(list(grid.shape) + [1] * (3 - d), dtype=np.int64)
     offs, nbr, tri, tri_lut, simp = _stencils(d, K, grid.spacing)

@@ -47,6 +47,7 @@ import numpy as np
 
 from ..errors import ConvergenceError, CovarianceError, GridError, InputError
 from . import _sweep_kernels as _k
+from ._start import default_radius, start_values
 
 OPTIONS = frozenset({"tol", "max_sweeps", "scheme", "radius", "K", "cost", "face_points", "directions"})
 ORDER = 1.0
@@ -60,7 +61,6 @@ _SL_WIDTH = 2  # semi-Lagrangian: nodes searched on each side of the current dir
 # (1: 1.3x the error at 129^2)
 _TOL_REL = 1e-6  # default tol, relative to max(1, largest finite V)
 _LF_BOX = 1.2  # clipping box of the Lax–Friedrichs scheme, relative to the bound on |grad V|
-_RADIUS_BOX = 0.03  # default start radius, fraction of the box (as olim), at least two cell diagonals
 _UNLOCK = 0.1  # a decrease below _UNLOCK * tol does not unlock the neighbours
 _N_REFINE = 1  # re-evaluations of b, A at the current minimiser of a face update (2: same errors, slower)
 _ROWS_PER_CHUNK_EVALS = 200_000  # geometric-cost evaluations per chunk when building tables
@@ -96,9 +96,10 @@ def solve(
     scheme : {"semi-lagrangian", "godunov", "lax-friedrichs"}
     radius : float, optional
         Radius (physical units) of the ball around a point attractor on which V is fixed to the
-        Lyapunov quadratic; default 3 % of the box's shortest side (as olim: a fixed physical
-        radius, so the singular start does not cap the order), at least two cell diagonals.
-        Ignored for set attractors.
+        Lyapunov quadratic. Default (as olim): 3 grid spacings (the largest spacing), shrunk to
+        where the cubic term of V at the attractor is 10 % of the quadratic one, at least one
+        cell diagonal (``fwpotential.solvers._start.default_radius``); it never depends on the
+        size of the box. Ignored for set attractors.
     K : int, optional
         Semi-Lagrangian with Gaussian noise, 2-D: the segments end on the square rings of radius 1,
         2, ..., K cells around the node; godunov: rings 1 and K (as OLIM's update radius: longer
@@ -157,13 +158,11 @@ def solve(
         raise InputError(f"K must be a positive integer (cells), got {K!r}")
     K = int(K)
     if radius is None:
-        radius = max(_RADIUS_BOX * float(np.min(grid.upper - grid.lower)), 2.0 * float(np.linalg.norm(h)))
+        radius = default_radius(dynamics, grid, attractor)
     else:
         radius = float(radius)
         if not (np.isfinite(radius) and radius > 0):
             raise InputError(f"radius must be a positive length, got {radius!r}")
-
-    from ._start import start_values
 
     V, init = start_values(dynamics, grid, attractor, radius)
     V = np.ascontiguousarray(V, dtype=np.float64)
