@@ -78,3 +78,50 @@ def test_user_numba_cache_dir_is_respected(tmp_path):
     res = _probe(_env(tmp_path, NUMBA_CACHE_DIR=str(mine)))
     assert res["cache_dir"] == str(mine)
     assert res["written"] and all(_under(p, mine) for p in res["written"])
+
+
+# ------------------------------------------------------------------------------------------ .ci/run
+ROOT = PKG.parent
+CI = ROOT / ".ci" / "run"
+
+
+def _fake_checkout(tmp_path, demo, tests, ruff="exit 0"):
+    """A checkout with .ci/run, a README holding the two commands and a stand-in ruff."""
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / ".ci").mkdir()
+    (tmp_path / ".ci" / "run").write_text(CI.read_text())
+    (tmp_path / "README.md").write_text(
+        f"# x\n\n```bash\n{demo}\n```\n\ntext\n\n```bash\n{tests}\n```\n\n```python\nx = 1\n```\n"
+    )
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    fake = tmp_path / ".venv" / "bin" / "ruff"
+    fake.write_text(f'#!/usr/bin/env bash\necho "ruff $*" >> steps\n{ruff}\n')
+    fake.chmod(0o755)
+    return subprocess.run(["bash", ".ci/run"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+
+def test_ci_runs_the_readme_commands_in_order_then_ruff(tmp_path):
+    res = _fake_checkout(tmp_path, "echo fwpotential demo >> steps", "echo pytest >> steps")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "steps").read_text().splitlines() == [
+        "fwpotential demo",
+        "pytest",
+        "ruff check fwpotential tests benchmarks",
+        "ruff format --check",
+    ]
+
+
+def test_ci_fails_if_any_step_fails(tmp_path):
+    res = _fake_checkout(tmp_path / "a", "echo fwpotential demo; exit 3", "echo pytest")
+    assert res.returncode == 1 and "demo failed (exit 3)" in res.stderr
+    res = _fake_checkout(tmp_path / "b", "echo fwpotential demo", "echo pytest; exit 5")
+    assert res.returncode == 1 and "collected no tests" in res.stderr
+    res = _fake_checkout(tmp_path / "c", "echo fwpotential demo", "echo pytest", ruff="exit 1")
+    assert res.returncode == 1 and "lint failed" in res.stderr and "format failed" in res.stderr
+
+
+def test_ci_script_uses_this_readme():
+    text = (ROOT / "README.md").read_text()
+    blocks = [b.split("```", 1)[0].strip() for b in text.split("```bash\n")[1:3]]
+    assert "fwpotential demo" in blocks[0] and "pytest" in blocks[1]
+    assert "readme_command 1" in CI.read_text() and "readme_command 2" in CI.read_text()
