@@ -137,24 +137,22 @@ def set_total(total):
 
 
 def tracked(desc, *, unit="it"):
-    """Decorator: the function takes ``progress=None`` (keyword) and runs inside :func:`bar`.
+    """Decorator: run the function inside :func:`bar`, shown as its ``progress`` keyword says.
 
-    ``progress`` is consumed here, so it never reaches the function's own keywords (or ``**options``).
+    The function declares a keyword-only ``progress=None`` (so signatures and docs show it, and it
+    is never caught by ``**options``); the decorator reads it, the body need not.
     """
 
     def wrap(func):
-        sig = inspect.signature(func)
-        params = list(sig.parameters.values())
-        new = inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=None)
-        at = next((k for k, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params))
-        params.insert(at, new)
+        p = inspect.signature(func).parameters.get("progress")
+        if p is None or p.kind is not inspect.Parameter.KEYWORD_ONLY or p.default is not None:
+            raise TypeError(f"{func.__name__} must declare a keyword-only progress=None to be tracked")
 
         @functools.wraps(func)
-        def run(*args, progress=None, **kwargs):
-            with bar(desc, unit=unit, progress=progress):
+        def run(*args, **kwargs):
+            with bar(desc, unit=unit, progress=kwargs.get("progress")):
                 return func(*args, **kwargs)
 
-        run.__signature__ = sig.replace(parameters=params)
         return run
 
     return wrap

@@ -117,7 +117,7 @@ def _div_cov(dynamics, x, h):
 
 @_progress.tracked("fokker_planck", unit="stage")
 def fokker_planck(
-    dynamics, grid, eps, *, reference=None, scheme="exponential", solver="auto", pin=None
+    dynamics, grid, eps, *, reference=None, scheme="exponential", solver="auto", pin=None, progress=None
 ) -> FokkerPlanck:
     """Solve the stationary Fokker–Planck equation of the diffusion approximation at noise level ε.
 

@@ -262,7 +262,16 @@ def _representative(att, grid):
 
 @_progress.tracked("landscape", unit="solve")
 def landscape(
-    dynamics, grid, *, method=None, attractors=None, estimate_error=True, tie_tol=None, neighbourhood=2.0, **options
+    dynamics,
+    grid,
+    *,
+    method=None,
+    attractors=None,
+    estimate_error=True,
+    tie_tol=None,
+    neighbourhood=2.0,
+    progress=None,
+    **options,
 ) -> Landscape:
     """Attractors, saddles, pairwise costs, W-graph energies, global potential and ground states.
 

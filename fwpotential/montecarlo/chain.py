@@ -82,7 +82,7 @@ class StationaryChain:
 
 
 @_progress.tracked("stationary_chain", unit="stage")
-def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=6000) -> StationaryChain:
+def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=6000, progress=None) -> StationaryChain:
     """Stationary law of the SGD (or ULA) chain with step ``step_size`` discretised on ``grid``.
 
     Parameters

@@ -158,6 +158,7 @@ def mc_check(
     burn_in=None,
     min_crossings=20,
     prefactor=None,
+    progress=None,
 ) -> MCCheck:
     """Run ``fw.simulate`` at each γ in ``step_sizes`` and compare with the landscape (theory.md §6).
 
