@@ -114,7 +114,7 @@ def quasipotential(dynamics, grid, attractor, *, method="olim", progress=None, *
         raise DimensionError(f"grid is {grid.dim}-D but the dynamics is {dynamics.dim}-D")
     att = Attractor.coerce(attractor, dynamics, grid)
     shape = "x".join(map(str, grid.shape))
-    with _progress.bar(f"{method} {shape}", unit="stage", progress=progress, soon=grid.size > _BIG_GRID):
+    with _progress.bar(f"{method} {shape}", unit="step", progress=progress, soon=grid.size > _BIG_GRID):
         values, info = solver.solve(dynamics, grid, att, **options)
     values = np.asarray(values, dtype=float)
     if np.isnan(values).any():  # a solver bug, never a user-facing value
