@@ -68,7 +68,8 @@ def test_monte_carlo_fokker_planck_and_chain_bars(capsys):
         fw.mc_check(land, dyn, step_sizes=[0.2, 0.1], n_steps=400, n_chains=16, seed=1, progress=True)
     err = capsys.readouterr().err
     assert "mc_check" in err and "2/2" in err and "simulate γ=0.2" in err
-    fw.stationary_chain(dyn, 0.1, fw.Grid([(-2.5, 2.5)], (201,)), progress=True)
+    lin = fw.sgd(fw.Loss.from_expr("1.5*x**2/2"), noise=fw.GaussianNoise(0.8))
+    fw.stationary_chain(lin, 0.2, fw.Grid([(-2, 2)], (401,)), progress=True)
     assert "stationary_chain" in capsys.readouterr().err
     fw.fokker_planck(dyn, fw.Grid([(-2.5, 2.5)], (201,)), 0.2, progress=True)
     assert "fokker_planck" in capsys.readouterr().err
