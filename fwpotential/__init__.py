@@ -5,6 +5,7 @@ concentrates like exp(-W/ε), ε the noise level (the step size γ for SGD, the 
 Langevin dX = -∇f dt + √(2ε) dW); V = 0 on the attractor and +inf where unreachable.
 """
 
+from . import _cache  # noqa: F401  (first: points Numba's cache outside the package before numba is imported)
 from .critical import CriticalPoints, critical_points
 from .dynamics import Diffusion, Dynamics, langevin, sgd
 from .errors import (

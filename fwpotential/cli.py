@@ -7,7 +7,8 @@
     fwpotential check PROBLEM.toml            validate a problem file without computing
 
 Exit codes: 0 success, 2 bad input (the message names the key or argument), 1 internal error,
-130 interrupted. Progress goes to stderr; tables to stdout.
+130 interrupted. Progress goes to stderr (step messages, and tqdm bars for long solves and runs when
+stderr is a terminal; ``--no-progress`` turns the bars off, ``-q`` both); tables to stdout.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 import traceback
 from pathlib import Path
 
+from . import _progress as bars
 from .errors import InputError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
@@ -38,7 +40,10 @@ def _progress(quiet):
 
     def say(msg):
         if not quiet:
-            print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", file=sys.stderr, flush=True)
+            from tqdm import tqdm
+
+            tqdm.write(f"[{time.perf_counter() - t0:6.1f} s] {msg}", file=sys.stderr)  # keeps open bars intact
+            sys.stderr.flush()
 
     return say
 
@@ -198,7 +203,8 @@ def build_parser():
     )
     demo.add_argument("--out", metavar="DIR", help="output folder (default ./fwpotential-demo)")
     demo.add_argument("--no-montecarlo", action="store_true", help="skip the Monte Carlo check")
-    demo.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
+    demo.add_argument("-q", "--quiet", action="store_true", help="no progress messages or bars on stderr")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars (step messages stay)")
     demo.set_defaults(func=_demo)
 
     run = sub.add_parser(
@@ -214,7 +220,8 @@ def build_parser():
         "--format", nargs="+", choices=["png", "pdf", "svg"], help="figure formats (default from the file, else png)"
     )
     run.add_argument("--no-montecarlo", action="store_true", help="skip the [montecarlo] runs")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress messages or bars on stderr")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars (step messages stay)")
     run.set_defaults(func=_run)
 
     ex = sub.add_parser(
@@ -245,8 +252,10 @@ def main(argv=None):
     if getattr(args, "func", None) is None:
         parser.print_help()
         return EXIT_INPUT
+    no_bars = getattr(args, "no_progress", False) or getattr(args, "quiet", False)
     try:
-        return args.func(args)
+        with bars.default(False if no_bars else None):
+            return args.func(args)
     except _Usage as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_INPUT

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
+from . import _progress
 from .dynamics import coerce_dynamics
 from .errors import FWWarning, GridError, InputError
 from .grid import Grid
@@ -114,8 +115,9 @@ def _div_cov(dynamics, x, h):
     return out
 
 
+@_progress.tracked("fokker_planck", unit="stage")
 def fokker_planck(
-    dynamics, grid, eps, *, reference=None, scheme="exponential", solver="auto", pin=None
+    dynamics, grid, eps, *, reference=None, scheme="exponential", solver="auto", pin=None, progress=None
 ) -> FokkerPlanck:
     """Solve the stationary Fokker–Planck equation of the diffusion approximation at noise level ε.
 
@@ -144,6 +146,9 @@ def fokker_planck(
     pin : point, optional
         For solver="lu": node where q is fixed to 1 to remove the null space (default: the minimum of the reference,
         else of the loss, else the box centre).
+    progress : bool, optional
+        A progress bar on stderr, per stage: by default when stderr is a terminal and the call runs
+        over ~2 s; True always, False never.
 
     Returns
     -------
@@ -197,6 +202,7 @@ def fokker_planck(
     # FiPy assembles the (singular, no-flux) matrix; the solve is ours: in the gauge p = exp(-R/ε) q,
     # R a reference potential (e.g. the landscape's W), q is O(1) everywhere and the nearly
     # decomposable system stays accurate across barriers of many ε
+    _progress.advance(text="assemble (FiPy)")
     A = sps.csr_matrix(
         eq._prepareLinearSystem(var=p, solver=fp.LinearLUSolver(), boundaryConditions=(), dt=None).matrix.matrix
     )
@@ -230,6 +236,7 @@ def fokker_planck(
     if solver == "gth" and scheme != "exponential":
         raise InputError("solver='gth' needs scheme='exponential' (an M-matrix); central differences are not one")
     use_gth = solver == "gth" or (solver == "auto" and scheme == "exponential" and grid.size * n_bw * n_bw <= 2e9)
+    _progress.advance(text="solve (GTH)" if use_gth else "solve (LU)")
     if use_gth:  # no subtractions, so no gauge is needed: solve for p itself
         try:
             q = _gth_null_vector(A.tocsr(), grid, order)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _flow, wgraph
+from . import _flow, _progress, wgraph
 from .critical import critical_points, stable_in_higher_order
 from .dynamics import coerce_dynamics, langevin, sgd
 from .errors import AttractorError, ConvergenceError, FWWarning, InputError
@@ -270,8 +270,18 @@ def _representative(att, grid):
     return pts[np.argmin(np.linalg.norm(pts - c, axis=1))]
 
 
+@_progress.tracked("landscape", unit="solve")
 def landscape(
-    dynamics, grid, *, method=None, attractors=None, estimate_error=True, tie_tol=None, neighbourhood=2.0, **options
+    dynamics,
+    grid,
+    *,
+    method=None,
+    attractors=None,
+    estimate_error=True,
+    tie_tol=None,
+    neighbourhood=2.0,
+    progress=None,
+    **options,
 ) -> Landscape:
     """Attractors, saddles, pairwise costs, W-graph energies, global potential and ground states.
 
@@ -292,6 +302,9 @@ def landscape(
         energy error estimate, at least 1e-9 (1 + max W).
     neighbourhood : float
         Pairwise costs take the min of V_{K_i} over nodes within this many cells of K_j.
+    progress : bool, optional
+        A progress bar on stderr, one step per quasi-potential solve (the solves' own bars nested):
+        by default when stderr is a terminal and the call runs over ~2 s; True always, False never.
     **options
         Passed to the solver.
 
@@ -365,7 +378,8 @@ def landscape(
     timings["basins"] = time.perf_counter() - t1
     # 3. one quasi-potential per attractor, pairwise costs
     t2 = time.perf_counter()
-    qps = tuple(quasipotential(dynamics, grid, a, method=method, **options) for a in atts)
+    _progress.set_total(m * (1 + (estimate_error and method != "exact" and grid.dim > 1)))
+    qps = _solve_each(dynamics, grid, atts, method, options)
     near = _neighbourhoods(grid, atts, neighbourhood)
     costs = _costs(qps, near)
     timings["quasipotentials"] = time.perf_counter() - t2
@@ -395,7 +409,7 @@ def landscape(
             err = np.full(m, np.nan)
             est = "not estimated (set attractors on an even grid)"
         else:
-            cq = [quasipotential(dynamics, coarse, a, method=method, **options) for a in catts]
+            cq = _solve_each(dynamics, coarse, catts, method, options)
             Wc = wgraph.energies(_costs(cq, _neighbourhoods(coarse, catts, neighbourhood)))
             with np.errstate(invalid="ignore"):
                 err = np.abs((W_raw - W_raw[np.isfinite(W_raw)].min()) - (Wc - Wc[np.isfinite(Wc)].min()))
@@ -484,6 +498,16 @@ def _unreachable_message(dynamics, reps, costs):
 
 def _pos(x):
     return "(" + ", ".join(f"{v:.4g}" for v in x) + ")"
+
+
+def _solve_each(dynamics, grid, atts, method, options):
+    """One quasi-potential per attractor, moving the landscape's progress bar after each."""
+    out = []
+    for k, a in enumerate(atts):
+        _progress.stage(f"V_{k} on {'x'.join(map(str, grid.shape))}")
+        out.append(quasipotential(dynamics, grid, a, method=method, **options))
+        _progress.advance()
+    return tuple(out)
 
 
 def _neighbourhoods(grid, atts, cells):

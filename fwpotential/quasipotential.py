@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _progress
 from .dynamics import coerce_dynamics
 from .errors import DimensionError, GridError, InputError
 from .grid import Attractor, Grid
@@ -88,7 +89,11 @@ class QuasiPotential:
         )
 
 
-def quasipotential(dynamics, grid, attractor, *, method="olim", **options) -> QuasiPotential:
+#: grids with more nodes than this show their bar at once (such solves take seconds)
+_BIG_GRID = 2**17
+
+
+def quasipotential(dynamics, grid, attractor, *, method="olim", progress=None, **options) -> QuasiPotential:
     """Quasi-potential V_A(x) = inf of the action ∫L(φ, φ') dt over paths from A to x.
 
     Solves H(x, ∇V) = 0 off A, V = 0 on A, as the viscosity solution (theory.md §3), with
@@ -108,6 +113,10 @@ def quasipotential(dynamics, grid, attractor, *, method="olim", **options) -> Qu
         - ``"olim"``: ordered line integral method, 2-D/3-D, any dynamics with a Lagrangian.
         - ``"fmm"``: scikit-fmm eikonal reduction, b = -∇f with isotropic noise s(f) I.
         - ``"sweep"``: Gauss–Seidel sweeping of a monotone scheme, 2-D/3-D, any convex H.
+    progress : bool, optional
+        A progress bar on stderr (per stage of the solve, per pass for ``"sweep"``): by default when
+        stderr is a terminal and the solve runs over ~2 s (at once on grids over 2^17 nodes);
+        True always, False never. Not a method option (never in ``info["options"]``).
     **options
         Method options; unknown ones raise, listing the valid ones.
 
@@ -131,7 +140,9 @@ def quasipotential(dynamics, grid, attractor, *, method="olim", **options) -> Qu
         raise DimensionError(f"grid is {grid.dim}-D but the dynamics is {dynamics.dim}-D")
     solver = check_method(method, options, grid)
     att = Attractor.coerce(attractor, dynamics, grid)
-    values, info = solver.solve(dynamics, grid, att, **options)
+    shape = "x".join(map(str, grid.shape))
+    with _progress.bar(f"{method} {shape}", unit="step", progress=progress, soon=grid.size > _BIG_GRID):
+        values, info = solver.solve(dynamics, grid, att, **options)
     values = np.asarray(values, dtype=float)
     if np.isnan(values).any():  # a solver bug, never a user-facing value
         raise RuntimeError(f"solver {method!r} returned NaN values")

@@ -236,7 +236,7 @@ def _run_montecarlo(out, mc, say):
             t0 = time.perf_counter()
             run = simulate(
                 L.dynamics, step_size=float(g), n_steps=mc["n_steps"], n_chains=len(x0), x0=x0, seed=mc["seed"],
-                landscape=L, burn_in=mc["burn_in"], progress=False,
+                landscape=L, burn_in=mc["burn_in"],
             )  # fmt: skip
             dt = time.perf_counter() - t0
             occ = run.occupation()

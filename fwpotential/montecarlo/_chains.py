@@ -31,6 +31,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from .._cache import cache_root
+
 
 # ---- random numbers -------------------------------------------------------------------------
 @njit(cache=True)
@@ -645,12 +647,9 @@ def memo_source(loss, key, make):
 def _hook_dir():
     """Directory of the hooks' module files and Numba caches (None: not writable, compile in memory).
 
-    ``$FWPOTENTIAL_CACHE_DIR``, else ``$XDG_CACHE_HOME/fwpotential`` (default ``~/.cache/fwpotential``),
-    subfolder ``mc_hooks``."""
-    base = os.environ.get("FWPOTENTIAL_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "fwpotential"
-    )
-    path = os.path.join(base, "mc_hooks")
+    Subfolder ``mc_hooks`` of :func:`fwpotential._cache.cache_root` (``$FWPOTENTIAL_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/fwpotential``, default ``~/.cache/fwpotential``)."""
+    path = os.path.join(cache_root(), "mc_hooks")
     try:
         os.makedirs(path, exist_ok=True)
     except OSError:

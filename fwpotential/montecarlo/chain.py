@@ -19,6 +19,7 @@ from itertools import combinations_with_replacement
 import numpy as np
 from scipy.special import ndtr
 
+from .. import _progress
 from ..dynamics import _Batched
 from ..errors import ConvergenceError, GridError, InputError
 from ..grid import Grid
@@ -80,7 +81,8 @@ class StationaryChain:
         return f"StationaryChain(γ={self.step_size:g}, {self.grid!r}, boundary mass {self.info.get('boundary_mass', 0):.2g})"
 
 
-def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=6000) -> StationaryChain:
+@_progress.tracked("stationary_chain", unit="stage")
+def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=6000, progress=None) -> StationaryChain:
     """Stationary law of the SGD (or ULA) chain with step ``step_size`` discretised on ``grid``.
 
     Parameters
@@ -94,6 +96,9 @@ def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=
         standard deviation γ√a and wide enough that little mass leaves it (``info['boundary_mass']``).
     temperature : float, optional
         Langevin only: ε (default γ), as in :func:`simulate`.
+    progress : bool, optional
+        A progress bar on stderr, per stage: by default when stderr is a terminal and the call runs
+        over ~2 s; True always, False never.
 
     Returns
     -------
@@ -123,6 +128,7 @@ def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=
         raise InputError(f"stationary_chain needs fw.sgd(...) or fw.langevin(...) dynamics, got kind={dynamics.kind!r}")
     if temperature is not None and dynamics.kind != "langevin":
         raise InputError("temperature= is for Langevin dynamics")
+    _progress.advance(text="transition kernel")
     pts = grid.points().reshape(-1, grid.dim)
     mean = pts - gamma * dynamics.loss.grad(pts)
     noise = dynamics.noise
@@ -145,6 +151,7 @@ def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=
             f"stationary_chain needs Gaussian or finite-sum noise, got {type(noise).__name__}; use fw.simulate"
         )
     lo, hi, seg, lost = rows
+    _progress.advance(text="GTH")
     try:
         keep, n_transient = _closed_class(lo, seg, grid.size)
     except ConvergenceError as exc:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _progress
 from ..errors import FWWarning, InputError
 from .simulate import simulate
 
@@ -144,6 +145,7 @@ def _land_W(land):
     return None
 
 
+@_progress.tracked("mc_check", unit="step size")
 def mc_check(
     land,
     dyn,
@@ -156,7 +158,7 @@ def mc_check(
     burn_in=None,
     min_crossings=20,
     prefactor=None,
-    progress=False,
+    progress=None,
 ) -> MCCheck:
     """Run ``fw.simulate`` at each γ in ``step_sizes`` and compare with the landscape (theory.md §6).
 
@@ -183,6 +185,9 @@ def mc_check(
     prefactor : {"hwang", "diffusion", "chain"}, optional
         Prefactors of the expected intercept, from ``land.prefactors(kind)`` (default "hwang" for
         Langevin, where it is exact, "chain" for SGD); Hwang's det(∇²V)^(-1/2) if the landscape has none.
+    progress : bool, optional
+        A progress bar on stderr, one step per γ (each run's bar nested): by default when stderr is a
+        terminal and the call runs over ~2 s; True always, False never.
 
     Returns
     -------
@@ -206,6 +211,7 @@ def mc_check(
     x0 = np.where((np.arange(n_chains) % 2 == 0)[:, None], att[i], att[j])
     notes, runs = [], []
     y, se, cross = [], [], []
+    _progress.set_total(len(gs))
     for k, g in enumerate(gs):
         run = simulate(
             dyn,
@@ -216,8 +222,8 @@ def mc_check(
             seed=seed + k,
             landscape=land,
             burn_in=burn_in,
-            progress=progress,
         )
+        _progress.advance()
         runs.append(run)
         occ = run.occupation(land)
         lr, s = occ.log_ratio(i, j)

@@ -13,12 +13,12 @@ processes); callables fall back to NumPy, one vectorised call per step for all c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import signal
-import sys
 import threading
 import time
 import warnings
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from .. import _progress
 from ..dynamics import _Batched
 from ..errors import FWWarning, InputError, NonFiniteError
 from ..grid import Grid
@@ -472,8 +473,9 @@ def simulate(
         ``.npz`` file: resumed from if it exists (same parameters required; a larger ``n_steps``
         extends the run), written atomically every ``checkpoint_every`` steps (default: every 30 s),
         at the end, and on Ctrl-C.
-    progress : bool or None
-        Progress bar on stderr (None: only when the run lasts more than ~2 s).
+    progress : bool, optional
+        A progress bar on stderr, moved per block of steps: by default when stderr is a terminal
+        and the run lasts over ~2 s; True always, False never.
     bound : float, optional
         A chain with a non-finite coordinate or |x_i| > bound stops (counted in ``run.status``).
         Default 1e6 (1 + max |x0|).
@@ -547,7 +549,6 @@ def simulate(
         if model.backend == "numba"
         else _NumpyRunner(model, lab, grid, gamma, bound, burn_in, store_every, state)
     )
-    bar = _Progress(n_steps, n_chains, progress)
     interrupted = {"flag": False}
     old_handler = None
     if threading.current_thread() is threading.main_thread():
@@ -561,7 +562,10 @@ def simulate(
     t_start = time.perf_counter()
     t_begin = int(state["t"])
     last_ckpt_t, last_ckpt_time = t_begin, t_start
+    bars = contextlib.ExitStack()
     try:
+        bars.enter_context(_progress.bar(f"simulate γ={gamma:g}", total=n_steps, unit="step", progress=progress))
+        _progress.advance(t_begin)
         while state["t"] < n_steps:
             t = int(state["t"])
             nxt = min(n_steps, (t // block + 1) * block)
@@ -570,7 +574,9 @@ def simulate(
             if nxt % block == 0:  # series points at fixed steps: the same for resumed runs
                 _append_series(state, nxt)
             now = time.perf_counter()
-            bar.update(nxt, t_begin, now - t_start)
+            _progress.advance(
+                nxt - t, text=f"{(nxt - t_begin) * n_chains / max(now - t_start, 1e-9):.3g} chain-steps/s"
+            )
             if interrupted["flag"]:
                 if checkpoint is not None:
                     _save(checkpoint, state, config, runner)
@@ -586,7 +592,7 @@ def simulate(
     finally:
         if old_handler is not None:
             signal.signal(signal.SIGINT, old_handler)
-        bar.close()
+        bars.close()
     if checkpoint is not None:
         _save(checkpoint, state, config, runner)
     seconds = time.perf_counter() - t_start
@@ -994,35 +1000,3 @@ def _load(path, config, n_steps):
     if st["t"] > n_steps:
         raise InputError(f"checkpoint {path} is at step {st['t']} > n_steps={n_steps}")
     return st
-
-
-class _Progress:
-    """Progress line on stderr: fraction, steps, chain-steps/s, ETA. Quiet unless the run is long."""
-
-    def __init__(self, total, n_chains, mode):
-        self.total, self.n_chains, self.mode = total, n_chains, mode
-        self.shown = False
-        self.last = -1.0
-
-    def update(self, t, t_begin, elapsed):
-        if self.mode is False or self.total == 0:
-            return
-        if self.mode is None and elapsed < 2.0:
-            return
-        if elapsed - self.last < 0.5 and t < self.total:
-            return
-        self.last = elapsed
-        done = t - t_begin
-        rate = done * self.n_chains / elapsed if elapsed > 0 else float("nan")
-        eta = (self.total - t) * self.n_chains / rate if rate > 0 else float("nan")
-        sys.stderr.write(
-            f"\r[fw.simulate] {100.0 * t / self.total:5.1f}%  {t:.3g}/{self.total:.3g} steps  "
-            f"{rate:.3g} chain-steps/s  ETA {eta:6.1f} s "
-        )
-        sys.stderr.flush()
-        self.shown = True
-
-    def close(self):
-        if self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()

@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from .. import _progress
 from ..errors import CovarianceError, DimensionError, InputError, NonFiniteError
 from . import _olim_kernels as _k
 from ._start import default_radius, start_values
@@ -235,6 +236,7 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
     if mode == 1:
         cost = "tabulated"
         _check_drift(dynamics, grid.points().reshape(-1, d), "grid")
+        _progress.advance(text="cost table")
         Ctab = _tabulate_cost(dynamics, grid, n_directions)
         b = np.zeros((1, 4))
         A = np.zeros((1, 6))
@@ -280,6 +282,7 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
     else:
         Gr = np.zeros((1, 4))
     Yb = np.zeros_like(Gr)
+    _progress.advance(text="march")
     t0 = time.perf_counter()
     _k.march(
         V,

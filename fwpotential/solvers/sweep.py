@@ -45,6 +45,7 @@ import time
 
 import numpy as np
 
+from .. import _progress
 from ..errors import ConvergenceError, CovarianceError, GridError, InputError
 from . import _sweep_kernels as _k
 from ._start import default_radius, start_values
@@ -292,6 +293,7 @@ def solve(
             n_sweeps += 1
             n_passes += 1
             tol_now = tol if tol_abs else tol * max(1.0, float(np.max(V, where=np.isfinite(V), initial=0.0)))
+            _progress.advance(text=f"ordered pass {n_ordered}, change {change:.2g} (tol {tol_now:.2g})")
             if change <= tol_now:
                 verify = True
                 break
@@ -306,6 +308,7 @@ def solve(
             change = max(change, one_pass(s, verify or not ring))
             n_passes += 1
         tol_now = tol if tol_abs else tol * max(1.0, float(np.max(V, where=np.isfinite(V), initial=0.0)))
+        _progress.advance(text=f"sweep {n_sweeps}, change {change:.2g} (tol {tol_now:.2g})")
         if change <= tol_now:
             if verify or not ring:
                 converged = True
