@@ -725,7 +725,8 @@ def occupation_ratio(
             else:
                 how = f", intercept {b:.2f}"
             a = fit["linear"] if fit is not None and predicted_intercept is None else 0.0
-            ax.plot(xx, b + predicted_slope * xx + a / xx, "--", label=f"theory: slope {predicted_slope:.3f}{how}")
+            theory = _ladder_curve({"intercept": b, "slope": predicted_slope, "linear": a}, xx)
+            ax.plot(xx, theory, "--", label=f"theory: slope {predicted_slope:.3f}{how}")
         ax.set_xlabel("1/γ")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -794,8 +795,9 @@ def _ladder_fit(g, y, se):
 
 
 def _ladder_curve(fit, x):
-    """c + b x + a/x at x = 1/γ."""
-    return fit["intercept"] + fit["slope"] * x + fit["linear"] / x
+    """c + b x + a/x at x = 1/γ (a line, defined at x = 0, when a = 0)."""
+    line = fit["intercept"] + fit["slope"] * x
+    return line + fit["linear"] / x if fit["linear"] != 0 else line
 
 
 def _wls(x, y, se):
