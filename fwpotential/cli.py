@@ -194,7 +194,8 @@ def build_parser():
         "demo",
         help="the built-in 2-D problem where SGD's ground state is not Langevin's",
         description="SGD vs Langevin on a built-in 2-D loss, end to end: both landscapes, weights, a short Monte Carlo "
-        "check at three step sizes, figures and a Markdown report (about 15 s; the first run also compiles kernels).",
+        "check at four step sizes with a verdict on the energy gap, figures and a Markdown report (about 30 s; the "
+        "first run also compiles kernels).",
     )
     demo.add_argument("--out", metavar="DIR", help="output folder (default ./fwpotential-demo)")
     demo.add_argument("--no-montecarlo", action="store_true", help="skip the Monte Carlo check")
