@@ -118,7 +118,7 @@ def test_run_montecarlo_rates_and_verdict(tmp_path, capsys):
         assert row["exit_time"] == pytest.approx(ex.rate_time.tolist())
         assert row["censored"] == ex.censored.tolist()
     ex = runs[0].exits()  # γ = 0.08: most chains never leave the left well
-    assert ex.censored[0] > 0 and ex.rate_time[0] > 1.5 * ex.mean_time[0]
+    assert ex.censored[0] >= 100 and ex.rate_time[0] > 1.2 * ex.mean_time[0]
     fit = json.loads(files["json"].read_text())["montecarlo"]["langevin_fit"]
     assert fit["model"] == "c + b/γ + aγ" and fit["consistent"] is True, fit
     assert fit["z"] == pytest.approx(
