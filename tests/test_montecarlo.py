@@ -458,3 +458,15 @@ def test_hook_cache_file_and_in_memory_fallback(tmp_path, monkeypatch):
     monkeypatch.setattr(_chains, "_HOOKS", {})
     memory = simulate(dyn, **kw)
     np.testing.assert_array_equal(cached.positions, memory.positions)
+
+
+def test_mc_check_warns_when_the_burn_in_is_too_short():
+    """No burn-in: half the chains start in the less occupied well and the note says so."""
+    dyn = fw.langevin(DW)
+    land = double_well_land(dyn, n=201)
+    with pytest.warns(fw.FWWarning, match="relaxation times"):
+        chk = mc_check(land, dyn, step_sizes=[0.13, 0.17], n_steps=3000, n_chains=128, seed=1, burn_in=0)
+    assert any("increase burn_in" in n for n in chk.notes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fw.FWWarning)
+        mc_check(land, dyn, step_sizes=[0.13, 0.17], n_steps=3000, n_chains=128, seed=1, burn_in=1000)
