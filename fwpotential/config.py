@@ -64,8 +64,8 @@ variance) concentrates there. SGD's gradient noise here is isotropic with varian
 0.2 + 3(1 - exp(-|x - x_R|^2/2)), x_R = (1, 0): small at the right minimum (as near a solution that fits
 every sample) and about 2.8 at the left one. Leaving the left well is then cheap for SGD, leaving the
 right one dear: SGD's Freidlin-Wentzell ground state is the right minimum, where f is higher. A short
-Monte Carlo run of the real SGD and of the unadjusted Langevin algorithm at three step sizes checks
-the energies: log(P_left/P_right) against 1/gamma has slope -(W_left - W_right).
+Monte Carlo run of the real SGD and of the unadjusted Langevin algorithm at four step sizes checks
+the energies: log(P_left/P_right) = c - (W_left - W_right)/gamma + a gamma.
 """
 kind = "compare"
 
@@ -84,10 +84,10 @@ shape = [129, 129]
 method = "olim"
 
 [montecarlo]
-step_sizes = [0.1, 0.13, 0.17]
+step_sizes = [0.07, 0.09, 0.12, 0.16]
 n_chains = 500
-n_steps = 20000
-burn_in = 2000
+n_steps = 100000
+burn_in = 20000
 seed = 1
 '''
 

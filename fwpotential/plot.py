@@ -24,6 +24,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .errors import DimensionError, InputError
+from .montecarlo.check import fit_step_ladder
 
 __all__ = [
     "COLUMN",
@@ -689,13 +690,15 @@ def occupation_ratio(
     label="log(P_i / P_j)",
     width=COLUMN,
 ) -> Figure:
-    """log(P_i/P_j) against 1/γ with the weighted least-squares line and the predicted one.
+    """log(P_i/P_j) against 1/γ with the weighted fit and the predicted slope.
 
-    theory.md §6: log(P_i/P_j) = -(W_i - W_j)/γ + log(c_i/c_j) + O(γ). ``predicted_slope`` is
-    -(W_i - W_j); ``predicted_intercept`` log(c_i/c_j) (Hwang's, or prefactor-corrected; omitted: the
-    predicted line is drawn with the fitted intercept, so only the slopes compare).
+    theory.md §6: log(P_i/P_j) = -(W_i - W_j)/γ + log(c_i/c_j) + aγ + O(γ²). With ``errors`` the fit
+    is :func:`~fwpotential.montecarlo.check.fit_step_ladder`'s (the aγ term from four step sizes on),
+    else an unweighted line. ``predicted_slope`` is -(W_i - W_j); ``predicted_intercept``
+    log(c_i/c_j) (Hwang's, or prefactor-corrected; omitted: the predicted curve shares the fitted
+    intercept and aγ term, matched at the data, so only the slopes compare).
 
-    Returns the Figure; the fit is in ``fig.fwpotential_fit`` = dict(slope, slope_se, intercept).
+    Returns the Figure; the fit is in ``fig.fwpotential_fit`` = dict(slope, slope_se, intercept, linear).
     """
     g = np.asarray(step_sizes, float)
     r = np.asarray(log_ratios, float)
@@ -706,19 +709,14 @@ def occupation_ratio(
     se = None if errors is None else np.asarray(errors, float)
     x = 1.0 / g
     ok = np.isfinite(r)
-    fit = _wls(x[ok], r[ok], None if se is None else se[ok])
+    fit = _ladder_fit(g[ok], r[ok], None if se is None else se[ok])
     with _style():
         fig = _figure(width, width * 0.8)
         ax = fig.add_subplot()
         ax.errorbar(x, r, yerr=se, fmt="o", ms=4, capsize=2, label="Monte Carlo")
-        xx = np.linspace(0, x.max() * 1.1, 50)
+        xx = np.linspace(0 if fit is None or fit["linear"] == 0 else x.min() * 0.9, x.max() * 1.1, 50)
         if fit is not None:
-            ax.plot(
-                xx,
-                fit["intercept"] + fit["slope"] * xx,
-                "-",
-                label=f"fit: slope {fit['slope']:.3f} ± {fit['slope_se']:.3f}",
-            )
+            ax.plot(xx, _ladder_curve(fit, xx), "-", label=f"fit: slope {fit['slope']:.3f} ± {fit['slope_se']:.3f}")
         if predicted_slope is not None:
             b = predicted_intercept
             if b is None:
@@ -726,7 +724,9 @@ def occupation_ratio(
                 how = " (intercept matched at the data)"
             else:
                 how = f", intercept {b:.2f}"
-            ax.plot(xx, b + predicted_slope * xx, "--", label=f"theory: slope {predicted_slope:.3f}{how}")
+            a = fit["linear"] if fit is not None and predicted_intercept is None else 0.0
+            theory = _ladder_curve({"intercept": b, "slope": predicted_slope, "linear": a}, xx)
+            ax.plot(xx, theory, "--", label=f"theory: slope {predicted_slope:.3f}{how}")
         ax.set_xlabel("1/γ")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -735,19 +735,22 @@ def occupation_ratio(
     return fig
 
 
-def arrhenius(step_sizes, mean_times, errors=None, *, barrier=None, labels=None, width=COLUMN) -> Figure:
+def arrhenius(step_sizes, exit_times, errors=None, *, barrier=None, labels=None, width=COLUMN) -> Figure:
     """Arrhenius plot: log E τ against 1/γ, with the fitted slope and the predicted barrier ΔV.
 
-    ``mean_times`` is (n,) or (n, m) (one column per basin); ``barrier`` a float or (m,) costs to
-    leave each basin (theory.md §6: log E τ_i ≈ ΔV_i/γ + O(1)). Predicted lines share the fitted
-    intercept. The fits are in ``fig.fwpotential_fit`` (list of dicts).
+    ``exit_times`` is (n,) or (n, m) (one column per basin): mean exit times, best the
+    censoring-aware ``Exits.rate_time`` (``Exits.mean_time`` averages completed exits only and is
+    biased low when many chains are still in the basin at the end). ``barrier`` is a float or (m,)
+    costs to leave each basin (theory.md §6: log E τ_i = ΔV_i/γ + c_i + aγ + O(γ²), fitted as in
+    :func:`occupation_ratio`). Predicted curves share the fitted intercept and aγ term. The fits are
+    in ``fig.fwpotential_fit`` (list of dicts).
     """
     g = np.asarray(step_sizes, float)
-    T = np.asarray(mean_times, float)
+    T = np.asarray(exit_times, float)
     if T.ndim == 1:
         T = T[:, None]
     if T.shape[0] != g.shape[0]:
-        raise InputError(f"mean_times has {T.shape[0]} rows for {g.shape[0]} step sizes")
+        raise InputError(f"exit_times has {T.shape[0]} rows for {g.shape[0]} step sizes")
     E = None if errors is None else np.asarray(errors, float).reshape(T.shape)
     m = T.shape[1]
     barrier = None if barrier is None else np.broadcast_to(np.asarray(barrier, float), (m,))
@@ -764,13 +767,14 @@ def arrhenius(step_sizes, mean_times, errors=None, *, barrier=None, labels=None,
                 ye = None if E is None else E[:, i] / T[:, i]
             ok = np.isfinite(y)
             c = ax.errorbar(x, y, yerr=ye, fmt="o", ms=4, capsize=2, label=f"{labels[i]}: Monte Carlo")[0].get_color()
-            fit = _wls(x[ok], y[ok], None if ye is None else ye[ok])
+            fit = _ladder_fit(g[ok], y[ok], None if ye is None else ye[ok])
             fits.append(fit)
             if fit is not None:
-                ax.plot(xx, fit["intercept"] + fit["slope"] * xx, "-", color=c, label=f"fit: ΔV ≈ {fit['slope']:.3f}")
+                ax.plot(xx, _ladder_curve(fit, xx), "-", color=c, label=f"fit: ΔV ≈ {fit['slope']:.3f}")
                 if barrier is not None and np.isfinite(barrier[i]):
-                    b = float(np.mean(y[ok]) - barrier[i] * np.mean(x[ok]))
-                    ax.plot(xx, b + barrier[i] * xx, "--", color=c, label=f"theory: ΔV = {barrier[i]:.3f}")
+                    shifted = {**fit, "slope": barrier[i]}
+                    shifted["intercept"] += float(np.mean(_ladder_curve(fit, x[ok]) - _ladder_curve(shifted, x[ok])))
+                    ax.plot(xx, _ladder_curve(shifted, xx), "--", color=c, label=f"theory: ΔV = {barrier[i]:.3f}")
         ax.set_xlabel("1/γ")
         ax.set_ylabel("log E τ  (τ in units of t = nγ)")
         ax.grid(alpha=0.3)
@@ -779,8 +783,25 @@ def arrhenius(step_sizes, mean_times, errors=None, *, barrier=None, labels=None,
     return fig
 
 
+def _ladder_fit(g, y, se):
+    """The step-ladder fit with errors, else an unweighted line; None with fewer than two points."""
+    if len(g) < 2:
+        return None
+    if se is not None and np.all(np.isfinite(se)) and np.all(se > 0):
+        f = fit_step_ladder(g, y, se)
+        return {"intercept": f["intercept"], "slope": f["slope"], "slope_se": f["slope_se"],
+                "linear": 0.0 if f["model"] == "c + b/γ" else f["linear"]}  # fmt: skip
+    return {**_wls(1.0 / g, y, None), "linear": 0.0}
+
+
+def _ladder_curve(fit, x):
+    """c + b x + a/x at x = 1/γ (a line, defined at x = 0, when a = 0)."""
+    line = fit["intercept"] + fit["slope"] * x
+    return line + fit["linear"] / x if fit["linear"] != 0 else line
+
+
 def _wls(x, y, se):
-    """Weighted least-squares line; None with fewer than two points."""
+    """Least-squares line (weighted by 1/se); None with fewer than two points."""
     if len(x) < 2:
         return None
     w = None
@@ -802,8 +823,8 @@ def _wls(x, y, se):
 
 # ---------------------------------------------------------------------------------------------
 def save(fig, path, *, formats=None) -> list:
-    """Write ``fig`` to ``path``; ``formats`` (e.g. ``("png", "pdf")``) writes one file per format
-    with the suffix replaced. Returns the paths written."""
+    """Write ``fig`` to ``path`` at 200 dpi (raster formats); ``formats`` (e.g. ``("png", "pdf")``)
+    writes one file per format with the suffix replaced. Returns the paths written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if formats is None:
@@ -815,6 +836,7 @@ def save(fig, path, *, formats=None) -> list:
         if f not in ("png", "pdf", "svg"):
             raise InputError(f"unsupported figure format {f!r}; choose png, pdf or svg")
         p = path.with_suffix("." + f)
-        fig.savefig(p, format=f, bbox_inches="tight")
+        # savefig reads rcParams when it runs, outside the style context the figure was built in
+        fig.savefig(p, format=f, bbox_inches="tight", dpi=_RC["savefig.dpi"])
         out.append(p)
     return out

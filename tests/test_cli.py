@@ -92,6 +92,41 @@ def test_run_with_fokker_planck(tmp_path, capsys):
     assert "## Stationary Fokker–Planck (FiPy)" in (out / "report.md").read_text()
 
 
+MC_1D = """
+[montecarlo]
+step_sizes = [0.08, 0.1, 0.13, 0.17, 0.22]
+n_chains = 128
+n_steps = 40000
+burn_in = 4000
+seed = 1
+dynamics = ["langevin"]
+"""
+
+
+def test_run_montecarlo_rates_and_verdict(tmp_path, capsys):
+    """Exit times in the outputs are the censoring-aware estimate, and the slope check has a verdict
+    in summary.json, report.md and on stdout."""
+    from fwpotential.config import loads
+
+    outc = report.solve_problem(loads(PROBLEM_1D + MC_1D))
+    files = report.write_outputs(outc, tmp_path / "o")
+    cli._print_tables(outc)
+    stdout = capsys.readouterr().out
+    rows, runs = outc.montecarlo["langevin"], outc.runs["langevin"]
+    for row, run in zip(rows, runs):
+        ex = run.exits()
+        assert row["exit_time"] == pytest.approx(ex.rate_time.tolist())
+        assert row["censored"] == ex.censored.tolist()
+    ex = runs[0].exits()  # γ = 0.08: most chains never leave the left well
+    assert ex.censored[0] >= 100 and ex.rate_time[0] > 1.2 * ex.mean_time[0]
+    fit = json.loads(files["json"].read_text())["montecarlo"]["langevin_fit"]
+    assert fit["model"] == "c + b/γ + aγ" and fit["consistent"] is True, fit
+    assert fit["z"] == pytest.approx(
+        (fit["predicted_slope"] - fit["slope"]) / np.hypot(fit["slope_se"], fit["predicted_slope_se"])
+    )
+    assert "consistent (z = " in stdout and fit["verdict"] in files["report"].read_text()
+
+
 def test_check_and_examples(capsys):
     assert cli.main(["examples"]) == 0
     out = capsys.readouterr().out
@@ -131,8 +166,11 @@ def test_demo_end_to_end(tmp_path, capsys):
         s = json.loads((tmp_path / "d" / "summary.json").read_text())
         assert s["same_ground_states"] is False
         assert (tmp_path / "d" / "figures" / "compare.png").exists()
-        fit = s["montecarlo"]["sgd_fit"]
-        assert abs(fit["slope"] - fit["predicted_slope"]) < 4 * fit["slope_se"] + 0.05
+        for lab in ("sgd", "langevin"):
+            fit = s["montecarlo"][f"{lab}_fit"]
+            assert fit["model"] == "c + b/γ + aγ" and fit["consistent"] is True, fit
+            assert fit["slope_se"] < 0.25 * abs(fit["predicted_slope"])  # able to fail
+        assert out.count("consistent (z = ") == 2
 
 
 def test_gallery_is_package_data(monkeypatch, tmp_path):

@@ -4,6 +4,7 @@ a tolerance of 4 standard errors from the run, and assert the error bar is small
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import signal
@@ -17,6 +18,7 @@ from scipy.integrate import quad
 
 import fwpotential as fw
 from fwpotential.montecarlo import _chains, mc_check, simulate, stationary_chain
+from fwpotential.montecarlo import check as check_mod
 
 sim_mod = importlib.import_module("fwpotential.montecarlo.simulate")
 
@@ -137,6 +139,55 @@ def test_energy_gap_fit_recovers_exact_solver():
     assert "slope" in str(chk) and "Arrhenius" in str(chk)
     arr = [a for a in chk.arrhenius if a["n_points"] >= 2]
     assert arr, str(chk)
+    # three step sizes: a plain line, which the O(γ) term biases, and no verdict
+    assert chk.model == "c + b/γ" and chk.consistent is None and "no verdict" in str(chk)
+
+
+LADDER = [0.08, 0.1, 0.13, 0.17, 0.22]
+
+
+@pytest.fixture(scope="module")
+def langevin_ladder():
+    """mc_check of the 1-D Langevin double well over five step sizes (the fit with the aγ term)."""
+    dyn = fw.langevin(DW)
+    land = double_well_land(dyn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fw.FWWarning)
+        chk = mc_check(land, dyn, step_sizes=LADDER, n_steps=40_000, n_chains=128, seed=1)
+    return dyn, land, chk
+
+
+def test_slope_check_passes_a_correct_landscape(langevin_ladder):
+    _, land, chk = langevin_ladder
+    assert chk.model == "c + b/γ + aγ" and np.isfinite(chk.linear_se)
+    assert chk.slope_se < 0.1 * abs(chk.slope_expected)  # a 30 % error in the gap is > 3 se away
+    assert chk.consistent is True and abs(chk.z) <= 3, str(chk)
+    assert chk.z == pytest.approx((chk.slope_expected - chk.slope) / chk.slope_se)  # StandIn: no energy_errors
+    assert "consistent (z = " in str(chk) and "consistent" in repr(chk)
+
+
+def test_slope_check_flags_a_wrong_energy_gap(langevin_ladder):
+    """The same chains against a landscape whose energy gap is 30 % too small: flagged, with z < -3."""
+    dyn, land, chk = langevin_ladder
+    E = land.energies.copy()
+    E[int(np.argmax(E))] *= 0.7
+    wrong = dataclasses.replace(land, energies=E)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fw.FWWarning)
+        bad = mc_check(wrong, dyn, step_sizes=LADDER, n_steps=40_000, n_chains=128, seed=1)
+    assert bad.slope == chk.slope and bad.slope_se == chk.slope_se  # same seeds, same runs
+    assert bad.consistent is False and bad.z < -3, str(bad)
+    assert "INCONSISTENT" in str(bad) and "INCONSISTENT" in repr(bad)
+
+
+def test_slope_check_counts_the_landscape_error(langevin_ladder):
+    """energy_errors widen the denominator of z: z = (expected - fit) / √(se² + e_i² + e_j²)."""
+    dyn, land, chk = langevin_ladder
+    fit = {"model": chk.model, "slope": chk.slope, "slope_se": chk.slope_se}
+    z, ok = check_mod._slope_z(fit, chk.slope + 5 * chk.slope_se, expected_se=0.0)
+    assert z == pytest.approx(5.0) and ok is False
+    z, ok = check_mod._slope_z(fit, chk.slope + 5 * chk.slope_se, expected_se=2 * chk.slope_se)
+    assert z == pytest.approx(5 / np.sqrt(5)) and ok is True
 
 
 def test_mc_check_warns_on_too_few_crossings():
@@ -461,3 +512,15 @@ def test_mc_check_refuses_dynamics_of_another_landscape():
         mc_check(sgd_land, fw.sgd(DW, noise=fw.GaussianNoise(0.4)), **kw)
     with pytest.warns(fw.FWWarning, match="crossings"):  # an equal dynamics built again is accepted
         mc_check(land, fw.langevin(DW), **kw)
+
+
+def test_mc_check_warns_when_the_burn_in_is_too_short():
+    """No burn-in: half the chains start in the less occupied well and the note says so."""
+    dyn = fw.langevin(DW)
+    land = double_well_land(dyn, n=201)
+    with pytest.warns(fw.FWWarning, match="relaxation times"):
+        chk = mc_check(land, dyn, step_sizes=[0.13, 0.17], n_steps=3000, n_chains=128, seed=1, burn_in=0)
+    assert any("increase burn_in" in n for n in chk.notes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fw.FWWarning)
+        mc_check(land, dyn, step_sizes=[0.13, 0.17], n_steps=3000, n_chains=128, seed=1, burn_in=1000)

@@ -107,6 +107,27 @@ def test_occupation_ratio_and_arrhenius(tmp_path):
     _check_png(fig, tmp_path / "a.png")
 
 
+def test_step_ladder_fits_absorb_the_linear_term():
+    """With errors and four step sizes the figures fit c + b/γ + aγ: an exact law of that form gives b."""
+    g = np.array([0.07, 0.09, 0.12, 0.16])
+    fig = plot.occupation_ratio(g, -0.2 / g - 1.0 + 3.0 * g, np.full(4, 0.02), predicted_slope=-0.2)
+    assert fig.fwpotential_fit["slope"] == pytest.approx(-0.2, abs=1e-9)
+    T = np.exp(np.stack([0.3 / g + 2.0 * g, 0.5 / g - 4.0 * g], axis=1))
+    fig = plot.arrhenius(g, T, 0.05 * T, barrier=[0.3, 0.5])
+    assert [f["slope"] for f in fig.fwpotential_fit] == pytest.approx([0.3, 0.5], abs=1e-9)
+
+
+def test_save_writes_at_200_dpi(land1d, tmp_path):
+    """plot.save writes rasters at the style's savefig.dpi, not Matplotlib's default 100."""
+    fig = plot.potential_curves(land1d, labels=["SGD"])
+    (path,) = plot.save(fig, tmp_path / "c.png")
+    fig.savefig(tmp_path / "ref.png", dpi=200, bbox_inches="tight")
+    with Image.open(path) as im, Image.open(tmp_path / "ref.png") as ref:
+        size, ref_size = im.size, ref.size
+    assert size == ref_size
+    assert size[0] >= 0.9 * plot.COLUMN * 200, size  # about 340 px at 100 dpi
+
+
 def test_mc_histogram_from_counts(comparison, tmp_path):
     L = comparison.langevin
     gamma = 0.1

@@ -1,11 +1,21 @@
 """Monte Carlo checks of a landscape's energies, prefactors and barriers (theory.md §6).
 
 Over a ladder of step sizes γ (ε = γ):
-- occupation ratio of two attractors: log(P_i/P_j) = -(W_i - W_j)/γ + log(c_i/c_j) + O(γ); the
-  fitted slope checks the energy gap, the intercept the prefactors c_k = K(x_k) det(∇²W(x_k))^(-1/2)
-  (compared here with K = 1, Hwang's prefactor: exact for Langevin and constant isotropic noise);
-- Arrhenius: log E τ_k = ΔV_k/γ + O(1), ΔV_k = min_j V_kj the cost to leave basin k;
+- occupation ratio of two attractors: log(P_i/P_j) = -(W_i - W_j)/γ + log(c_i/c_j) + aγ + O(γ²);
+  the fitted slope checks the energy gap and gets a verdict, the intercept the prefactors
+  c_k = K(x_k) det(∇²W(x_k))^(-1/2) (compared here with K = 1, Hwang's prefactor: exact for Langevin
+  and constant isotropic noise). The aγ term collects the first corrections of the Laplace
+  expansion and of the finite step (the unadjusted Langevin algorithm's law is not exp(-f/ε));
+  without it the slope of a line through moderate γ is biased by several standard errors;
+- Arrhenius: log E τ_k = ΔV_k/γ + O(1), ΔV_k = min_j V_kj the cost to leave basin k, with E τ_k
+  from the censoring-aware estimate ``Exits.rate_time``;
 - density: -γ log p̂ against W on the grid, at the smallest γ.
+
+The slope's verdict: z = (expected - fitted) / √(se_fit² + se_expected²), where se_expected comes
+from the landscape's ``energy_errors``; the result is consistent when |z| <= Z_MAX = 3 (a correct
+run is then flagged with probability 0.27 % under Gaussian errors). The fit needs at least
+MIN_STEP_SIZES = 4 step sizes: three parameters and one degree of freedom to test the model (χ²);
+with fewer, the slope of a plain line is reported with no verdict.
 """
 
 from __future__ import annotations
@@ -20,12 +30,20 @@ from .. import _progress
 from ..errors import FWWarning, InputError
 from .simulate import simulate
 
-__all__ = ["mc_check", "MCCheck"]
+__all__ = ["mc_check", "MCCheck", "fit_step_ladder", "Z_MAX", "MIN_STEP_SIZES"]
+
+Z_MAX = 3.0
+MIN_STEP_SIZES = 4
 
 
 @dataclass(frozen=True, repr=False)
 class MCCheck:
-    """Result of :func:`mc_check`. Standard errors come from the runs (batch means over chains).
+    """Result of :func:`mc_check`.
+
+    Standard errors are chain-level: chains are independent, so each chain's share of the estimate
+    is one sample and the correlation between the steps of a chain stays inside that sample (delta
+    method over chains, as ``Occupation.log_ratio``). Run k uses seed + k, so the step sizes'
+    points are independent and the fits weight them by these errors.
 
     Attributes
     ----------
@@ -36,16 +54,27 @@ class MCCheck:
         log(P_i / P_j) per γ.
     crossings : ndarray (k,)
         Core-to-core transitions per γ (all attractors).
-    slope, slope_se, slope_expected : float
-        Fit of log_ratio against 1/γ; expected -(W_i - W_j) from ``land.energies``.
+    model : str
+        The fitted law: "c + b/γ + aγ" (at least MIN_STEP_SIZES usable step sizes) or "c + b/γ".
+    slope, slope_se, slope_expected, slope_expected_se : float
+        Fitted b; expected -(W_i - W_j) from ``land.energies`` and its error from
+        ``land.energy_errors`` (0 if the landscape has none). ``slope_se`` is scaled by
+        √(χ²/dof) when that exceeds 1 (a misfit widens the error instead of hiding).
+    linear, linear_se : float
+        Fitted a (nan for the plain line).
+    z : float
+        (slope_expected - slope) / √(slope_se² + slope_expected_se²).
+    consistent : bool or None
+        |z| <= Z_MAX; None (no verdict) with fewer than MIN_STEP_SIZES usable step sizes.
     intercept, intercept_se, intercept_expected : float
         Expected log(c_i/c_j) with Hwang's prefactor det(∇²W(x_k))^(-1/2) (``intercept_kind``).
     chi2_dof : float
-        Reduced χ² of the occupation fit (nan with 2 step sizes).
+        Reduced χ² of the occupation fit, before scaling (nan with no degree of freedom).
     arrhenius : list of dict
-        Per attractor: slope, se, barrier (min_j costs[k, j]), n_points (γ with at least
-        min_crossings/2 exits), mean_time, mean_time_se (per γ; the censoring-aware exponential
-        estimate ``Exits.rate_time``).
+        Per attractor: slope, se, model, chi2_dof (log E τ fitted like the occupation ratio, with
+        the aγ term from MIN_STEP_SIZES points on), barrier (min_j costs[k, j]), n_points (γ with
+        at least min_crossings/2 exits), gammas, rate_time, rate_se (per γ; the censoring-aware
+        exponential estimate ``Exits.rate_time``).
     density : dict
         At the smallest γ: rms and max of (-γ log p̂ - W) after matching minima, nodes used; empty if
         the landscape has no W on its grid.
@@ -59,9 +88,15 @@ class MCCheck:
     log_ratio: np.ndarray
     log_ratio_se: np.ndarray
     crossings: np.ndarray
+    model: str
     slope: float
     slope_se: float
     slope_expected: float
+    slope_expected_se: float
+    linear: float
+    linear_se: float
+    z: float
+    consistent: bool | None
     intercept: float
     intercept_se: float
     intercept_expected: float
@@ -72,10 +107,15 @@ class MCCheck:
     runs: list = field(default_factory=list)
     notes: list = field(default_factory=list)
 
+    @property
+    def verdict(self) -> str:
+        """One line: whether the fitted slope agrees with the landscape's energy gap."""
+        return _verdict(self.z, self.consistent, self.model)
+
     def __repr__(self):
         return (
-            f"MCCheck(slope {self.slope:.4g}±{self.slope_se:.2g} vs {self.slope_expected:.4g}, "
-            f"intercept {self.intercept:.3g}±{self.intercept_se:.2g} vs {self.intercept_expected:.3g})"
+            f"MCCheck(slope {self.slope:.4g}±{self.slope_se:.2g} vs {self.slope_expected:.4g}, z {self.z:+.2f}, "
+            f"{'no verdict' if self.consistent is None else 'consistent' if self.consistent else 'INCONSISTENT'})"
         )
 
     def __str__(self):
@@ -86,9 +126,10 @@ class MCCheck:
         for g, y, s, c in zip(self.step_sizes, self.log_ratio, self.log_ratio_se, self.crossings):
             L.append(f"| {g:g} | {y:.4f} | {s:.2g} | {int(c)} |")
         L.append("")
-        L.append("| quantity | Monte Carlo | ± SE | landscape | z |")
+        L.append("| quantity | Monte Carlo | ± SE | landscape | z = (landscape - MC)/SE |")
         L.append("|---|---|---|---|---|")
-        L.append(_row(f"slope = -(W_{i} - W_{j})", self.slope, self.slope_se, self.slope_expected))
+        se = math.hypot(self.slope_se, self.slope_expected_se)
+        L.append(_row(f"slope = -(W_{i} - W_{j}), fit {self.model}", self.slope, se, self.slope_expected))
         L.append(
             _row(
                 f"intercept = log(c_{i}/c_{j}) [{self.intercept_kind}]",
@@ -109,27 +150,90 @@ class MCCheck:
             L.append(
                 f"| -γ log p̂ - W (γ={dd['gamma']:g}, {dd['nodes']} nodes) | rms {dd['rms']:.3g}, max {dd['max']:.3g} | | 0 + O(γ) | |"
             )
-        L.append(f"\nχ²/dof of the occupation fit: {self.chi2_dof:.3g}")
+        L.append(
+            f"\nχ²/dof of the occupation fit: {self.chi2_dof:.3g}; aγ term: a = {self.linear:.3g} ± {self.linear_se:.2g}"
+        )
+        L.append(self.verdict)
         for n in self.notes:
             L.append(f"note: {n}")
         return "\n".join(L)
 
 
 def _row(name, v, se, ref):
-    z = (v - ref) / se if se > 0 and np.isfinite(se) else float("nan")
+    z = (ref - v) / se if se > 0 and np.isfinite(se) else float("nan")
     return f"| {name} | {v:.4g} | {se:.2g} | {ref:.4g} | {z:+.2f} |"
 
 
-def _wls(x, y, se):
-    """Weighted least squares y = a + b x: (a, b, se_a, se_b, chi2/dof) from the given errors."""
-    w = 1.0 / np.asarray(se) ** 2
-    X = np.stack([np.ones_like(x), x], axis=1)
+def _lsq(X, y, se):
+    """Weighted least squares with known errors ``se``: coefficients, their standard errors from
+    (Xᵀ W X)⁻¹, and χ²/dof (nan with no degree of freedom)."""
+    w = 1.0 / np.asarray(se, dtype=float) ** 2
     cov = np.linalg.inv(X.T @ (w[:, None] * X))
-    a, b = cov @ (X.T @ (w * y))
-    res = y - (a + b * x)
-    dof = len(x) - 2
-    chi2 = float(np.sum(w * res**2) / dof) if dof > 0 else float("nan")
-    return float(a), float(b), float(math.sqrt(cov[0, 0])), float(math.sqrt(cov[1, 1])), chi2
+    coef = cov @ (X.T @ (w * y))
+    dof = len(y) - X.shape[1]
+    chi2 = float(np.sum(w * (y - X @ coef) ** 2) / dof) if dof > 0 else float("nan")
+    return {"coef": [float(c) for c in coef], "se": [float(math.sqrt(v)) for v in np.diag(cov)], "chi2_dof": chi2}
+
+
+def fit_step_ladder(step_sizes, values, se):
+    """Weighted fit of values(γ) = c + b/γ + aγ over a ladder of step sizes (theory.md §6).
+
+    ``values`` is log(P_i/P_j) (b = -(W_i - W_j)) or log E τ (b = ΔV), ``se`` their standard errors
+    (independent points). With fewer than MIN_STEP_SIZES points the aγ term is dropped (c + b/γ):
+    three parameters through three points leave nothing to test the law with.
+
+    Returns a dict: model, intercept, slope, linear (a; nan for the line), their ``*_se``, chi2_dof
+    (unscaled; nan with no degree of freedom) and scale = max(1, √(χ²/dof)), by which the standard
+    errors are multiplied.
+    """
+    g = np.asarray(step_sizes, dtype=float)
+    cols = [np.ones_like(g), 1.0 / g] + ([g] if len(g) >= MIN_STEP_SIZES else [])
+    fit = _lsq(np.stack(cols, axis=1), np.asarray(values, dtype=float), se)
+    chi2 = fit["chi2_dof"]
+    scale = math.sqrt(chi2) if np.isfinite(chi2) and chi2 > 1 else 1.0
+    coef, err = fit["coef"] + [float("nan")], [e * scale for e in fit["se"]] + [float("nan")]
+    return {
+        "model": "c + b/γ + aγ" if len(cols) == 3 else "c + b/γ",
+        "intercept": coef[0], "intercept_se": err[0], "slope": coef[1], "slope_se": err[1],
+        "linear": coef[2], "linear_se": err[2], "chi2_dof": chi2, "scale": scale,
+    }  # fmt: skip
+
+
+def _slope_z(fit, expected, expected_se=0.0):
+    """z = (expected - fitted slope) / √(se² + expected_se²) and the verdict |z| <= Z_MAX (None
+    when the fit is the plain line, which the O(γ) term biases)."""
+    se = math.hypot(fit["slope_se"], expected_se)
+    z = (expected - fit["slope"]) / se if se > 0 and np.isfinite(se) else float("nan")
+    if fit["model"] == "c + b/γ" or not np.isfinite(z):
+        return z, None
+    return z, bool(abs(z) <= Z_MAX)
+
+
+def _verdict(z, consistent, model) -> str:
+    """The sentence the report, the command line and ``MCCheck`` print for a slope check."""
+    if model == "none":
+        return "no verdict: fewer than two step sizes with both basins visited"
+    if consistent is None:
+        return (
+            f"no verdict (z = {z:+.2f}): the fit {model} has no O(γ) term; "
+            f"give at least {MIN_STEP_SIZES} step sizes to test the energy gap"
+        )
+    if consistent:
+        return f"consistent (z = {z:+.2f}, |z| <= {Z_MAX:g})"
+    return (
+        f"INCONSISTENT (z = {z:+.2f}, |z| > {Z_MAX:g}): the simulated occupation ratio does not follow the "
+        "landscape's energy gap (wrong landscape or dynamics, too coarse a grid, or step sizes too large for "
+        "the expansion in γ)"
+    )
+
+
+def _expected_se(land, i, j):
+    e = getattr(land, "energy_errors", None)
+    if e is None:
+        return 0.0
+    e = np.asarray(e, dtype=float)
+    v = float(math.hypot(e[i], e[j]))
+    return v if np.isfinite(v) else 0.0
 
 
 def _land_W(land):
@@ -169,8 +273,10 @@ def mc_check(
     dyn : Dynamics
         The SGD or Langevin dynamics the landscape was computed for.
     step_sizes : sequence of float
-        At least two; chosen by the caller (nothing is picked silently): crossings must happen,
-        ΔV/γ of a few units to ~10.
+        At least two, and at least MIN_STEP_SIZES = 4 for a verdict on the slope; chosen by the
+        caller (nothing is picked silently): crossings must happen, ΔV/γ of a few units to ~10,
+        spread over a factor of two or more in γ (the slope and the aγ term are otherwise nearly
+        collinear and the slope's error grows).
     n_steps, n_chains : int
         Per γ.
     seed : int
@@ -192,7 +298,7 @@ def mc_check(
     Returns
     -------
     MCCheck
-        ``print(chk)`` shows the tables.
+        ``print(chk)`` shows the tables and the verdict; ``chk.consistent`` and ``chk.z`` hold it.
     """
     gs = np.asarray(step_sizes, dtype=float).reshape(-1)
     if gs.size < 2 or np.any(~(gs > 0)):
@@ -242,12 +348,20 @@ def mc_check(
             )  # fmt: skip
             notes.append(msg)
             warnings.warn(msg, FWWarning, stacklevel=2)
+        elif (msg := _transient_note(run, occ, ex, i, j, s)) is not None:
+            notes.append(msg)
+            warnings.warn(msg, FWWarning, stacklevel=2)
     y, se, cross = np.array(y), np.array(se), np.array(cross)
     ok = np.isfinite(y) & np.isfinite(se) & (se > 0)
+    slope_expected, slope_expected_se = float(E[j] - E[i]), _expected_se(land, i, j)
     if ok.sum() >= 2:
-        a, b, sa, sb, chi2 = _wls(1.0 / gs[ok], y[ok], se[ok])
+        fit = fit_step_ladder(gs[ok], y[ok], se[ok])
+        z, consistent = _slope_z(fit, slope_expected, slope_expected_se)
     else:
-        a = b = sa = sb = chi2 = float("nan")
+        nan = float("nan")
+        fit = {"model": "none", "intercept": nan, "intercept_se": nan, "slope": nan, "slope_se": nan}
+        fit.update(linear=nan, linear_se=nan, chi2_dof=nan)
+        z, consistent = nan, None
         notes.append("fewer than two step sizes with both basins visited: no occupation fit")
     c_exp, kind = _prefactor_log_ratio(land, dyn, att, i, j, prefactor)
     arr = []
@@ -266,13 +380,13 @@ def mc_check(
             "barrier": barrier,
             "n_points": len(gg),
             "gammas": gg,
-            "mean_time": t,
-            "mean_time_se": ts,
+            "rate_time": t,
+            "rate_se": ts,
         }
         if len(gg) >= 2:
             t, ts = np.array(t), np.array(ts)
-            _, bq, _, sbq, chq = _wls(1.0 / np.array(gg), np.log(t), ts / t)
-            rec.update(slope=bq, se=sbq, chi2_dof=chq)
+            fq = fit_step_ladder(np.array(gg), np.log(t), ts / t)
+            rec.update(slope=fq["slope"], se=fq["slope_se"], chi2_dof=fq["chi2_dof"], model=fq["model"])
         arr.append(rec)
     dens = {}
     W = _land_W(land)
@@ -291,11 +405,38 @@ def mc_check(
                     "max": float(np.max(np.abs(diff))),
                 }
     return MCCheck(
-        step_sizes=gs, pair=(i, j), log_ratio=y, log_ratio_se=se, crossings=cross,
-        slope=b, slope_se=sb, slope_expected=float(E[j] - E[i]),
-        intercept=a, intercept_se=sa, intercept_expected=c_exp, intercept_kind=kind,
-        chi2_dof=chi2, arrhenius=arr, density=dens, runs=runs, notes=notes,
+        step_sizes=gs, pair=(i, j), log_ratio=y, log_ratio_se=se, crossings=cross, model=fit["model"],
+        slope=fit["slope"], slope_se=fit["slope_se"], slope_expected=slope_expected,
+        slope_expected_se=slope_expected_se, linear=fit["linear"], linear_se=fit["linear_se"],
+        z=z, consistent=consistent, intercept=fit["intercept"], intercept_se=fit["intercept_se"],
+        intercept_expected=c_exp, intercept_kind=kind, chi2_dof=fit["chi2_dof"],
+        arrhenius=arr, density=dens, runs=runs, notes=notes,
     )  # fmt: skip
+
+
+def _transient_note(run, occ, ex, i, j, se):
+    """A note when the start (half the chains at each of i, j) still biases log(P_i/P_j) by more
+    than se/2 after the burn-in, else None.
+
+    The two-state estimate: the excess |1/2 - p_i| relaxes like exp(-t/τ), 1/τ = 1/τ_i + 1/τ_j
+    (mean exit times); averaged over the counted steps T it shifts log(P_i/P_j) by about
+    |1/2 - p_i| τ exp(-burn_in/τ) / (T p_i p_j), with p_i = P_i/(P_i + P_j).
+    """
+    ti, tj = ex.rate_time[i] / run.step_size, ex.rate_time[j] / run.step_size  # steps
+    P = occ.fractions
+    if not (np.isfinite(ti) and np.isfinite(tj) and P[i] > 0 and P[j] > 0):
+        return None
+    tau = 1.0 / (1.0 / ti + 1.0 / tj)
+    p = P[i] / (P[i] + P[j])
+    counted = max(run.n_steps - run.burn_in, 1)
+    bias = abs(0.5 - p) * tau * math.exp(-run.burn_in / tau) / (counted * p * (1 - p))
+    if bias <= 0.5 * se:
+        return None
+    return (
+        f"γ={run.step_size:g}: the start at the attractors still shifts log(P_{i}/P_{j}) by about {bias:.2g} "
+        f"(standard error {se:.2g}): burn_in={run.burn_in} steps is {run.burn_in / tau:.1f} relaxation times "
+        f"(τ ≈ {tau:.3g} steps from the exit rates); increase burn_in to about {math.ceil(6 * tau)} or more"
+    )
 
 
 def _prefactor_log_ratio(land, dyn, att, i, j, kind):

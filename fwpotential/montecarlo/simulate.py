@@ -88,23 +88,27 @@ class Exits:
     basin i within ``core_radius`` × the distance to the nearest saddle or other attractor) enters
     the core of another attractor j; its exit time runs from the entry into core i.
 
+    The mean exit time to report is ``rate_time``: it counts the chains still waiting at the end.
+    ``mean_time`` averages completed exits only and is biased low under censoring (a chain that
+    leaves during the run left early), badly so when most chains never leave.
+
     Attributes
     ----------
     counts : ndarray (m, m)
         counts[i, j]: transitions i → j over all chains.
     n_exits : ndarray (m,)
-    mean_time, se_time : ndarray (m,)
-        Mean exit time in units of t = n γ (steps × step size) and its standard error; NaN
-        where no exit happened.
-    mean_steps : ndarray (m,)
-        The same in steps.
-    censored : ndarray (m,)
-        Chains still in (the last core of) each basin at the end: their times are not counted in
-        ``mean_time``.
     rate_time, rate_se : ndarray (m,)
-        Exponential (maximum-likelihood, censoring-aware) estimate: total residence time after
-        core entries, completed and still running, divided by the number of exits; SE = value/√n.
-        Less biased than ``mean_time`` when exits are rare (short excursions finish first).
+        Mean exit time in units of t = n γ (steps × step size), exponential maximum-likelihood
+        (censoring-aware) estimate: total residence time after core entries, completed and still
+        running, divided by the number of exits; SE = value/√n. NaN where no exit happened.
+    mean_time, se_time : ndarray (m,)
+        Mean over completed exits only, and its standard error (units of t); biased low under
+        censoring. NaN where no exit happened.
+    mean_steps : ndarray (m,)
+        ``mean_time`` in steps.
+    censored : ndarray (m,)
+        Chains still in (the last core of) each basin at the end: counted in ``rate_time``, not in
+        ``mean_time``.
     """
 
     counts: np.ndarray
@@ -117,8 +121,11 @@ class Exits:
     rate_se: np.ndarray
 
     def __repr__(self):
-        parts = ", ".join(f"{t:.4g}±{s:.2g} (n={n})" for t, s, n in zip(self.mean_time, self.se_time, self.n_exits))
-        return f"Exits(mean times [{parts}])"
+        parts = ", ".join(
+            f"{t:.4g}±{s:.2g} (n={n}, {c} waiting)"
+            for t, s, n, c in zip(self.rate_time, self.rate_se, self.n_exits, self.censored)
+        )
+        return f"Exits(mean exit times [{parts}])"
 
 
 @dataclass(frozen=True, repr=False)
@@ -218,7 +225,7 @@ class Run:
         )
 
     def exits(self, land=None) -> Exits:
-        """Transition counts and mean exit times (units of t = n γ) with standard errors."""
+        """Transition counts and mean exit times (units of t = n γ; censoring-aware ``rate_time``)."""
         self._check_land(land)
         counts = self.transitions.sum(axis=0)
         n = counts.sum(axis=1)
