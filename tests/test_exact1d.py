@@ -182,3 +182,26 @@ def test_quad_points_option_and_info():
         np.sort(qp.info["drift_zeros"]), np.sort(np.roots([1.0, 0.0, -1.0, 0.15]).real), atol=1e-14
     )
     assert np.abs(qp.values - prob.exact_on(grid)).max() <= 1e-9
+
+
+@pytest.mark.parametrize(
+    ("variance", "v_saddle"),
+    [
+        ("x**2", np.inf),  # r ~ 2/|x| at the saddle: log-divergent, the other well is unreachable
+        ("(x - 0.3)**2", np.inf),  # a vanishes between nodes while the path climbs: divergent
+        ("Abs(x)", 4.0 / 3.0),  # r bounded at the saddle: 2∫(x - x³)/x
+        ("1e-14 + x**2", 31.236191301917014),  # near-singular, finite: 2∫(x - x³)/(1e-14 + x²)
+    ],
+)
+def test_vanishing_noise_on_the_path(variance, v_saddle):
+    """Where the noise variance vanishes on the way up, V is +inf beyond exactly when ∫ 2|b|/a diverges."""
+    loss = fw.Loss.from_expr("(x**2 - 1)**2 / 4")
+    grid = fw.Grid([(-2.0, 2.0)], (401,))
+    V = fw.quasipotential(fw.sgd(loss, noise=fw.GaussianNoise(variance)), grid, 1.0, method="exact").values
+    xs, i0 = grid.axes[0], 200  # x = 0, the saddle
+    if np.isinf(v_saddle):
+        edge = 0.0 if variance == "x**2" else 0.3  # where the noise vanishes
+        assert np.all(np.isinf(V[xs < edge - 1e-9])) and np.all(np.isfinite(V[xs > edge + 1e-9]))
+    else:
+        assert V[i0] == pytest.approx(v_saddle, rel=1e-9)
+        assert V[100] == pytest.approx(v_saddle, rel=1e-9)  # the left well, downhill from the saddle

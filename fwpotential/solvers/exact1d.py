@@ -4,7 +4,10 @@ V(x) = ∫ r(y) dy from the attractor to x, with r(y) = σ p*(y) where the drift
 (σ b(y) < 0, σ = sign(y - x*)) and p* is the non-zero root of H(y, p) = 0 on that side, and r = 0
 where the path goes downhill (σ b ≥ 0): the minimum cost, continued past saddles into the
 neighbouring basins. Where no root exists (bounded noise weaker than the drift), every point further
-out is unreachable: V = +inf.
+out is unreachable: V = +inf. So is every point beyond a place where the noise variance vanishes and
+the integral of r diverges there (e.g. a(x) = x² at a saddle at 0: r ~ 2|b'|/|x|): such pieces are
+found from the integral over dyadic shells towards the point, which stays of one size when it
+diverges; the same shells integrate pieces next to such a point when the integral is finite.
 
 The integral is split at the attractor, at the zeros of b and at the grid nodes, and each piece uses
 8-point Gauss–Legendre quadrature, so the error is at rounding level for smooth problems.
@@ -15,7 +18,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from scipy.optimize import brentq
+from scipy.optimize import brentq, minimize_scalar
 
 from ..errors import GridError, InputError
 
@@ -35,6 +38,8 @@ def solve(dynamics, grid, attractor, *, quad_points=8):
     xs = grid.axes[0]
     b_nodes = dynamics.drift(xs[:, None])[:, 0]
     zeros = _drift_zeros(dynamics, xs, b_nodes)
+    quiet = _noise_zeros(dynamics, xs)
+    zeros = np.unique(np.concatenate([zeros, quiet]))
     gl_t, gl_w = np.polynomial.legendre.leggauss(int(quad_points))
     if attractor.mask is not None:
         idx = np.flatnonzero(attractor.mask)
@@ -63,6 +68,7 @@ def solve(dynamics, grid, attractor, *, quad_points=8):
         # the end points: a root must exist there too for the piece to be crossed
         _, reach_end = _rate(dynamics, bnd[:, None], sigma)
         piece = np.abs(half) * np.sum(rate * gl_w, axis=1)
+        piece = _graded(dynamics, piece, a, bnd, quiet, sigma, gl_t, gl_w)
         ok = reach.all(axis=1) & reach_end[:, 0] & np.isfinite(piece)
         first_bad = np.argmin(ok) if not ok.all() else len(ok)
         piece[first_bad:] = np.inf
@@ -87,6 +93,49 @@ def _drift_zeros(dynamics, xs, b):
     for i in np.flatnonzero(s[:-1] * s[1:] < 0):
         out.append(brentq(lambda t: float(dynamics.drift(np.array([t]))[0]), xs[i], xs[i + 1], xtol=1e-15, rtol=1e-15))
     return np.array(sorted(out))
+
+
+def _noise_zeros(dynamics, xs):
+    """Where the noise variance a vanishes: nodes with a = 0, and local minima of a between nodes
+    (refined by bounded minimisation) whose value is below 1e-13 of the largest a on the grid."""
+    a = dynamics.noise_cov(xs[:, None])[:, 0, 0]
+    scale = float(np.max(a)) if a.size and np.isfinite(a).all() else 0.0
+    out = list(xs[a == 0.0])
+    inner = np.flatnonzero((a[1:-1] <= a[:-2]) & (a[1:-1] <= a[2:]) & (a[1:-1] > 0)) + 1
+    for i in inner:
+        res = minimize_scalar(
+            lambda t: float(dynamics.noise_cov(np.array([[t]]))[0, 0, 0]),
+            bounds=(xs[i - 1], xs[i + 1]),
+            method="bounded",
+            options={"xatol": 1e-15 * max(1.0, abs(xs[i]))},
+        )
+        if res.fun <= 1e-13 * scale:
+            out.append(float(res.x))
+    return np.unique(np.array(out, dtype=float))
+
+
+def _graded(dynamics, piece, a, bnd, quiet, sigma, gl_t, gl_w, levels=16):
+    """Re-integrate the pieces that end where the noise vanishes, on dyadic shells towards that end.
+
+    The shell at distance L·2^-(j+1) .. L·2^-j from the end gets its own Gauss–Legendre rule, down to
+    the last shell that rounding resolves, so a near-singular r (a → 0) is resolved on its own scale.
+    For an integrable r the shell integrals decay geometrically; for r ~ 1/distance or worse they stay
+    of one size or grow: the deepest shell is compared with the one ``levels`` halvings further out,
+    and such a piece costs +inf."""
+    piece = piece.copy()
+    for end, other in ((a, bnd), (bnd, a)):
+        for k in np.flatnonzero(np.isin(end, quiet) & (other != end)):
+            z, length = float(end[k]), float(other[k] - end[k])
+            floor = 64 * np.finfo(float).eps * max(1.0, abs(z))
+            deepest = int(np.floor(np.log2(abs(length) / floor)))
+            j = np.arange(max(deepest, 0) + 1)
+            lo, hi = z + length * 2.0 ** (-j - 1), z + length * 2.0 ** (-j)
+            y = 0.5 * (lo + hi)[:, None] + 0.5 * (hi - lo)[:, None] * gl_t[None, :]
+            rate, _ = _rate(dynamics, y, sigma)
+            shells = np.abs(0.5 * (hi - lo)) * np.sum(rate * gl_w, axis=1)
+            diverges = deepest >= 2 * levels and shells[-1] > 0 and shells[-1] >= 0.5 * shells[-1 - levels]
+            piece[k] = np.inf if diverges or not np.isfinite(shells).all() else float(np.sum(shells))
+    return piece
 
 
 def _rate(dynamics, y, sigma):
