@@ -21,6 +21,8 @@ Layout shared by every kernel
 No fastmath anywhere: +inf must survive comparisons.
 """
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit
 
@@ -34,6 +36,15 @@ OK = 0
 
 _NEWTON_TOL = 1e-10
 _TINY = 1e-300
+
+# Bundles for the 2-D fan kernel ``_fan2d`` (built inside ``march``; Numba passes them as structs).
+# Front: the naf front neighbours x1 of the node p just accepted, as flat indices (nodes) and rows
+# of the neighbour table (edges); refilled for every p.
+Front = namedtuple("Front", ["nodes", "edges", "count"])
+# FanTables (constant A, fixed for the march): b (n_half, 4) holds (L^T b, |L^T b|) on the half
+# grid; lvec (n_ball, 3) = T offs; nvec (n_nbr, 3) = T nbr; nhoff (n_nbr,): half-grid flat offsets
+# of nbr (mid(x, x1) = mid(x, p) + (x1 - p) / 2).
+FanTables = namedtuple("FanTables", ["b", "lvec", "nvec", "nhoff"])
 
 
 # ----------------------------------------------------------------------------- binary heap
@@ -1147,6 +1158,54 @@ def _fan_const(
 
 
 @njit(cache=True)
+def _fan2d(V, Vp, m, e, c0, vbest, front, tab):
+    """2-D, constant A, plain interpolation: triangle updates (p, x1) of the node x = p + offs[e]
+    for every front neighbour x1 of p (``Front``; ``FanTables``). m: half-grid index of mid(x, p);
+    c0: the one-point cost from p; vbest: the node's current value. Returns (smallest value found,
+    vbest if none is lower; number of interior triangle minima).
+
+    The same updates, in the same floating-point order, as ``_fan_const`` without the curvature
+    correction and the tetrahedra. Kept apart because the march calls the fan for every considered
+    node in the ball of every accepted node, and a call of the 3-D fan passes some 20 arrays whose
+    reference counts Numba raises and lowers on each call: in 2-D that doubled the march's time."""
+    b = tab.b
+    nvec = tab.nvec
+    b0x = b[m, 0]
+    b0y = b[m, 1]
+    l0x = tab.lvec[e, 0]
+    l0y = tab.lvec[e, 1]
+    # slope of the objective at lambda = 0 (x_lambda = p) towards x1, as in ``tri_const`` but
+    # without its square roots: an interior minimum needs it negative (most triangles stop here)
+    p0 = b0x * b0x + b0y * b0y
+    q0 = l0x * l0x + l0y * l0y
+    S0 = np.sqrt(p0 * q0)
+    n_found = 0
+    for k in range(front.count):
+        ee = front.edges[k]
+        u1 = V[front.nodes[k]]
+        m1 = m + tab.nhoff[ee]
+        dbx = b[m1, 0] - b0x
+        dby = b[m1, 1] - b0y
+        if S0 > _TINY:
+            p1 = b0x * dbx + b0y * dby
+            q1 = -(l0x * nvec[ee, 0] + l0y * nvec[ee, 1])
+            r1 = -(b0x * nvec[ee, 0] + b0y * nvec[ee, 1]) + (dbx * l0x + dby * l0y)
+            if u1 - Vp + (p1 * q0 + p0 * q1) / S0 - r1 >= 0.0:
+                continue
+        l1x = l0x - nvec[ee, 0]  # l1 = x - x1 = l0 - T (x1 - p)
+        l1y = l0y - nvec[ee, 1]
+        c1 = b[m1, 3] * np.sqrt(l1x * l1x + l1y * l1y) - (b[m1, 0] * l1x + b[m1, 1] * l1y)
+        tv, _ = tri_const(
+            Vp, u1 - Vp, b0x, b0y, 0.0, dbx, dby, 0.0, l0x, l0y, 0.0, -nvec[ee, 0], -nvec[ee, 1], 0.0,
+            c0, max(c1, 0.0), vbest, 0.0,
+        )  # fmt: skip
+        if tv < np.inf:
+            n_found += 1
+            vbest = min(vbest, tv)
+    return vbest, n_found
+
+
+@njit(cache=True)
 def march(
     V,
     fixed,
@@ -1244,6 +1303,7 @@ def march(
         for c in range(3):
             lvec[e, c] = T[c, 0] * offs[e, 0] + T[c, 1] * offs[e, 1] + T[c, 2] * offs[e, 2]
         lnorm[e] = np.sqrt(lvec[e, 0] ** 2 + lvec[e, 1] ** 2 + lvec[e, 2] ** 2)
+    fan_tab = FanTables(b, lvec, nvec, nhoff)
     Kb = 0
     for e in range(nball):
         for c in range(3):
@@ -1359,7 +1419,13 @@ def march(
                 # the best one-point base need not be a vertex of the best segment where the
                 # characteristics run nearly along the front (in 3-D, constant A: and the
                 # tetrahedra on the two lowest triangles)
-                if fast:
+                if fast and not (is3d or corr):
+                    stats[2] += naf
+                    val, n_found = _fan2d(V, Vp, m, e, val - Vp, V[q], Front(afl, afe, naf), fan_tab)
+                    stats[3] += n_found
+                    if val < V[q]:
+                        V[q] = val
+                elif fast:
                     stats[2] += naf
                     if is3d:
                         pijk[0] = ip
