@@ -99,7 +99,10 @@ class Dynamics:
         Gaussian noise: |b|_A |e|_A - <b, A e>, A = a(x)⁻¹ (theory.md §3, gMAM). ``e`` need not be a
         unit vector: the result is homogeneous of degree 1 in e. +inf where no speed reaches e.
         """
-        x, e = np.broadcast_arrays(as_points(x, self.dim), as_points(e, self.dim))
+        x, e = as_points(x, self.dim), as_points(e, self.dim)
+        if not self.is_gaussian and (c := self._law_cost(x, e)) is not None:
+            return c
+        x, e = np.broadcast_arrays(x, e)
         b = self.drift(x)
         if self.is_gaussian:
             a = self.noise_cov(x)
@@ -112,6 +115,19 @@ class Dynamics:
             ne = np.sqrt(np.einsum("...i,...ij,...j->...", e, A, e))
             return np.maximum(nb * ne - np.einsum("...i,...ij,...j->...", b, A, e), 0.0)
         return _geometric_cost_search(self, x, e)
+
+    def _law_cost(self, x, e):
+        """The law's own geometric cost (points computed once, not per direction), with the speed
+        search for the pairs it leaves unsolved (NaN); None when the law has no such method."""
+        c = self.noise.geometric_cost(x, self.drift(x), e)
+        if c is None:
+            return None
+        c = np.array(c, dtype=float)
+        bad = np.isnan(c)
+        if bad.any():
+            xb, eb = (np.broadcast_to(a, c.shape + (self.dim,))[bad] for a in (x, e))
+            c[bad] = _geometric_cost_search(self, xb, eb)
+        return c
 
     # ---- local analysis -------------------------------------------------------------------
     def loss_variance(self):
@@ -385,6 +401,11 @@ class _Batched(NoiseLaw):
 
     def support(self, x, e):
         return self.inner.support(x, e)
+
+    def geometric_cost(self, x, b, e):
+        # {<b, p> + B Λ(p / B) <= 0} is B times the inner law's set
+        c = self.inner.geometric_cost(x, b, e)
+        return None if c is None else self.B * c
 
     def sample(self, x, rng):
         x = self._pts(x)

@@ -15,6 +15,7 @@ from itertools import combinations
 import numpy as np
 from scipy.special import logsumexp
 
+from . import _cost_kernels as _ck
 from . import _expr
 from .errors import CovarianceError, DimensionError, FWWarning, InputError
 from .loss import as_points, check_finite
@@ -63,6 +64,11 @@ class NoiseLaw:
     def support(self, x, e):
         x = self._pts(x)
         return np.full(np.broadcast_shapes(x.shape[:-1], self._pts(e).shape[:-1]), np.inf)
+
+    def geometric_cost(self, x, b, e):
+        """sup {<p, e> : <b, p> + Λ(x, p) <= 0} for drift b(x), shape broadcast(x, e)[:-1], by a method
+        of the law itself; None when the law has none (the caller then searches over speeds)."""
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,6 +347,25 @@ class _DiscreteNoise(NoiseLaw):
     def support(self, x, e):
         z = self.atoms(self._pts(x))
         return np.max(-np.einsum("...kd,...d->...k", z, self._pts(e)), axis=-1)
+
+    def geometric_cost(self, x, b, e):
+        """sup {<p, e> : <b, p> + Λ(x, p) <= 0} = s sup {<q, e> : log mean_k exp(<q, b - z_k>) <= 0}
+        (2-D: compiled, atoms evaluated once per point; +inf outside the cone of the velocities
+        b - z_k; NaN where the Newton solve did not converge). None in other dimensions."""
+        x, e = self._pts(x), self._pts(e)
+        if self.dim != 2:
+            return None
+        lead = np.broadcast_shapes(x.shape[:-1], e.shape[:-1])
+        W = np.asarray(b, dtype=float)[..., None, :] - self.atoms(x)
+        W = np.ascontiguousarray(W.reshape(-1, W.shape[-2], 2), dtype=np.float64)
+        ne = np.linalg.norm(e, axis=-1)
+        E = np.ascontiguousarray((e / np.where(ne > 0, ne, 1.0)[..., None]).reshape(-1, 2), dtype=np.float64)
+        ix = np.broadcast_to(np.arange(W.shape[0]).reshape(x.shape[:-1]), lead).ravel()
+        ie = np.broadcast_to(np.arange(E.shape[0]).reshape(e.shape[:-1]), lead).ravel()
+        h, _ = _ck.support_pairs(W, E, ix, ie, np.empty(ix.size), np.empty(ix.size, np.int8), np.empty((ix.size, 2)))
+        with np.errstate(invalid="ignore"):
+            c = self.scale * np.broadcast_to(ne, lead).ravel() * h
+        return np.where(np.broadcast_to(ne, lead).ravel() == 0, 0.0, c).reshape(lead)
 
     def _conj_bound(self, x):
         # Λ*(u) = s · min{KL(q || uniform) : mean_q(-z) = u/...} ≤ s log K on the hull

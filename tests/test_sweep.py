@@ -400,7 +400,7 @@ def _dilate(m):
 
 
 @pytest.mark.slow
-def test_finite_sum_unreachable_region():  # about 75 s: the cost table goes through Dynamics.geometric_cost
+def test_finite_sum_unreachable_region():  # about 15 s on the shared machine
     dyn, cs = _triangle_sgd()
     g = fw.Grid([(-1.2, 1.2), (-1.2, 1.2)], (33, 33))
     att = fw.Attractor.coerce((0.0, -0.2 / 3), dyn, g)
@@ -414,7 +414,7 @@ def test_finite_sum_unreachable_region():  # about 75 s: the cost table goes thr
     assert not (~fin & inside & ~edge).any()
 
 
-@pytest.mark.slow  # about 5 min (shared machine): olim and the sweep's cost table call Dynamics.geometric_cost per node
+@pytest.mark.slow  # about 30 s on the shared machine
 def test_finite_sum_agrees_with_olim():
     """Separable finite-sum SGD with exact V (``_square_sgd``): both solvers against the exact V and
     each other on a fixed region, and the same +inf set.

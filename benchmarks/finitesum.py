@@ -1,0 +1,79 @@
+"""method="olim" with the exact finite-sum (minibatch) noise against its Gaussian approximation.
+
+SGD on f = (1/N) sum_i f_i with random quadratic samples f_i = a_i (x - u_i)^2/2 + c_i (y - t_i)^2/2
++ r_i x y (fixed seed), batch size 1 with replacement: the same olim solve on the same grid with
+``fw.sgd(loss)`` (exact law, tabulated geometric costs) and ``fw.sgd(loss, noise="gaussian")``
+(covariance-matched Gaussian, the closed-form midpoint cost). Prints a Markdown table: N, seconds of
+each (best of ``--repeats``, after one warm-up solve that compiles the kernels), their ratio, and
+max |V_fs - V_gauss| over the nodes where both are finite and V_gauss is below the median (for
+information only: the two laws have different quasi-potentials).
+Run: python benchmarks/finitesum.py [--quick] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import numpy as np
+
+import fwpotential as fw
+
+
+def finite_sum(N, seed=0):
+    """The loss and its minimiser (the mean of quadratics is a quadratic)."""
+    rng = np.random.default_rng(seed)
+    d = {
+        "u": rng.normal(0, 0.5, N),
+        "t": rng.normal(0, 0.5, N),
+        "a": rng.uniform(0.6, 1.4, N),
+        "c": rng.uniform(0.6, 1.4, N),
+        "r": rng.uniform(-0.3, 0.3, N),
+    }
+    Hm = np.array([[d["a"].mean(), d["r"].mean()], [d["r"].mean(), d["c"].mean()]])
+    x_star = np.linalg.solve(Hm, [np.mean(d["a"] * d["u"]), np.mean(d["c"] * d["t"])])
+    return fw.FiniteSum.from_expr("a*(x - u)**2/2 + c*(y - t)**2/2 + r*x*y", data=d), x_star
+
+
+def best_of(fn, k):
+    t, out = np.inf, None
+    for _ in range(k):
+        t0 = time.perf_counter()
+        out = fn()
+        t = min(t, time.perf_counter() - t0)
+    return t, out
+
+
+def row(N, n, repeats):
+    loss, x_star = finite_sum(N)
+    grid = fw.Grid([(-2.0, 2.0), (-2.0, 2.0)], (n, n))
+    out = {}
+    for name, dyn in (("fs", fw.sgd(loss)), ("gauss", fw.sgd(loss, noise="gaussian"))):
+        att = fw.Attractor.coerce(x_star, dyn, grid)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", fw.FWWarning)
+            out[name] = best_of(lambda dyn=dyn, att=att: fw.quasipotential(dyn, grid, att, method="olim"), repeats)
+    (t_fs, q_fs), (t_g, q_g) = out["fs"], out["gauss"]
+    both = np.isfinite(q_fs.values) & np.isfinite(q_g.values)
+    low = both & (q_g.values <= np.median(q_g.values[both]))
+    diff = float(np.abs(q_fs.values - q_g.values)[low].max())
+    return f"| {N} | {n}^2 | {t_fs:.2f} | {t_g:.2f} | {t_fs / t_g:.1f} | {diff:.3g} |"
+
+
+def main(Ns, n, repeats):
+    print(
+        "| N | grid | finite-sum seconds | Gaussian seconds | ratio | max abs(V_fs - V_gauss) (V_gauss below median) |"
+    )
+    print("|---|---|---|---|---|---|")
+    row(4, 17, 1)  # warm-up: compiles the kernels
+    for N in Ns:
+        print(row(N, n, repeats), flush=True)
+
+
+if __name__ == "__main__":
+    repeats = int(sys.argv[sys.argv.index("--repeats") + 1]) if "--repeats" in sys.argv else 3
+    if "--quick" in sys.argv:
+        main([4, 17], 65, 1)
+    else:
+        main([4, 17, 100], 257, repeats)
