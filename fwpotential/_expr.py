@@ -12,9 +12,10 @@ whitelist walk over Python's ``ast``: the string is never handed to ``eval``, ``
 - calls of :data:`FUNCTIONS` with positional arguments; ``Piecewise((value, condition), ...)``.
 
 Anything else (attributes, subscripts, lambdas, comprehensions, strings, keywords, starred arguments,
-names starting with ``_``) raises :class:`ExpressionError` naming the piece. Constant powers whose
-exact value would exceed :data:`MAX_BITS` bits, strings over :data:`MAX_LENGTH` characters and
-nesting deeper than :data:`MAX_DEPTH` are refused before any work is done.
+names starting with ``_``) raises :class:`ExpressionError` naming the piece. So that no string makes
+parsing or differentiation run for minutes, constants beyond :data:`MAX_BITS` bits, decimals longer
+than :data:`MAX_DIGITS`, Max/Min of more than :data:`MAX_MINMAX` terms, strings over
+:data:`MAX_LENGTH` characters and nesting deeper than :data:`MAX_DEPTH` are refused before the work.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from .errors import ExpressionError
 
 DEFAULT_VARIABLES = ("x", "y", "z")
 MAX_LENGTH = 10_000  # characters of one expression string
-MAX_DEPTH = 100  # nesting of parentheses, calls, powers and unary signs (flat sums and products do not count)
-MAX_BITS = 4096  # exact integers and rationals a constant power may produce
+MAX_DEPTH = 50  # nesting of parentheses, calls, powers and unary signs (flat sums and products do not count)
+MAX_MINMAX = 5  # terms of one Max or Min: the terms of its Hessian grow combinatorially with their number
+MAX_DIGITS = 40  # characters of a decimal literal (its precision carries into every derivative)
+MAX_BITS = 1024  # exact integers and rationals (a float overflows at 2**1024 anyway)
 
 # name -> (SymPy function, smallest and largest number of arguments; None: no upper bound)
 FUNCTIONS = {
@@ -183,7 +186,10 @@ class _Builder:
                 raise _Refused(f"the number {self.piece(node)!r} has more than {MAX_BITS} bits")
             return sp.Integer(v)
         if isinstance(v, float):  # from the literal's text, so its precision matches what was written
-            return sp.Float(ast.get_source_segment(self.text, node).replace("_", ""))
+            digits = ast.get_source_segment(self.text, node).replace("_", "")
+            if len(digits) > MAX_DIGITS:
+                raise _Refused(f"the number {self.piece(node)!r} has more than {MAX_DIGITS} characters")
+            return sp.Float(digits)
         kind = {str: "string", bytes: "bytes", complex: "complex number"}.get(type(v), type(v).__name__)
         raise _Refused(f"{kind} {self.piece(node)!r} is not allowed; {GRAMMAR}")
 
@@ -214,7 +220,7 @@ class _Builder:
 
     def power(self, base, exp, node):
         if isinstance(exp, sp.Number) and exp.is_finite:
-            bits = max([_bits(a) for a in base.atoms(sp.Rational)] + [1])
+            bits = max([_log2(a) for a in base.atoms(sp.Rational)] + [1.0])  # bits of the result per unit power
             if abs(float(exp)) * bits > MAX_BITS:
                 raise _Refused(f"the power {self.piece(node)!r} is too large (a constant over {MAX_BITS} bits)")
         return self.numeric_guard(base**exp, node)
@@ -246,12 +252,23 @@ class _Builder:
         if node.keywords:
             raise _Refused(f"keyword argument in {self.piece(node)!r} is not allowed; pass arguments by position")
         fn, lo, hi = FUNCTIONS[fname]
+        if fname in ("Max", "Min") and len(node.args) > MAX_MINMAX:
+            raise _Refused(self._minmax(node, fname, len(node.args)))
         if not lo <= len(node.args) <= (hi if hi is not None else math.inf):
             want = f"{lo}" if lo == hi else f"{lo} to {hi}" if hi else f"at least {lo}"
             raise _Refused(f"{fname} takes {want} argument(s), got {len(node.args)} in {self.piece(node)!r}")
         if fname == "Piecewise":
             return fn(*[self.pair(a, depth) for a in node.args])
-        return fn(*[self.build(a, depth + 1) for a in node.args])
+        out = fn(*[self.build(a, depth + 1) for a in node.args])
+        if isinstance(out, (sp.Max, sp.Min)) and len(out.args) > MAX_MINMAX:  # nested ones merge
+            raise _Refused(self._minmax(node, type(out).__name__, len(out.args)))
+        return out
+
+    def _minmax(self, node, fname, n):
+        return (
+            f"{self.piece(node)!r} is a {fname} of {n} terms; at most {MAX_MINMAX} are accepted "
+            "(the terms of its derivatives grow combinatorially with their number)"
+        )
 
     def pair(self, node, depth):
         if not isinstance(node, ast.Tuple) or len(node.elts) != 2:
@@ -261,6 +278,10 @@ class _Builder:
 
 def _bits(q):
     return max(int(q.p).bit_length(), int(q.q).bit_length())
+
+
+def _log2(q):
+    return max(math.log2(abs(int(q.p)) or 1), math.log2(int(q.q)))
 
 
 _HINTS = {
@@ -336,6 +357,13 @@ def drop_point_masses(e):
     return e.replace(lambda t: isinstance(t, sp.DiracDelta), lambda t: sp.S.Zero)
 
 
+def _heaviside(a, at_zero=0.5):
+    """NumPy's Heaviside step. Given to lambdify by name: SymPy's NumPy printer would otherwise
+    rewrite every Heaviside as a simplified Piecewise, which takes minutes for the derivative of a
+    Max or Min of ten terms."""
+    return np.heaviside(a, at_zero)
+
+
 def vectorize(e, names, extra=()):
     """A function ``fn(x, *extra_values)`` evaluating ``e`` at points ``x`` of shape (..., d).
 
@@ -344,7 +372,7 @@ def vectorize(e, names, extra=()):
     """
     syms = [sp.Symbol(n, real=True) for n in list(names) + list(extra)]
     e = drop_point_masses(e)
-    raw = sp.lambdify(syms, e, modules="numpy")
+    raw = sp.lambdify(syms, e, modules=[{"Heaviside": _heaviside}, "numpy"])
     d = len(names)
 
     def fn(x, *fields):

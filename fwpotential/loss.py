@@ -71,12 +71,14 @@ class Loss:
     # ---- construction -------------------------------------------------------------------
     @classmethod
     def from_expr(cls, expr, *, variables=None, params=None) -> Loss:
-        """A loss from a SymPy-parsable expression in ``variables`` (default x, y, z up to the last used).
+        """A loss from an expression in ``variables`` (default x, y, z up to the last used).
 
         Parameters
         ----------
         expr : str or sympy.Expr
-            E.g. ``"(x**2 - 1)**2 + 2*y**2 + a*x*y**2"``.
+            E.g. ``"(x**2 - 1)**2 + 2*y**2 + a*x*y**2"``. Strings follow the expression grammar of
+            docs/conventions.md (numbers, names, arithmetic, comparisons, a fixed table of functions);
+            they are parsed, never evaluated as Python.
         variables : sequence of str, optional
             Coordinate names, in order; fixes d. Default: ``x``, ``y``, ``z`` up to the last one used.
         params : dict, optional

@@ -142,7 +142,11 @@ def test_unknown_function_lists_the_table():
         ("atan2(x)", r"atan2 takes 2 argument\(s\), got 1"),
         ("exp", r"function 'exp' is used without arguments"),
         ("x" + "+x" * 5000, r"10001 characters long; at most 10000"),
-        ("(" * 120 + "-" * 120 + "x" + ")" * 120, r"nested deeper than 100 levels"),
+        ("(" * 60 + "-" * 60 + "x" + ")" * 60, r"nested deeper than 50 levels"),
+        ("Max(x, 1, 2, 3, 4, 5)", r"is a Max of 6 terms; at most 5 are accepted"),
+        ("Min(Min(x, y, x*y), Min(x - y, x + y, 2*y))", r"is a Min of 6 terms; at most 5"),
+        ("2**1025*x", r"the power '2\*\*1025' is too large"),
+        ("1." + "1" * 60 + "*x", r"has more than 40 characters"),
     ],
 )
 def test_refusals_name_the_piece(text, match):
@@ -231,6 +235,12 @@ def test_conditions_and_chains():
     assert _expr.to_sympy("(x < 0) | (x > 1)", ["x"]) == sp.Or(x < 0, x > 1)
     f = fw.Loss.from_expr("Piecewise((x**2, (x > -1) & (x < 1)), (2*Abs(x) - 1, True))")
     np.testing.assert_allclose(f.value(np.array([[0.5], [2.0]])), [0.25, 3.0])
+
+
+def test_largest_accepted_constants():
+    f = fw.Loss.from_expr("2**1000*x**2/8**333 + x**1024")
+    assert f.value(np.array([1.0])) == pytest.approx(3.0)
+    assert fw.Loss.from_expr("Max(x, 1 - x, x**2, 0, 1/2)").grad(np.array([2.0]))[0] == pytest.approx(4.0)
 
 
 def test_long_flat_sum_builds():
