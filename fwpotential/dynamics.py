@@ -269,7 +269,7 @@ class Diffusion(Dynamics):
             fn, jac, d = drift, jacobian, int(dim)
         else:
             exprs = [drift] if isinstance(drift, str) else list(drift)
-            names = _expr.infer_variables(exprs, params, variables)
+            names = _expr.infer_variables(exprs, params, variables, what="drift expression")
             if len(names) < len(exprs):
                 names = (tuple(variables) if variables else _expr.DEFAULT_VARIABLES)[: len(exprs)]
             if len(names) != len(exprs):
@@ -278,7 +278,7 @@ class Diffusion(Dynamics):
             es = [_expr.parse(e, names, params, what="drift expression") for e in exprs]
             fns = [_expr.vectorize(e, names) for e in es]
             syms = [sp.Symbol(n, real=True) for n in names]
-            jfns = [[_expr.vectorize(sp.diff(e, s), names) for s in syms] for e in es]
+            jfns = [[_expr.vectorize(_expr.derivative(e, s), names) for s in syms] for e in es]
 
             def fn(x):
                 return np.stack([f(x) for f in fns], axis=-1)

@@ -71,22 +71,24 @@ class Loss:
     # ---- construction -------------------------------------------------------------------
     @classmethod
     def from_expr(cls, expr, *, variables=None, params=None) -> Loss:
-        """A loss from a SymPy-parsable expression in ``variables`` (default x, y, z up to the last used).
+        """A loss from an expression in ``variables`` (default x, y, z up to the last used).
 
         Parameters
         ----------
         expr : str or sympy.Expr
-            E.g. ``"(x**2 - 1)**2 + 2*y**2 + a*x*y**2"``.
+            E.g. ``"(x**2 - 1)**2 + 2*y**2 + a*x*y**2"``. Strings follow the expression grammar of
+            docs/conventions.md (numbers, names, arithmetic, comparisons, a fixed table of functions);
+            they are parsed, never evaluated as Python.
         variables : sequence of str, optional
             Coordinate names, in order; fixes d. Default: ``x``, ``y``, ``z`` up to the last one used.
         params : dict, optional
             Numerical values of the other symbols.
         """
-        names = _expr.infer_variables([expr], params, variables)
+        names = _expr.infer_variables([expr], params, variables, what="loss expression")
         e = _expr.parse(expr, names, params, what="loss expression")
         syms = [sp.Symbol(n, real=True) for n in names]
-        g = [sp.diff(e, s) for s in syms]
-        hs = [[sp.diff(gi, s) for s in syms] for gi in g]
+        g = [_expr.derivative(e, s) for s in syms]
+        hs = [[_expr.derivative(gi, s) for s in syms] for gi in g]
         fv = _expr.vectorize(e, names)
         gv = [_expr.vectorize(gi, names) for gi in g]
         hv = [[_expr.vectorize(hij, names) for hij in row] for row in hs]
@@ -255,12 +257,13 @@ class FiniteSum(Loss):
             if not np.all(np.isfinite(v)):
                 raise NonFiniteError(f"data column {k!r} has non-finite entries")
         dnames = tuple(data)
-        names = _expr.infer_variables([expr], {**(params or {}), **dict.fromkeys(dnames, 0)}, variables)
+        declared = {**(params or {}), **dict.fromkeys(dnames, 0)}
+        names = _expr.infer_variables([expr], declared, variables, what="sample loss expression")
         e = _expr.parse(expr, names + dnames, params, what="sample loss expression")
         syms = [sp.Symbol(n, real=True) for n in names]
         fv = _expr.vectorize(e, names, dnames)
-        gv = [_expr.vectorize(sp.diff(e, s), names, dnames) for s in syms]
-        hv = [[_expr.vectorize(sp.diff(e, s, t), names, dnames) for t in syms] for s in syms]
+        gv = [_expr.vectorize(_expr.derivative(e, s), names, dnames) for s in syms]
+        hv = [[_expr.vectorize(_expr.derivative(e, s, t), names, dnames) for t in syms] for s in syms]
         cols = [data[k] for k in dnames]
 
         def per_sample(fn, x):

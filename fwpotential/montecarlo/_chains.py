@@ -32,6 +32,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from .._cache import cache_root
+from .._expr import derivative, drop_point_masses
 
 
 # ---- random numbers -------------------------------------------------------------------------
@@ -408,12 +409,16 @@ def _assignments(exprs, targets, symbols):
     """Lines ``temporary = ...`` (common subexpressions) and ``target = expr``; ``symbols`` maps
     SymPy symbols to the local names the caller has set."""
     import sympy as sp
+    from sympy.printing.codeprinter import PrintMethodNotImplementedError
 
     pr = _printer()
-    exprs = [sp.sympify(e).subs(symbols) for e in exprs]
+    exprs = [drop_point_masses(e).subs(symbols) for e in exprs]  # SymPy expressions, never strings
     reps, red = sp.cse(exprs, symbols=sp.numbered_symbols("_t"))
-    body = [f"{sym} = {pr.doprint(val)}" for sym, val in reps]
-    body += [f"{tgt} = {pr.doprint(val)}" for tgt, val in zip(targets, red)]
+    try:
+        body = [f"{sym} = {pr.doprint(val)}" for sym, val in reps]
+        body += [f"{tgt} = {pr.doprint(val)}" for tgt, val in zip(targets, red)]
+    except PrintMethodNotImplementedError as exc:
+        raise Unsupported(f"the Numba printer cannot print {exc}") from None
     text = "\n".join(body)
     if "Not supported" in text or "# " in text:
         raise Unsupported("an expression uses a function the Numba printer does not support")
@@ -429,7 +434,7 @@ def _coordinate_symbols(expr_list, names):
 
     out = {}
     for e in expr_list:
-        for s in sp.sympify(e).free_symbols:
+        for s in e.free_symbols:
             if s.name in names:
                 out[s] = sp.Symbol(f"_x{names.index(s.name)}")
     return out
@@ -473,7 +478,7 @@ def gaussian_block_source(loss, nb, *, scalar_expr=None, L=None):
         raise Unsupported("the loss is a callable (no SymPy expression)")
     names = list(loss.variables)
     d = len(names)
-    g = [sp.diff(loss.expr, sp.Symbol(n, real=True)) for n in names]
+    g = [derivative(loss.expr, sp.Symbol(n, real=True)) for n in names]
     exprs, targets = list(g), [f"_g{k}" for k in range(d)]
     if scalar_expr is not None:
         exprs.append(_noise_expr(scalar_expr, loss))
@@ -548,7 +553,7 @@ def finite_sum_block_source(loss, nb, replace):
             raise Unsupported("some sample losses are callables")
         for k, s in enumerate(samples):
             nm = list(s.variables)
-            g = [sp.diff(s.expr, sp.Symbol(v, real=True)) for v in nm]
+            g = [derivative(s.expr, sp.Symbol(v, real=True)) for v in nm]
             pro = [f"_x{j} = x[{j}]" for j in range(len(nm))]
             body = pro + _assignments(g, [f"out[{j}]" for j in range(d)], _coordinate_symbols([s.expr], nm))
             pre += ["@njit", f"def _sg{k}(x, out):"] + _indent(body, 4) + ["", ""]
