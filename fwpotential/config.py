@@ -225,27 +225,35 @@ class ProblemFile:
         """Exact V of ``[exact]`` on the grid nodes (NaN where ``where`` is not > 0), or None."""
         if self.exact is None:
             return None
+        V, where = self._exact_losses(grid)
+        X = grid.points()
+        v = V.value(X)
+        if where is not None:
+            v = np.where(where.value(X) > 0, v, np.nan)
+        return v
+
+    def _exact_losses(self, grid):
+        """``[exact]`` V and ``where`` parsed as functions of the grid's variables (None when absent)."""
+        if self.exact is None:
+            return None, None
         from .loss import Loss
 
         E = self.exact
-        X = grid.points()
         names = E.get("variables") or list("xyz"[: grid.dim])
         try:
-            v = Loss.from_expr(E["V"], variables=names, params=E.get("params")).value(X)
-            w = Loss.from_expr(E["where"], variables=names, params=E.get("params")).value(X) if "where" in E else None
+            V = Loss.from_expr(E["V"], variables=names, params=E.get("params"))
+            where = Loss.from_expr(E["where"], variables=names, params=E.get("params")) if "where" in E else None
         except InputError as exc:
             raise ConfigError(f"{self._where()}[exact]: {exc}") from None
-        if w is not None:
-            v = np.where(w > 0, v, np.nan)
-        return v
+        return V, where
 
     def prepare(self) -> Plan:
         """Build and check everything a run needs before it computes anything.
 
         ``fwpotential run`` and ``fwpotential check`` both call this, so a file that checks valid
         does not fail later on its input: the grid (and the memory a solve on it needs), the
-        dynamics and their dimension, the attractors, the method with its options, and the
-        dynamics named by ``[montecarlo]`` and ``[fokker_planck]``.
+        dynamics and their dimension, the attractors, the ``[exact]`` expressions, the method with
+        its options, and the dynamics named by ``[montecarlo]`` and ``[fokker_planck]``.
         """
         from .landscape import default_method
         from .quasipotential import check_method
@@ -264,6 +272,7 @@ class ProblemFile:
                     f"{self._where()}[solve] attractors: attractor {tuple(a.tolist())} lies outside the grid "
                     f"{grid!r}; enlarge [grid] bounds or move the point"
                 )
+        self._exact_losses(grid)
         method = self.solve.get("method") or default_method(next(iter(dyns.values())), grid)
         options = dict(self.solve.get("options", {}))
         try:

@@ -215,6 +215,7 @@ def test_demo_and_gallery_validate():
             r"\['sgd_gaussian'\] not computed.*compare_gaussian",
         ),
         ("[montecarlo]\nstep_sizes = [0.1]\nn_steps = 100\nburn_in = 100\n", r"burn_in: 100 >= n_steps = 100"),
+        ('[exact]\nV = "foo(x) + y"\n', r"\[exact\]: .*unknown function 'foo'"),
     ],
 )
 def test_check_runs_the_checks_of_run(tmp_path, capsys, monkeypatch, extra, match):
