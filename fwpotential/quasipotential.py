@@ -52,7 +52,7 @@ def check_method(method, options, grid=None):
             hint = (
                 "use method='exact'"
                 if d == 1
-                else "grids in 4-D and more are too large, use path methods (minimum action paths) instead"
+                else "olim and sweep stop at 3-D; method='fmm' takes any dimension for gradient dynamics with noise a = s(f) I"
             )
             raise GridError(f"method={method!r} needs a 2-D or 3-D grid, got {d}-D; {hint}")
         grid.check_memory(f"method={method!r}")

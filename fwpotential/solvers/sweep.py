@@ -137,8 +137,8 @@ def solve(
         raise GridError("method='sweep' needs a 2-D or 3-D grid, got 1-D; use method='exact'")
     if d > 3:
         raise GridError(
-            f"method='sweep' needs a 2-D or 3-D grid, got {d}-D; grids in 4-D and more are too large, "
-            "use path methods (minimum action paths) instead"
+            f"method='sweep' needs a 2-D or 3-D grid, got {d}-D; method='fmm' takes any dimension for "
+            "gradient dynamics with noise a = s(f) I"
         )
     if dynamics.dim != d:
         raise InputError(f"the dynamics is {dynamics.dim}-D but the grid is {d}-D")
