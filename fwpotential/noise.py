@@ -148,14 +148,9 @@ class GaussianNoise(NoiseLaw):
             if len(cov) != d or any(len(row) != d for row in cov):
                 raise DimensionError(f"covariance field must be a {d}x{d} nested list")
             names = self._names()
-            fns = [
-                [
-                    _expr.vectorize(_expr.parse(c, names + ("f",), self.params, what="covariance entry"), names, ("f",))
-                    for c in row
-                ]
-                for row in cov
-            ]
-            self.uses_loss_value = any("f" in str(c) for row in cov for c in row)
+            exprs = [[_expr.parse(c, names + ("f",), self.params, what="covariance entry") for c in row] for row in cov]
+            fns = [[_expr.vectorize(e, names, ("f",)) for e in row] for row in exprs]
+            self.uses_loss_value = any("f" in {s.name for s in e.free_symbols} for row in exprs for e in row)
             self._matrix = lambda x, f: np.stack([np.stack([g(x, f) for g in row], -1) for row in fns], -2)
         elif callable(cov):
             self._callable = cov

@@ -401,3 +401,13 @@ def test_asymmetric_matrix_is_called_asymmetric():
     field = fw.Diffusion(["-x", "-y"], cov=[["1", "x"], ["0", "1"]])
     with pytest.raises(fw.CovarianceError, match=r"asymmetric at x = \[2\. 0\.\]: max \|A - Aᵀ\| = 2"):
         field.noise_cov(np.array([[0.0, 0.0], [2.0, 0.0]]))
+
+
+def test_matrix_field_uses_the_loss_value_only_through_the_symbol_f():
+    """A parameter whose name contains the letter f is not the loss value."""
+    loss = fw.Loss.from_expr("x**2 + y**2")
+    cov = [["coef + x**2", "0"], ["0", "1 + f"]]
+    assert fw.sgd(loss, noise=fw.GaussianNoise(cov, params={"coef": 0.5})).noise.uses_loss_value
+    plain = fw.sgd(loss, noise=fw.GaussianNoise([["coef + x**2", "0"], ["0", "1"]], params={"coef": 0.5}))
+    assert not plain.noise.uses_loss_value
+    np.testing.assert_allclose(plain.noise_cov(np.array([[1.0, 2.0]]))[0], [[1.5, 0.0], [0.0, 1.0]])
