@@ -15,10 +15,13 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
-import fwpotential as fw
+# time the checkout this file belongs to, not another installed copy of the package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import fwpotential as fw  # noqa: E402
 
 
 def finite_sum(N, seed=0):

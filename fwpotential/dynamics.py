@@ -117,17 +117,10 @@ class Dynamics:
         return _geometric_cost_search(self, x, e)
 
     def _law_cost(self, x, e):
-        """The law's own geometric cost (points computed once, not per direction), with the speed
-        search for the pairs it leaves unsolved (NaN); None when the law has no such method."""
+        """The law's own geometric cost (points computed once, not per direction); None when the
+        law has no such method."""
         c = self.noise.geometric_cost(x, self.drift(x), e)
-        if c is None:
-            return None
-        c = np.array(c, dtype=float)
-        bad = np.isnan(c)
-        if bad.any():
-            xb, eb = (np.broadcast_to(a, c.shape + (self.dim,))[bad] for a in (x, e))
-            c[bad] = _geometric_cost_search(self, xb, eb)
-        return c
+        return None if c is None else np.asarray(c, dtype=float)
 
     # ---- local analysis -------------------------------------------------------------------
     def loss_variance(self):

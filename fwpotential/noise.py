@@ -345,8 +345,8 @@ class _DiscreteNoise(NoiseLaw):
 
     def geometric_cost(self, x, b, e):
         """sup {<p, e> : <b, p> + Λ(x, p) <= 0} = s sup {<q, e> : log mean_k exp(<q, b - z_k>) <= 0}
-        (2-D: compiled, atoms evaluated once per point; +inf outside the cone of the velocities
-        b - z_k; NaN where the Newton solve did not converge). None in other dimensions."""
+        (2-D: compiled, atoms evaluated once per point, every pair solved by the kernel; +inf
+        exactly outside the closed cone of the velocities b - z_k). None in other dimensions."""
         x, e = self._pts(x), self._pts(e)
         if self.dim != 2:
             return None

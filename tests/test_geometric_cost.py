@@ -120,3 +120,86 @@ def test_finite_sum_cost_table_equals_single_pairs():
     np.testing.assert_allclose(
         _dynamics(17, 3, True).geometric_cost(x[:, None, :], e[None]), 3 * table, rtol=1e-11, atol=3 * tol
     )
+
+
+def _kernel(W, e):
+    """support_pairs on one node and the rows of e (unit vectors): values and statuses."""
+    from fwpotential import _cost_kernels
+
+    e = np.ascontiguousarray(e / np.linalg.norm(e, axis=-1, keepdims=True))
+    n = len(e)
+    out, status, Q = np.empty(n), np.empty(n, np.int8), np.empty((n, 2))
+    _cost_kernels.support_pairs(
+        np.ascontiguousarray(W[None], dtype=float), e, np.zeros(n, np.int64), np.arange(n), out, status, Q
+    )
+    return out, status
+
+
+def _two_atom_cost(W, e):
+    """Closed form for two atoms: sum l_k log(2 l_k / sum l), l >= 0 with sum l_k w_k = e."""
+    lam = np.linalg.solve(W.T, e)
+    lam = np.where(np.abs(lam) < 1e-300, 0.0, lam)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.sum(np.where(lam > 0, lam * np.log(2 * lam / lam.sum()), 0.0))
+
+
+@pytest.mark.parametrize("delta", [0.0, 1e-13, 1e-10, 1e-7])
+def test_finite_sum_cost_at_a_cone_edge(delta):
+    """Directions on an edge of the cone (delta = 0: the supremum is not attained, the cost is
+    log 2 / |w_1|) and just inside it are solved by the kernel itself and match the closed form;
+    just outside them the cost is +inf."""
+    W = np.array([[1.3, 0.0], [-0.2, 0.9]])  # an edge along the x axis, exact in floating point
+    phi = 0.0
+    inside = np.array([[np.cos(phi + delta), np.sin(phi + delta)]])
+    out, status = _kernel(W, inside)
+    assert status[0] >= 1 and np.isfinite(out[0])
+    assert out[0] == pytest.approx(_two_atom_cost(W, inside[0]), rel=1e-9)
+    if delta == 0.0:
+        assert out[0] == pytest.approx(np.log(2) / np.linalg.norm(W[0]), rel=1e-12)
+    outside = np.array([[np.cos(phi - 1e-9 - delta), np.sin(phi - 1e-9 - delta)]])
+    assert _kernel(W, outside)[0][0] == np.inf
+
+
+def test_finite_sum_cost_between_nearly_opposite_velocities():
+    """Two nearly opposite velocities span a cone just wider than a half-plane: the directions
+    near its edges cost a lot but are finite, and match the closed form to 1e-9 (up to the
+    rounding of its terms, which cancel near the drift direction)."""
+    W = np.array([[1.0, 0.0], [-1.0, 1e-4]])
+    th = np.concatenate([np.linspace(1e-6, np.pi - 1e-4 - 1e-6, 40), [np.pi - 1e-4 - 1e-10, 1e-12]])
+    e = np.stack([np.cos(th), np.sin(th)], -1)
+    out, status = _kernel(W, e)
+    assert np.all(status >= 1) and np.isfinite(out).all()
+    ref = np.array([_two_atom_cost(W, ek) for ek in e])
+    size = np.abs(np.linalg.solve(W.T, e.T)).sum(0)  # sum l_k: both values cancel terms this large
+    assert np.all(np.abs(out - ref) <= 1e-9 * ref + 1e-14 * size)
+    assert np.all(_kernel(W, -e[1:-2])[0] == np.inf)
+
+
+@pytest.mark.parametrize("N, B, replace", [law for law in LAWS if law[0] > 2])
+def test_finite_sum_kernel_solves_every_pair(N, B, replace):
+    """The kernel leaves no pair to the caller, near the edges of the cone included: each is
+    +inf or finite with status >= 1, and the table equals the generic speed search where that
+    is finite away from the edges."""
+    dyn = _dynamics(N, B, replace)
+    x, _ = _pairs(dyn, 8, seed=4)
+    th = 2 * np.pi * np.arange(128) / 128
+    e = np.stack([np.cos(th), np.sin(th)], -1)
+    c = np.array([_kernel(_velocities(dyn, xk), e) for xk in x])  # (8, 2, 128): values, statuses
+    out, status = c[:, 0], c[:, 1]
+    fin = np.isfinite(out)
+    assert np.all(status[fin] >= 1) and not np.isnan(out).any()
+    assert fin.any() and (~fin).any()
+    ref = _geometric_cost_search(dyn, x[:, None, :], e[None]) / dyn.noise.scale
+    assert np.all(fin[np.isfinite(ref)]) and np.all(out[fin] <= ref[fin] * (1 + 1e-10) + 1e-12 * out[fin].max())
+
+
+def test_finite_sum_cost_with_collinear_velocities():
+    """Opposite velocities span only a line (a gap of exactly pi): directions off it cost +inf,
+    also where the drift b = mean w_k vanishes; along it the cost is finite (0 with the drift)."""
+    W = np.array([[1.0, 0.0], [-1.0, 0.0]])  # b = 0: S = {q_x = 0} is unbounded off the x axis
+    out, status = _kernel(W, np.array([[0.0, 1.0], [0.6, 0.8], [1.0, 0.0], [-1.0, 0.0]]))
+    np.testing.assert_array_equal(out, [np.inf, np.inf, 0.0, 0.0])
+    W = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, -1.0]])  # the half-plane y <= 0
+    out, status = _kernel(W, np.array([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0]]))
+    assert out[0] == np.inf and np.isfinite(out[1:]).all() and np.all(status[1:] >= 1)
+    assert out[1] == pytest.approx(0.0, abs=1e-14)
