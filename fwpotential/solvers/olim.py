@@ -481,7 +481,9 @@ def _tabulate_cost(dynamics, grid, M):
         with np.errstate(all="ignore"):
             c = dynamics.geometric_cost(x[:, None, :], e[None, :, :])
         c = np.asarray(c, dtype=np.float64)
-        c = np.where(np.isnan(c), np.inf, c)  # NaN from an unreachable direction means no speed reaches it
+        if np.isnan(c).any():  # a failed cost evaluation, not an unreachable direction (that is +inf)
+            i, r = np.argwhere(np.isnan(c))[0]
+            raise InputError(f"the geometric cost is NaN at x = {x[i]} in direction {e[r]}")
         C[s : s + step] = np.maximum(c, 0.0)
     return np.ascontiguousarray(C)
 
