@@ -195,7 +195,7 @@ def fokker_planck(
             f"scheme='central' at cell Peclet number {peclet:.3g} > 2 (eps={eps:g}): the density oscillates "
             "and can turn negative; refine the grid or use scheme='exponential'",
             FWWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     p = fp.CellVariable(mesh=mesh, value=1.0)
     eq = fp.DiffusionTerm(coeff=D) - _CONVECTION[scheme](coeff=U)
@@ -267,7 +267,7 @@ def fokker_planck(
             "barriers of more than ~30 eps, or negative from central differences; basin masses may be wrong "
             "(pass reference=land.potential, or use scheme='exponential' with solver='gth')",
             FWWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     top = logp[np.isfinite(logp)].max()
     dens = np.exp(logp - top)

@@ -386,7 +386,7 @@ def landscape(
     W_raw = wgraph.energies(costs)
     isolated = not np.isfinite(W_raw).any()
     if isolated:
-        warnings.warn(_unreachable_message(dynamics, reps, costs), FWWarning, stacklevel=2)
+        warnings.warn(_unreachable_message(dynamics, reps, costs), FWWarning, stacklevel=3)
     # 4. error estimate
     if isolated:
         err = np.full(m, np.nan)

@@ -208,6 +208,7 @@ def _bounded_landscape(samples, grid, **kw):
     ) as rec:
         L = fw.landscape(dyn, grid, **kw)
     assert "the noise law is bounded" in str(rec[0].message) and "does not change" in str(rec[0].message)
+    assert rec[0].filename == __file__  # the warning points at the caller, not at the progress wrapper
     return L
 
 

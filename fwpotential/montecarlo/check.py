@@ -347,10 +347,10 @@ def mc_check(
                 "(increase γ, n_steps or n_chains)"
             )  # fmt: skip
             notes.append(msg)
-            warnings.warn(msg, FWWarning, stacklevel=2)
+            warnings.warn(msg, FWWarning, stacklevel=3)
         elif (msg := _transient_note(run, occ, ex, i, j, s)) is not None:
             notes.append(msg)
-            warnings.warn(msg, FWWarning, stacklevel=2)
+            warnings.warn(msg, FWWarning, stacklevel=3)
     y, se, cross = np.array(y), np.array(se), np.array(cross)
     ok = np.isfinite(y) & np.isfinite(se) & (se > 0)
     slope_expected, slope_expected_se = float(E[j] - E[i]), _expected_se(land, i, j)
