@@ -791,7 +791,7 @@ def _ladder_fit(g, y, se):
         f = fit_step_ladder(g, y, se)
         return {"intercept": f["intercept"], "slope": f["slope"], "slope_se": f["slope_se"],
                 "linear": 0.0 if f["model"] == "c + b/γ" else f["linear"]}  # fmt: skip
-    return {**_wls(1.0 / g, y, None), "linear": 0.0}
+    return {**_line(1.0 / g, y), "linear": 0.0}
 
 
 def _ladder_curve(fit, x):
@@ -800,22 +800,14 @@ def _ladder_curve(fit, x):
     return line + fit["linear"] / x if fit["linear"] != 0 else line
 
 
-def _wls(x, y, se):
-    """Least-squares line (weighted by 1/se); None with fewer than two points."""
-    if len(x) < 2:
-        return None
-    w = None
-    if se is not None and np.all(np.isfinite(se)) and np.all(se > 0):
-        w = 1.0 / se
+def _line(x, y):
+    """Unweighted least-squares line y = c + b x, with the slope's error from the residuals."""
     A = np.stack([np.ones_like(x), x], axis=1)
-    Aw, yw = (A * w[:, None], y * w) if w is not None else (A, y)
-    coef, *_ = np.linalg.lstsq(Aw, yw, rcond=None)
-    resid = yw - Aw @ coef
-    dof = max(len(x) - 2, 1)
-    s2 = float(resid @ resid) / dof if (w is None or len(x) > 2) else 1.0
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    resid = y - A @ coef
+    s2 = float(resid @ resid) / max(len(x) - 2, 1)
     try:
-        cov = np.linalg.inv(Aw.T @ Aw) * s2
-        slope_se = math.sqrt(max(cov[1, 1], 0.0))
+        slope_se = math.sqrt(max(np.linalg.inv(A.T @ A)[1, 1] * s2, 0.0))
     except np.linalg.LinAlgError:
         slope_se = float("nan")
     return {"intercept": float(coef[0]), "slope": float(coef[1]), "slope_se": slope_se}

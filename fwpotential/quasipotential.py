@@ -132,7 +132,6 @@ def quasipotential(dynamics, grid, attractor, *, method="olim", progress=None, *
     >>> round(float(qp.values[-1]), 6)   # f(2) - f(x*) for Langevin
     2.576525
     """
-    _solver(method)
     dynamics = coerce_dynamics(dynamics)
     if not isinstance(grid, Grid):
         raise InputError(f"grid must be a fw.Grid, got {type(grid).__name__}")
