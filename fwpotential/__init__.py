@@ -5,10 +5,10 @@ concentrates like exp(-W/ε), ε the noise level (the step size γ for SGD, the 
 Langevin dX = -∇f dt + √(2ε) dW); V = 0 on the attractor and +inf where unreachable.
 """
 
-from . import _cache  # noqa: F401  (first: points Numba's cache outside the package before numba is imported)
-from .critical import CriticalPoints, critical_points
-from .dynamics import Diffusion, Dynamics, langevin, sgd
-from .errors import (
+from fwpotential import _cache  # noqa: F401  (first: points Numba's cache outside the package before numba is imported)
+from fwpotential.analysis.landscapes import Comparison, Landscape, compare, landscape
+from fwpotential.analysis.weights import hwang_weights, manifold_density
+from fwpotential.errors import (
     AttractorError,
     ConvergenceError,
     CovarianceError,
@@ -20,14 +20,23 @@ from .errors import (
     InputError,
     NonFiniteError,
 )
-from .fokkerplanck import FokkerPlanck, fokker_planck
-from .grid import Attractor, Grid
-from .landscape import Comparison, Landscape, compare, landscape
-from .loss import FiniteSum, Loss
-from .montecarlo import Exits, MCCheck, Occupation, Run, StationaryChain, mc_check, simulate, stationary_chain
-from .noise import CustomNoise, FiniteSumNoise, GaussianNoise, IsotropicNoise, NoiseLaw
-from .quasipotential import METHODS, QuasiPotential, quasipotential
-from .weights import hwang_weights, manifold_density
+from fwpotential.geometry.equilibria import CriticalPoints, critical_points
+from fwpotential.geometry.grid import Attractor, Grid
+from fwpotential.model.dynamics import Diffusion, Dynamics, langevin, sgd
+from fwpotential.model.loss import FiniteSum, Loss
+from fwpotential.model.noise import CustomNoise, FiniteSumNoise, GaussianNoise, IsotropicNoise, NoiseLaw
+from fwpotential.montecarlo import (
+    Exits,
+    MCCheck,
+    Occupation,
+    Run,
+    StationaryChain,
+    mc_check,
+    simulate,
+    stationary_chain,
+)
+from fwpotential.solvers.api import METHODS, QuasiPotential, quasipotential
+from fwpotential.stationary.fokkerplanck import FokkerPlanck, fokker_planck
 
 __version__ = "0.1.0"
 

@@ -47,7 +47,7 @@ def _isatty() -> bool:
 
 def _check(progress):
     if progress is not None and not isinstance(progress, bool):
-        from .errors import InputError
+        from fwpotential.errors import InputError
 
         raise InputError(f"progress must be True, False or None (a bar on a terminal), got {progress!r}")
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dynamics import Diffusion, langevin, sgd
-from .grid import Attractor, Grid
-from .loss import FiniteSum, Loss
-from .noise import GaussianNoise
+from fwpotential.geometry.grid import Attractor, Grid
+from fwpotential.model.dynamics import Diffusion, langevin, sgd
+from fwpotential.model.loss import FiniteSum, Loss
+from fwpotential.model.noise import GaussianNoise
 
 __all__ = [
     "Problem",
@@ -176,7 +176,7 @@ def langevin_double_well_2d() -> Problem:
     {x < 0, f < f(saddle)}; beyond it V is the eikonal reduction (method="fmm")."""
     loss = Loss.from_expr("(x**2 - 1)**2/4 + y**2/2 + x/10")
     dyn = langevin(loss)
-    from .critical import critical_points
+    from fwpotential.geometry.equilibria import critical_points
 
     cps = critical_points(loss, [(-2, 2), (-2, 2)])
     mins = cps.points[cps.of_kind("minimum")]
@@ -250,7 +250,7 @@ def gaussian_sgd_1d() -> Problem:
 
 def _piecewise_1d(name, dyn, loss, F):
     """1-D: V from the right minimum = climb of F where the path goes up, flat where it goes down."""
-    from .critical import critical_points
+    from fwpotential.geometry.equilibria import critical_points
 
     cps = critical_points(loss, [(-2, 2)])
     mins = np.sort(cps.points[cps.of_kind("minimum")][:, 0])

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fwpotential import cli, report
-from fwpotential.quasipotential import METHODS
+from fwpotential.app import cli, report
+from fwpotential.solvers.api import METHODS
 
 PROBLEM_1D = """
 name = "dw1d"
@@ -106,7 +106,7 @@ dynamics = ["langevin"]
 def test_run_montecarlo_rates_and_verdict(tmp_path, capsys):
     """Exit times in the outputs are the censoring-aware estimate, and the slope check has a verdict
     in summary.json, report.md and on stdout."""
-    from fwpotential.config import loads
+    from fwpotential.app.config import loads
 
     outc = report.solve_problem(loads(PROBLEM_1D + MC_1D))
     files = report.write_outputs(outc, tmp_path / "o")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import fwpotential as fw
-from fwpotential import config
-from fwpotential.config import ConfigError, loads
+from fwpotential.app import config
+from fwpotential.app.config import ConfigError, loads
 
 EXAMPLES = Path(fw.__file__).resolve().parent / "examples"  # package data
 
@@ -220,7 +220,7 @@ def test_demo_and_gallery_validate():
 )
 def test_check_runs_the_checks_of_run(tmp_path, capsys, monkeypatch, extra, match):
     """``fwpotential check`` and ``run`` refuse the same files, with the same message, before computing."""
-    from fwpotential import cli, report
+    from fwpotential.app import cli, report
 
     p = tmp_path / "p.toml"
     p.write_text(BASE + extra)
@@ -231,7 +231,7 @@ def test_check_runs_the_checks_of_run(tmp_path, capsys, monkeypatch, extra, matc
     def computing(*args, **kwargs):
         raise AssertionError("run computed before validating")
 
-    monkeypatch.setattr(sys.modules["fwpotential.landscape"], "landscape", computing)
+    monkeypatch.setattr(sys.modules["fwpotential.analysis.landscapes"], "landscape", computing)
     monkeypatch.setattr(report, "write_outputs", computing)
     assert cli.main(["run", str(p), "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err == err
@@ -240,7 +240,7 @@ def test_check_runs_the_checks_of_run(tmp_path, capsys, monkeypatch, extra, matc
 def test_check_refuses_a_grid_too_large_for_memory(tmp_path, capsys):
     p = tmp_path / "p.toml"
     p.write_text(BASE.replace("shape = [33, 33]", "shape = [100000, 100000]"))
-    from fwpotential import cli
+    from fwpotential.app import cli
 
     assert cli.main(["check", str(p)]) == 2
     err = capsys.readouterr().err

@@ -10,8 +10,9 @@ import pytest
 import sympy as sp
 
 import fwpotential as fw
-from fwpotential import _expr, cli, config
-from fwpotential.config import ConfigError, loads
+from fwpotential.app import cli, config
+from fwpotential.app.config import ConfigError, loads
+from fwpotential.model import expressions as _expr
 from fwpotential.montecarlo import _chains
 
 EXAMPLES = Path(fw.__file__).resolve().parent / "examples"

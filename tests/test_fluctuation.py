@@ -11,8 +11,8 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import fwpotential as fw
-from fwpotential._fluctuation import fluctuation_path
-from fwpotential.solvers._jet import third_order
+from fwpotential.analysis.fluctuation import fluctuation_path
+from fwpotential.solvers.jet import third_order
 
 UX, UY, KAPPA = "4*x*(x**2 - 1)", "2*y", "(1 + x/2)"
 DYN = fw.Diffusion([f"-({UX}) - {KAPPA}*({UY})", f"-({UY}) + {KAPPA}*({UX})"], cov=np.eye(2))

@@ -9,7 +9,7 @@ import pytest
 from scipy.optimize import linprog
 
 import fwpotential as fw
-from fwpotential.dynamics import _geometric_cost_search
+from fwpotential.model.dynamics import _geometric_cost_search
 
 LAWS = [(2, 1, True), (2, 2, True), (4, 1, True), (4, 2, False), (17, 1, True), (17, 2, False)]
 
@@ -53,7 +53,7 @@ def _velocities(dyn, x):
 def test_finite_sum_cost_is_the_support_function(N, B, replace):
     """Finite exactly inside the cone; there the maximiser p satisfies H(x, p) = 0 and
     dH/dp = tau e with tau > 0 (the optimality conditions of the convex problem) and c = <p, e>."""
-    from fwpotential import _cost_kernels
+    from fwpotential.model import _cost_kernels
 
     dyn = _dynamics(N, B, replace)
     x, e = _pairs(dyn, 60)
@@ -124,7 +124,7 @@ def test_finite_sum_cost_table_equals_single_pairs():
 
 def _kernel(W, e):
     """support_pairs on one node and the rows of e (unit vectors): values and statuses."""
-    from fwpotential import _cost_kernels
+    from fwpotential.model import _cost_kernels
 
     e = np.ascontiguousarray(e / np.linalg.norm(e, axis=-1, keepdims=True))
     n = len(e)

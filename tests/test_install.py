@@ -20,7 +20,7 @@ t0 = time.time()
 import numpy as np
 import numba
 import fwpotential
-from fwpotential.solvers import _godunov
+from fwpotential.solvers.sweep import godunov as _godunov
 _godunov._hdisc(np.zeros(2), np.ones((3, 2)), 1.0, 0.5, -0.5)
 pkg = os.path.dirname(fwpotential.__file__)
 written = []

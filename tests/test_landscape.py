@@ -8,7 +8,7 @@ import pytest
 from scipy.integrate import quad
 
 import fwpotential as fw
-from fwpotential.landscape import compare, landscape
+from fwpotential.analysis.landscapes import compare, landscape
 
 pytestmark = pytest.mark.filterwarnings("ignore::fwpotential.FWWarning")
 
@@ -226,7 +226,7 @@ def test_unreachable_attractors_give_a_landscape_and_a_warning(tmp_path):
     L = _bounded_landscape(BOUNDED_1D, fw.Grid([(-2.0, 2.0)], (201,)))
     _check_isolated(L)
     # downstream: the report of a problem file with these samples writes every file
-    from fwpotential import config, report
+    from fwpotential.app import config, report
 
     text = f"""name = "isolated"
 kind = "compare"

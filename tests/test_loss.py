@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fwpotential as fw
-from fwpotential import loss as loss_mod
+from fwpotential.model import loss as loss_mod
 
 A = 0.3
 

@@ -20,7 +20,7 @@ import fwpotential as fw
 from fwpotential.montecarlo import _chains, mc_check, simulate, stationary_chain
 from fwpotential.montecarlo import check as check_mod
 
-sim_mod = importlib.import_module("fwpotential.montecarlo.simulate")
+sim_mod = importlib.import_module("fwpotential.montecarlo.run")
 
 DW = "(x**2 - 1)**2 / 4 + 0.15*x"  # minima -1.0679, 0.9143; maximum 0.1536
 

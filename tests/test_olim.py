@@ -1,4 +1,4 @@
-"""method="olim": ordered line integral method (fwpotential.solvers.olim and its kernels).
+"""method="olim": ordered line integral method (fwpotential.solvers.olim.driver and its kernels).
 
 Errors are measured on accepted nodes at least K cells from the boundary and, where the exact V is
 valid on the whole box only below the boundary's lowest value (minimum action paths to higher
@@ -13,10 +13,10 @@ import pytest
 import fwpotential as fw
 from fwpotential import problems
 from fwpotential.errors import CovarianceError, DimensionError, FWWarning, InputError, NonFiniteError
-from fwpotential.grid import Attractor, Grid
-from fwpotential.quasipotential import QuasiPotential
-from fwpotential.solvers import _olim_kernels as kern
-from fwpotential.solvers import olim
+from fwpotential.geometry.grid import Attractor, Grid
+from fwpotential.solvers.api import QuasiPotential
+from fwpotential.solvers.olim import _kernels as kern
+from fwpotential.solvers.olim import driver as olim
 
 
 def _solve(prob, n, dynamics=None, **options):

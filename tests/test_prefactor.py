@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fwpotential as fw
-from fwpotential.montecarlo.chain import stationary_chain
+from fwpotential.stationary.chain import stationary_chain
 
 pytestmark = pytest.mark.filterwarnings("ignore::fwpotential.FWWarning")
 
@@ -110,7 +110,7 @@ def test_2d_non_reversible_fokker_planck_masses_tend_to_path_prefactors():
 
 
 def test_prefactor_bad_input():
-    from fwpotential.prefactor import log_K
+    from fwpotential.analysis.prefactor import log_K
 
     dyn = fw.Diffusion(["-x", "-y", "-z - x*y", "-w"], cov=np.eye(4), variables=("x", "y", "z", "w"))
 

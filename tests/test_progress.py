@@ -9,7 +9,8 @@ import warnings
 import pytest
 
 import fwpotential as fw
-from fwpotential import _progress, cli
+from fwpotential import _progress
+from fwpotential.app import cli
 
 DW = "(x**2 - 1)**2 / 4 + 0.15*x"
 GRID = fw.Grid([(-2.5, 2.5)], (401,))

@@ -1,4 +1,4 @@
-"""Start region of the grid solvers (fwpotential.solvers._start): sized from the attractor, not the box.
+"""Start region of the grid solvers (fwpotential.solvers.start): sized from the attractor, not the box.
 
 The problem: b = -(I + κJ)∇U with a = I, J the rotation by 90° and the shallow double well
 U = s((x² - 1)²/4 + y²/2); J∇U ⟂ ∇U, so V = 2(U - U(x*)) exactly in the right well below the
@@ -10,9 +10,10 @@ import pytest
 
 import fwpotential as fw
 from fwpotential import problems
-from fwpotential.grid import Attractor, Grid
-from fwpotential.solvers import olim, sweep
-from fwpotential.solvers._start import START_CELLS, default_radius, quadratic_scale
+from fwpotential.geometry.grid import Attractor, Grid
+from fwpotential.solvers.olim import driver as olim
+from fwpotential.solvers.start import START_CELLS, default_radius, quadratic_scale
+from fwpotential.solvers.sweep import driver as sweep
 
 S, KAPPA = 0.01, 1.0
 SOLVERS = {"olim": olim, "sweep": sweep}

@@ -12,10 +12,10 @@ from scipy.integrate import quad
 import fwpotential as fw
 from fwpotential import problems
 from fwpotential.errors import ConvergenceError, GridError, InputError
-from fwpotential.solvers import _sweep_kernels as _k
-from fwpotential.solvers import sweep
+from fwpotential.solvers.sweep import _kernels as _k
+from fwpotential.solvers.sweep import driver as sweep
 
-HAS_OLIM = importlib.util.find_spec("fwpotential.solvers.olim") is not None
+HAS_OLIM = importlib.util.find_spec("fwpotential.solvers.olim.driver") is not None
 
 
 def _attractor(prob, grid):
@@ -138,7 +138,7 @@ def test_ordered_passes_reach_the_fixed_point(monkeypatch):
     assert info["ordered_passes"] >= 2 and info["sweeps"] > info["ordered_passes"]
     B, A = sweep._half_grid_coefficients(prob.dynamics, g)
     C = sweep._pack8_2d(B, A)
-    from fwpotential.solvers._start import start_values
+    from fwpotential.solvers.start import start_values
 
     V0, init = start_values(prob.dynamics, g, att, info["radius"])
     fixed = init.astype(np.uint8)
@@ -348,7 +348,7 @@ def _aniso():
 
 @pytest.mark.parametrize("which", ["linear", "rotational5", "anisotropic"])
 def test_agrees_with_olim(which):
-    from fwpotential.solvers import olim
+    from fwpotential.solvers.olim import driver as olim
 
     if which == "linear":
         dyn, bounds, x0 = problems.linear_2d().dynamics, [(-1, 1), (-1, 1)], (0, 0)
@@ -423,7 +423,7 @@ def test_finite_sum_agrees_with_olim():
     of cells from the +inf set does not shrink with h (the former version of this test compared
     the solvers up to two cells from it, 2.0e-2 at 33^2 and 3.1e-2 at 65^2 on a triangle);
     on a fixed region both converge to the exact V."""
-    from fwpotential.solvers import olim
+    from fwpotential.solvers.olim import driver as olim
 
     dyn = _square_sgd()
     errs_s, errs_o, diffs = [], [], []
@@ -496,7 +496,7 @@ def test_lax_friedrichs_needs_a_kernel_form_of_lambda():
 # ---------------------------------------------------------------------------------------------
 def test_godunov_generic_table_matches_closed_form():
     """Support function of {H <= 0} from root-finding of H along rays vs the Gaussian closed form."""
-    from fwpotential.solvers import _godunov
+    from fwpotential.solvers.sweep import godunov as _godunov
 
     prob = problems.rotational_2d(kappa=5)
     g = prob.grid(17)
@@ -612,7 +612,7 @@ def test_godunov_custom_noise_exact_and_order():
 
 def test_godunov_anchoring():
     """From +inf, decreasing, the start ball fixed: not a constant; without the anchor nothing moves."""
-    from fwpotential.solvers import _godunov
+    from fwpotential.solvers.sweep import godunov as _godunov
 
     dyn = _quartic_custom()
     g = fw.Grid([(-1, 1), (-1, 1)], (33, 33))
@@ -663,7 +663,7 @@ def _quartic_custom_3d():
 def test_support_function_3d():
     """Newton on the KKT system vs the closed form (a Gaussian law passed as CustomNoise) and vs
     the golden-section geometric cost of Dynamics (quartic law)."""
-    from fwpotential.solvers import _table3
+    from fwpotential.solvers.sweep import table3d as _table3
 
     M, _ = _table3.cube_directions(2)
     assert len(M) == 98 and np.all(np.abs(M).max(1) == 2)

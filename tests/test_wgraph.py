@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fwpotential import wgraph
+from fwpotential.analysis import wgraph
 
 
 def test_two_attractors():

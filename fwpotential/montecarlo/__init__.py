@@ -1,9 +1,9 @@
 """Monte Carlo runs of SGD and Langevin, their checks against the potentials, and the exact
 finite-step chain (theory.md §5–6)."""
 
-from .chain import StationaryChain, stationary_chain
-from .check import MCCheck, mc_check
-from .simulate import BACKENDS, STATUS, Exits, Occupation, Run, simulate
+from fwpotential.montecarlo.check import MCCheck, mc_check
+from fwpotential.montecarlo.run import BACKENDS, STATUS, Exits, Occupation, Run, simulate
+from fwpotential.stationary.chain import StationaryChain, stationary_chain
 
 __all__ = [
     "BACKENDS",

@@ -31,8 +31,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-from .._cache import cache_root
-from .._expr import derivative, drop_point_masses
+from fwpotential._cache import cache_root
+from fwpotential.model.expressions import derivative, drop_point_masses
 
 
 # ---- random numbers -------------------------------------------------------------------------

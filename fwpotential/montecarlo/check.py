@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import _progress
-from ..errors import FWWarning, InputError
-from .simulate import simulate
+from fwpotential import _progress
+from fwpotential.errors import FWWarning, InputError
+from fwpotential.montecarlo.run import simulate
 
 __all__ = ["mc_check", "MCCheck", "fit_step_ladder", "Z_MAX", "MIN_STEP_SIZES"]
 

@@ -1,1 +1,1 @@
-"""Quasi-potential solvers: one module per method string (see fwpotential.quasipotential.METHODS)."""
+"""Quasi-potential solvers: one module per method string (see fwpotential.solvers.api.METHODS)."""

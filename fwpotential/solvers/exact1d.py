@@ -20,7 +20,7 @@ import time
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from ..errors import GridError, InputError
+from fwpotential.errors import GridError, InputError
 
 OPTIONS = frozenset({"quad_points"})
 ORDER = 16.0

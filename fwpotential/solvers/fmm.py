@@ -19,7 +19,7 @@ import time
 import numpy as np
 import skfmm
 
-from ..errors import CovarianceError, GridError, InputError
+from fwpotential.errors import CovarianceError, GridError, InputError
 
 OPTIONS = frozenset({"radius", "order"})
 ORDER = 2.0

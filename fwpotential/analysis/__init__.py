@@ -1,0 +1,1 @@
+"""What the potentials say: landscapes, W-graph energies, weights, prefactors, comparisons."""

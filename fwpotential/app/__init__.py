@@ -1,0 +1,1 @@
+"""The application layer: problem files, reports, the command line and the demo."""

@@ -1,0 +1,1 @@
+"""Where the dynamics live: grids, attractors, equilibria and the deterministic flow."""

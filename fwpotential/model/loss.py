@@ -1,0 +1,310 @@
+"""Losses f : R^d -> R (expressions or callables) and finite sums f = (1/N) sum_i f_i."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import sympy as sp
+
+from fwpotential.errors import DimensionError, ExpressionError, FWWarning, InputError, NonFiniteError
+from fwpotential.model import expressions as _expr
+
+__all__ = ["Loss", "FiniteSum"]
+
+_CHUNK = 2_000_000  # floats per finite-difference batch
+
+
+def as_points(x, d):
+    """``x`` as a float array of shape (..., d); a scalar or (n,) array is accepted when d == 1."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 0:
+        x = x.reshape(1)
+    if x.shape[-1] != d:
+        if d == 1:
+            x = x[..., None]
+        else:
+            raise DimensionError(f"points must have shape (..., {d}), got {x.shape}")
+    return x
+
+
+def check_finite(name, values, x):
+    """Raise :class:`NonFiniteError` naming the first point where ``values`` is not finite."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        if bad.ndim > x.ndim - 1:
+            bad = bad.reshape(x.shape[:-1] + (-1,)).any(axis=-1)
+        where = np.argwhere(bad)[0]
+        point = x[tuple(where)] if x.ndim > 1 else x
+        raise NonFiniteError(
+            f"{name} is not finite at x = {np.array2string(point, precision=6)}; "
+            "check the expression's domain or restrict the grid/box"
+        )
+    return values
+
+
+class Loss:
+    """A loss f(x), x of shape (..., d), with its gradient and Hessian.
+
+    Build one with :meth:`from_expr` (gradient and Hessian derived with SymPy) or
+    :meth:`from_callable` (gradient and Hessian optional; central finite differences with a
+    :class:`~fwpotential.errors.FWWarning` otherwise). All methods are vectorised over leading axes
+    and raise :class:`~fwpotential.errors.NonFiniteError` on NaN or infinite values.
+
+    Examples
+    --------
+    >>> f = Loss.from_expr("(x**2 - 1)**2 / 4 + 0.15*x")
+    >>> f.dim, float(f.value([1.0]))
+    (1, 0.15)
+    """
+
+    def __init__(self, value, grad=None, hess=None, *, dim, expr=None, variables=None, name=None):
+        if int(dim) < 1:
+            raise DimensionError(f"dim must be >= 1, got {dim}")
+        self.dim = int(dim)
+        self._value, self._grad, self._hess = value, grad, hess
+        self.expr = expr
+        self.variables = tuple(variables) if variables is not None else None
+        self.name = name or (str(expr) if expr is not None else getattr(value, "__name__", "loss"))
+        self._warned = set()
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def from_expr(cls, expr, *, variables=None, params=None) -> Loss:
+        """A loss from an expression in ``variables`` (default x, y, z up to the last used).
+
+        Parameters
+        ----------
+        expr : str or sympy.Expr
+            E.g. ``"(x**2 - 1)**2 + 2*y**2 + a*x*y**2"``. Strings follow the expression grammar of
+            docs/conventions.md (numbers, names, arithmetic, comparisons, a fixed table of functions);
+            they are parsed, never evaluated as Python.
+        variables : sequence of str, optional
+            Coordinate names, in order; fixes d. Default: ``x``, ``y``, ``z`` up to the last one used.
+        params : dict, optional
+            Numerical values of the other symbols.
+        """
+        names = _expr.infer_variables([expr], params, variables, what="loss expression")
+        e = _expr.parse(expr, names, params, what="loss expression")
+        syms = [sp.Symbol(n, real=True) for n in names]
+        g = [_expr.derivative(e, s) for s in syms]
+        hs = [[_expr.derivative(gi, s) for s in syms] for gi in g]
+        fv = _expr.vectorize(e, names)
+        gv = [_expr.vectorize(gi, names) for gi in g]
+        hv = [[_expr.vectorize(hij, names) for hij in row] for row in hs]
+
+        def grad(x):
+            return np.stack([gk(x) for gk in gv], axis=-1)
+
+        def hess(x):
+            return np.stack([np.stack([hk(x) for hk in row], axis=-1) for row in hv], axis=-2)
+
+        return cls(fv, grad, hess, dim=len(names), expr=e, variables=names, name=str(expr))
+
+    @classmethod
+    def from_callable(cls, value, *, dim, grad=None, hess=None, name=None) -> Loss:
+        """A loss from Python callables of points (..., d): ``value -> (...)``, ``grad -> (..., d)``,
+        ``hess -> (..., d, d)``. Missing derivatives use central differences (with a warning)."""
+        for nm, fn in (("value", value), ("grad", grad), ("hess", hess)):
+            if fn is not None and not callable(fn):
+                raise InputError(f"{nm} must be callable, got {type(fn).__name__}")
+        return cls(value, grad, hess, dim=dim, name=name)
+
+    # ---- evaluation ---------------------------------------------------------------------
+    def value(self, x) -> np.ndarray:
+        """f(x), shape (...)."""
+        x = as_points(x, self.dim)
+        v = np.asarray(self._value(x), dtype=float)
+        if v.shape != x.shape[:-1]:
+            v = np.broadcast_to(v, x.shape[:-1])
+        return check_finite(f"loss {self.name!r}", v, x)
+
+    __call__ = value
+
+    def grad(self, x) -> np.ndarray:
+        """∇f(x), shape (..., d)."""
+        x = as_points(x, self.dim)
+        if self._grad is None:
+            self._warn_fd("gradient")
+            g = _fd_grad(self._value, x)
+        else:
+            g = np.asarray(self._grad(x), dtype=float)
+        if g.shape != x.shape:
+            raise DimensionError(f"gradient of {self.name!r} returned shape {g.shape}, expected {x.shape}")
+        return check_finite(f"gradient of loss {self.name!r}", g, x)
+
+    def hess(self, x) -> np.ndarray:
+        """∇²f(x), shape (..., d, d)."""
+        x = as_points(x, self.dim)
+        if self._hess is None:
+            self._warn_fd("Hessian")
+            grad = self._grad if self._grad is not None else (lambda y: _fd_grad(self._value, y))
+            H = _fd_jac(grad, x)
+            H = 0.5 * (H + np.swapaxes(H, -1, -2))
+        else:
+            H = np.asarray(self._hess(x), dtype=float)
+        if H.shape != x.shape + (self.dim,):
+            raise DimensionError(f"Hessian of {self.name!r} returned shape {H.shape}, expected {x.shape + (self.dim,)}")
+        return check_finite(f"Hessian of loss {self.name!r}", H, x)
+
+    def _warn_fd(self, what):
+        if what not in self._warned:
+            self._warned.add(what)
+            warnings.warn(
+                f"loss {self.name!r} has no {what}; using central finite differences "
+                f"(pass {'grad' if what == 'gradient' else 'hess'}= to from_callable for exact values)",
+                FWWarning,
+                stacklevel=4,
+            )
+
+    def __repr__(self):
+        return f"Loss({self.name!r}, dim={self.dim})"
+
+
+def _fd_step(x):
+    return np.cbrt(np.finfo(float).eps) * np.maximum(1.0, np.abs(x))
+
+
+def _fd_partials(fn, x):
+    """Central differences of ``fn`` along each coordinate, chunked over coordinates so d may be large.
+
+    ``fn`` maps (..., d) to (...) or (..., q); returns (..., d) or (..., q, d) with [..., k] = ∂/∂x_k.
+    """
+    d = x.shape[-1]
+    lead = x.shape[:-1]
+    n_lead = int(np.prod(lead)) if lead else 1
+    h = _fd_step(x)
+    step = max(1, _CHUNK // max(1, n_lead * d))
+    parts = []
+    for k0 in range(0, d, step):
+        ks = np.arange(k0, min(d, k0 + step))
+        e = np.zeros((len(ks), d))
+        e[np.arange(len(ks)), ks] = 1.0
+        hk = h[..., ks]  # (..., m)
+        xp = x[..., None, :] + hk[..., None] * e
+        xm = x[..., None, :] - hk[..., None] * e
+        diff = np.asarray(fn(xp)) - np.asarray(fn(xm))  # (..., m) or (..., m, q)
+        if diff.ndim == hk.ndim:
+            parts.append(diff / (2.0 * hk))
+        else:
+            parts.append(np.swapaxes(diff / (2.0 * hk[..., None]), -1, -2))
+    return np.concatenate(parts, axis=-1)
+
+
+def _fd_grad(fn, x):
+    """Central-difference gradient of a scalar function, shape (..., d)."""
+    return _fd_partials(fn, x)
+
+
+def _fd_jac(fn, x):
+    """Central-difference Jacobian of a vector function (..., d) -> (..., d): J[..., i, k] = ∂F_i/∂x_k."""
+    return _fd_partials(fn, x)
+
+
+class FiniteSum(Loss):
+    """f = (1/N) Σ_i f_i, a loss with N samples (for SGD's minibatch noise).
+
+    Parameters
+    ----------
+    samples : sequence of Loss
+        The per-sample losses f_i, all of the same dimension.
+
+    Notes
+    -----
+    ``sample_grads(x)`` gives ∇f_i(x) with shape (..., N, d); :func:`fwpotential.sgd` builds the
+    exact minibatch noise law from them (theory.md §2). For many samples sharing one formula use
+    :meth:`from_expr` with data arrays, which evaluates all samples in one vectorised call.
+    """
+
+    def __init__(self, samples):
+        samples = list(samples)
+        if len(samples) < 1:
+            raise InputError("a FiniteSum needs at least one sample loss")
+        for s in samples:
+            if not isinstance(s, Loss):
+                raise InputError(f"FiniteSum samples must be Loss objects, got {type(s).__name__}")
+        dims = {s.dim for s in samples}
+        if len(dims) != 1:
+            raise DimensionError(
+                f"FiniteSum samples have different dimensions {sorted(dims)}; build them with the same variables=[...]"
+            )
+        self.samples = samples
+        self.n_samples = len(samples)
+        d = dims.pop()
+        super().__init__(
+            lambda x: self._sample_values(x).mean(axis=-1),
+            lambda x: self._sample_grads(x).mean(axis=-2),
+            lambda x: np.mean([s.hess(x) for s in self.samples], axis=0),
+            dim=d,
+            name=f"mean of {len(samples)} samples",
+        )
+        self._sample_values = lambda x: np.stack([s.value(x) for s in self.samples], axis=-1)
+        self._sample_grads = lambda x: np.stack([s.grad(x) for s in self.samples], axis=-2)
+
+    @classmethod
+    def from_expr(cls, expr, *, data, variables=None, params=None) -> FiniteSum:
+        """Samples f_i(x) = expr(x; data_i) for columns ``data = {"u": array(N), ...}``.
+
+        Example: ``FiniteSum.from_expr("(w*u - t)**2 / 2", data={"u": u, "t": t}, variables=["w"])``.
+        """
+        data = {str(k): np.asarray(v, dtype=float).reshape(-1) for k, v in dict(data).items()}
+        if not data:
+            raise InputError("FiniteSum.from_expr needs data={'name': array, ...}")
+        sizes = {len(v) for v in data.values()}
+        if len(sizes) != 1:
+            raise DimensionError(f"data columns have different lengths {sorted(sizes)}")
+        for k, v in data.items():
+            if not np.all(np.isfinite(v)):
+                raise NonFiniteError(f"data column {k!r} has non-finite entries")
+        dnames = tuple(data)
+        declared = {**(params or {}), **dict.fromkeys(dnames, 0)}
+        names = _expr.infer_variables([expr], declared, variables, what="sample loss expression")
+        e = _expr.parse(expr, names + dnames, params, what="sample loss expression")
+        syms = [sp.Symbol(n, real=True) for n in names]
+        fv = _expr.vectorize(e, names, dnames)
+        gv = [_expr.vectorize(_expr.derivative(e, s), names, dnames) for s in syms]
+        hv = [[_expr.vectorize(_expr.derivative(e, s, t), names, dnames) for t in syms] for s in syms]
+        cols = [data[k] for k in dnames]
+
+        def per_sample(fn, x):
+            return fn(np.broadcast_to(x[..., None, :], x.shape[:-1] + (len(cols[0]), x.shape[-1])), *cols)
+
+        obj = cls.__new__(cls)
+        obj.samples = None
+        obj.n_samples = len(cols[0])
+        obj._sample_values = lambda x: per_sample(fv, x)
+        obj._sample_grads = lambda x: np.stack([per_sample(g, x) for g in gv], axis=-1)
+        Loss.__init__(
+            obj,
+            lambda x: obj._sample_values(x).mean(axis=-1),
+            lambda x: obj._sample_grads(x).mean(axis=-2),
+            lambda x: np.stack(
+                [np.stack([per_sample(h, x).mean(axis=-1) for h in row], axis=-1) for row in hv], axis=-2
+            ),
+            dim=len(names),
+            variables=names,
+            name=f"mean over {len(cols[0])} data rows of {expr}",
+        )
+        return obj
+
+    def sample_values(self, x) -> np.ndarray:
+        """f_i(x), shape (..., N)."""
+        x = as_points(x, self.dim)
+        return check_finite("sample losses", np.asarray(self._sample_values(x), dtype=float), x)
+
+    def sample_grads(self, x) -> np.ndarray:
+        """∇f_i(x), shape (..., N, d)."""
+        x = as_points(x, self.dim)
+        return check_finite("sample gradients", np.asarray(self._sample_grads(x), dtype=float), x)
+
+    def __repr__(self):
+        return f"FiniteSum(N={self.n_samples}, dim={self.dim})"
+
+
+def coerce_loss(loss) -> Loss:
+    """Accept a Loss or an expression string."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, (str, sp.Basic)):
+        return Loss.from_expr(loss)
+    raise ExpressionError(f"expected a Loss or an expression string, got {type(loss).__name__}")

@@ -1,0 +1,1 @@
+"""Stationary laws without sampling: Fokker–Planck and the exact finite-step chain."""

@@ -1,0 +1,355 @@
+"""Exact stationary law of the finite-step SGD / ULA chain on a grid (theory.md §5, last paragraph).
+
+The transition kernel of x ← x - γ(∇f(x) + Z) is discretised on the grid nodes: from node x_i the
+next state is the node whose cell holds the continuous update — cell-integrated Gaussian increments
+(N(x_i - γ∇f(x_i), γ² a(x_i)); ULA: N(x_i - γ∇f, 2γε I)), or the finite sum's atoms (each landing
+point split linearly between its neighbouring nodes). Mass leaving the grid is kept in the boundary
+cells and reported. The stationary vector comes from the Grassmann–Taksar–Heyman algorithm (state
+reduction without subtractions: stable for the nearly decomposable chains of small γ), on a
+profile-stored matrix (rows keep a column interval, extended by fill-in).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from itertools import combinations_with_replacement
+
+import numpy as np
+from scipy.special import ndtr
+
+from fwpotential import _progress
+from fwpotential.errors import ConvergenceError, GridError, InputError
+from fwpotential.geometry.grid import Grid
+from fwpotential.model.dynamics import _Batched
+from fwpotential.model.noise import FiniteSumNoise, GaussianNoise
+from fwpotential.montecarlo import _chains as _k
+
+__all__ = ["stationary_chain", "StationaryChain"]
+
+MAX_ATOMS = 20_000
+WINDOW = 8.0  # Gaussian rows are cut at ±WINDOW standard deviations (mass beyond < 1.3e-15)
+
+
+@dataclass(frozen=True, repr=False)
+class StationaryChain:
+    """Stationary law of the discretised finite-γ chain.
+
+    Attributes
+    ----------
+    probabilities : ndarray (grid shape)
+        Stationary probability of each node (sums to 1).
+    density : ndarray (grid shape)
+        probabilities / cell volume.
+    grid : Grid
+    step_size : float
+    info : dict
+        n_states, kernel ("gaussian" or "atoms"), boundary_mass (largest one-step mass of a row that
+        left the grid and was kept in a boundary cell), boundary_flux (the same weighted by the
+        stationary law), seconds.
+    """
+
+    probabilities: np.ndarray
+    density: np.ndarray
+    grid: Grid
+    step_size: float
+    info: dict = field(default_factory=dict)
+
+    def basin_masses(self, land) -> np.ndarray:
+        """Stationary mass of each basin of ``land`` (nearest node of ``land.grid``; last entry: no
+        basin or off the landscape's grid), shape (m + 1,)."""
+        m = len(np.atleast_2d(land.attractors))
+        pts = self.grid.points().reshape(-1, self.grid.dim)
+        g = land.grid
+        r = (pts - g.lower) / g.spacing
+        inside = np.all((r >= -0.5) & (r < np.array(g.shape) - 0.5), axis=1)
+        k = np.floor(np.where(inside[:, None], r, 0.0) + 0.5).astype(np.int64)
+        lab = np.asarray(land.basins).reshape(-1)[np.ravel_multi_index(tuple(k.T), g.shape)]
+        lab = np.where(inside & (lab >= 0) & (lab < m), lab, m)
+        return np.bincount(lab, weights=self.probabilities.reshape(-1), minlength=m + 1)
+
+    def moments(self):
+        """Mean (d,) and covariance (d, d) of the stationary law on the nodes."""
+        pts = self.grid.points().reshape(-1, self.grid.dim)
+        p = self.probabilities.reshape(-1)
+        mu = p @ pts
+        c = pts - mu
+        return mu, (c * p[:, None]).T @ c
+
+    def __repr__(self):
+        return f"StationaryChain(γ={self.step_size:g}, {self.grid!r}, boundary mass {self.info.get('boundary_mass', 0):.2g})"
+
+
+@_progress.tracked("stationary_chain", unit="stage")
+def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=6000, progress=None) -> StationaryChain:
+    """Stationary law of the SGD (or ULA) chain with step ``step_size`` discretised on ``grid``.
+
+    Parameters
+    ----------
+    dynamics : Dynamics
+        ``fw.sgd`` with Gaussian or finite-sum noise, or ``fw.langevin``.
+    step_size : float
+        γ.
+    grid : Grid
+        1-D, or 2-D with at most ``max_states`` nodes. Choose it fine against the increment's
+        standard deviation γ√a and wide enough that little mass leaves it (``info['boundary_mass']``).
+    temperature : float, optional
+        Langevin only: ε (default γ), as in :func:`simulate`.
+    progress : bool, optional
+        A progress bar on stderr, per stage: by default when stderr is a terminal and the call runs
+        over ~2 s; True always, False never.
+
+    Returns
+    -------
+    StationaryChain
+
+    Raises
+    ------
+    GridError
+        Grid of dimension > 2 or with more than ``max_states`` nodes.
+    InputError
+        Noise with no discretisable kernel (custom samplers, matrix-valued 2-D covariance is fine).
+    ConvergenceError
+        The discretised chain is not irreducible (a state cannot reach lower-numbered ones).
+    """
+    t0 = time.perf_counter()
+    gamma = float(step_size)
+    if not (gamma > 0 and math.isfinite(gamma)):
+        raise InputError(f"step_size must be a positive number, got {step_size!r}")
+    if grid.dim != dynamics.dim:
+        raise GridError(f"grid is {grid.dim}-D, dynamics {dynamics.dim}-D")
+    if grid.dim > 2 or grid.size > max_states:
+        raise GridError(
+            f"stationary_chain handles 1-D grids and small 2-D grids (<= max_states={max_states} nodes), "
+            f"got {grid!r}; use fw.simulate for larger problems"
+        )
+    if dynamics.kind not in ("sgd", "langevin") or dynamics.loss is None:
+        raise InputError(f"stationary_chain needs fw.sgd(...) or fw.langevin(...) dynamics, got kind={dynamics.kind!r}")
+    if temperature is not None and dynamics.kind != "langevin":
+        raise InputError("temperature= is for Langevin dynamics")
+    _progress.advance(text="transition kernel")
+    pts = grid.points().reshape(-1, grid.dim)
+    mean = pts - gamma * dynamics.loss.grad(pts)
+    noise = dynamics.noise
+    if dynamics.kind == "langevin":
+        eps = gamma if temperature is None else float(temperature)
+        cov = np.broadcast_to(2 * gamma * eps * np.eye(grid.dim), (len(pts), grid.dim, grid.dim))
+        rows = _gaussian_rows(grid, mean, cov)
+        kernel = f"gaussian (ULA, ε={eps:g})"
+    elif isinstance(noise, FiniteSumNoise):
+        atoms, w = _finite_sum_atoms(noise, pts)
+        rows = _atom_rows(grid, mean[:, None, :] - gamma * atoms, w)
+        cov = gamma**2 * noise.cov(pts)
+        kernel = f"atoms ({atoms.shape[1]} per node)"
+    elif isinstance(noise, GaussianNoise) or (isinstance(noise, _Batched) and isinstance(noise.inner, GaussianNoise)):
+        cov = gamma**2 * dynamics.noise_cov(pts)
+        rows = _gaussian_rows(grid, mean, cov)
+        kernel = "gaussian"
+    else:
+        raise InputError(
+            f"stationary_chain needs Gaussian or finite-sum noise, got {type(noise).__name__}; use fw.simulate"
+        )
+    lo, hi, seg, lost = rows
+    _progress.advance(text="GTH")
+    try:
+        keep, n_transient = _closed_class(lo, seg, grid.size)
+    except ConvergenceError as exc:
+        raise ConvergenceError(f"{exc}; {_closed_class_advice(grid, gamma, cov)}") from None
+    pi = np.zeros(grid.size)
+    pi[keep] = _gth(lo, hi, seg, keep)
+    P = pi.reshape(grid.shape)
+    info = {
+        "n_states": grid.size,
+        "kernel": kernel,
+        "boundary_mass": float(lost.max()),
+        "boundary_flux": float(pi @ lost),
+        "transient_states": n_transient,
+        "seconds": time.perf_counter() - t0,
+        "method": "gth",
+    }
+    return StationaryChain(P, P / float(np.prod(grid.spacing)), grid, gamma, info)
+
+
+def _closed_class(lo, seg, n):
+    """States of the unique closed communicating class (sorted) and the number left out (transient:
+    e.g. beyond the reach of bounded finite-sum noise, where V = +inf)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rows = np.repeat(np.arange(n), [len(r) for r in seg])
+    cols = np.concatenate([lo[i] + np.arange(len(r)) for i, r in enumerate(seg)])
+    vals = np.concatenate(seg)
+    nz = vals > 0
+    G = csr_matrix((np.ones(int(nz.sum())), (rows[nz], cols[nz])), shape=(n, n))
+    n_comp, comp = connected_components(G, directed=True, connection="strong")
+    if n_comp == 1:
+        return np.arange(n), 0
+    leaves = np.ones(n_comp, bool)
+    leaves[np.unique(comp[rows[nz]][comp[rows[nz]] != comp[cols[nz]]])] = False
+    closed = np.flatnonzero(leaves)
+    if len(closed) != 1:
+        raise ConvergenceError(
+            f"the discretised chain has {len(closed)} closed classes: its stationary law is not unique "
+            "(sets of nodes the chain cannot leave)"
+        )
+    keep = np.flatnonzero(comp == closed[0])
+    return keep, n - len(keep)
+
+
+def _gth(lo, hi, seg, keep):
+    """GTH on the sub-chain of the states ``keep`` (a closed class: rows stay stochastic)."""
+    n = len(lo)
+    if len(keep) == n:
+        sub_lo, sub_hi, sub_seg = lo, hi, seg
+    else:
+        new = np.full(n, -1, np.int64)
+        new[keep] = np.arange(len(keep))
+        sub_lo, sub_hi, sub_seg = np.zeros(len(keep), np.int64), np.zeros(len(keep), np.int64), []
+        for a, i in enumerate(keep):
+            cols = lo[i] + np.flatnonzero(seg[i] > 0)
+            c = new[cols]
+            if np.any(c < 0):
+                raise ConvergenceError("internal: a closed class leaks")  # pragma: no cover
+            sub_lo[a], sub_hi[a] = c.min(), c.max()
+            row = np.zeros(c.max() - c.min() + 1)
+            row[c - c.min()] = seg[i][seg[i] > 0]
+            sub_seg.append(row)
+    lo_f = _k.profile_lower(sub_lo, sub_hi)
+    off = np.zeros(len(sub_lo) + 1, np.int64)
+    np.cumsum(sub_hi - lo_f + 1, out=off[1:])
+    vals = np.zeros(int(off[-1]))
+    for i in range(len(sub_lo)):
+        a = off[i] + sub_lo[i] - lo_f[i]
+        vals[a : a + len(sub_seg[i])] = sub_seg[i]
+    pi, status = _k.gth_solve(vals, off[:-1].copy(), lo_f, sub_hi)
+    if status != 0:
+        raise ConvergenceError("GTH met a state with no way down: the discretised chain is not irreducible")
+    return pi
+
+
+def _closed_class_advice(grid, gamma, cov):
+    """What to change when the discretised chain splits into several closed classes."""
+    spread = np.sqrt(np.median(np.linalg.eigvalsh(np.asarray(cov))[:, -1]))  # noise per step, typical node
+    h = float(np.max(grid.spacing))
+    if spread < h:
+        n = int(np.ceil(float(np.max(grid.upper - grid.lower)) / (0.5 * spread))) + 1
+        return (
+            f"the noise moves a chain by about {spread:.3g} per step (γ√a at step_size={gamma:g}), less than the "
+            f"cell size h = {h:.3g}, so the discretised chain cannot leave some nodes: refine the grid to "
+            f"h <= {0.5 * spread:.3g} (about {n} nodes per dimension), or use a larger step_size"
+        )
+    return (
+        f"the noise per step ({spread:.3g}) exceeds the cell size h = {h:.3g}, so the reachable sets are truly "
+        "disconnected (bounded noise): restrict the grid's box to one of them"
+    )
+
+
+def _axis_probs(ax, m, s):
+    """Cell probabilities along one axis for N(m, s²): (first index, probs, mass beyond the axis ends)."""
+    n = len(ax)
+    h = ax[1] - ax[0]
+    if s <= 1e-6 * h:  # (nearly) deterministic: split the point linearly
+        r = np.clip((m - ax[0]) / h, 0.0, n - 1.0)
+        j = min(int(math.floor(r)), n - 2)
+        f = r - j
+        lost = 1.0 if (m < ax[0] - 0.5 * h or m > ax[-1] + 0.5 * h) else 0.0
+        return j, np.array([1.0 - f, f]), lost
+    a = int(math.floor((m - WINDOW * s - ax[0]) / h + 0.5))
+    b = int(math.floor((m + WINDOW * s - ax[0]) / h + 0.5))
+    a, b = min(max(a, 0), n - 1), max(min(b, n - 1), 0)
+    if a > b:
+        a = b
+    j = np.arange(a, b + 1)
+    lower = np.where(j == 0, -np.inf, ax[0] + (j - 0.5) * h)
+    upper = np.where(j == n - 1, np.inf, ax[0] + (j + 0.5) * h)
+    p = ndtr((upper - m) / s) - ndtr((lower - m) / s)
+    lost = float(ndtr((ax[0] - 0.5 * h - m) / s) + ndtr((m - ax[-1] - 0.5 * h) / s))
+    return a, p, lost
+
+
+def _gaussian_rows(grid, mean, cov):
+    n = grid.size
+    lo, hi = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    seg, lost = [], np.zeros(n)
+    axes = grid.axes
+    if grid.dim == 2:
+        n1 = grid.shape[1]
+    for i in range(n):
+        if grid.dim == 1:
+            a, p, l0 = _axis_probs(axes[0], mean[i, 0], math.sqrt(max(cov[i, 0, 0], 0.0)))
+            lo[i], hi[i] = a, a + len(p) - 1
+            seg.append(p / p.sum())
+            lost[i] = l0
+            continue
+        C = cov[i]
+        if abs(C[0, 1]) <= 1e-14 * (abs(C[0, 0]) + abs(C[1, 1])):
+            a0, p0, l0 = _axis_probs(axes[0], mean[i, 0], math.sqrt(max(C[0, 0], 0.0)))
+            a1, p1, l1 = _axis_probs(axes[1], mean[i, 1], math.sqrt(max(C[1, 1], 0.0)))
+            block = np.outer(p0, p1)
+        else:  # correlated: node density × cell area on the window, renormalised
+            s0, s1 = math.sqrt(C[0, 0]), math.sqrt(C[1, 1])
+            a0, q0, l0 = _axis_probs(axes[0], mean[i, 0], s0)
+            a1, q1, l1 = _axis_probs(axes[1], mean[i, 1], s1)
+            x0 = axes[0][a0 : a0 + len(q0)] - mean[i, 0]
+            x1 = axes[1][a1 : a1 + len(q1)] - mean[i, 1]
+            Ci = np.linalg.inv(C)
+            X0, X1 = np.meshgrid(x0, x1, indexing="ij")
+            block = np.exp(-0.5 * (Ci[0, 0] * X0**2 + 2 * Ci[0, 1] * X0 * X1 + Ci[1, 1] * X1**2))
+        full = np.zeros((block.shape[0] - 1) * n1 + block.shape[1])
+        for r in range(block.shape[0]):
+            full[r * n1 : r * n1 + block.shape[1]] = block[r]
+        lo[i] = a0 * n1 + a1
+        hi[i] = lo[i] + len(full) - 1
+        seg.append(full / full.sum())
+        lost[i] = min(1.0, l0 + l1)
+    return lo, hi, seg, lost
+
+
+def _finite_sum_atoms(noise, pts):
+    """Atoms z_k(x) (n, K, d) of the minibatch noise Z and their probabilities (K,)."""
+    if noise.replace and noise.batch_size > 1:
+        N, B = noise.loss.n_samples, noise.batch_size
+        combos = math.comb(N + B - 1, B)
+        if combos > MAX_ATOMS:
+            raise InputError(
+                f"the batch-mean law has C({N}+{B}-1, {B}) = {combos} atoms (> {MAX_ATOMS}); use fw.simulate"
+            )
+        g = noise.loss.sample_grads(pts)  # (n, N, d)
+        sets = np.array(list(combinations_with_replacement(range(N), B)), dtype=np.intp)
+        counts = np.stack([np.bincount(s, minlength=N) for s in sets])
+        logw = (
+            math.lgamma(B + 1) - np.sum([[math.lgamma(c + 1) for c in row] for row in counts], axis=1) - B * math.log(N)
+        )
+        z = np.einsum("kn,pnd->pkd", counts / B, g) - g.mean(axis=1, keepdims=True)
+        return z, np.exp(logw)
+    z = noise.atoms(pts)  # B = 1 with replacement, or exact subsets without
+    return z, np.full(z.shape[1], 1.0 / z.shape[1])
+
+
+def _atom_rows(grid, ys, w):
+    """Rows for point masses w_k at ys (n, K, d), each split (multi)linearly between its nodes."""
+    n, K, d = ys.shape
+    lo, hi = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    seg, lost = [], np.zeros(n)
+    shape = np.array(grid.shape)
+    for i in range(n):
+        r = (ys[i] - grid.lower) / grid.spacing  # (K, d)
+        out = np.any((r < -0.5) | (r > shape - 0.5), axis=1)
+        lost[i] = float(w[out].sum())
+        r = np.clip(r, 0.0, shape - 1.0)
+        j = np.minimum(np.floor(r).astype(np.int64), shape - 2)
+        f = r - j
+        idx, wt = [], []
+        for corner in range(2**d):
+            bits = [(corner >> k) & 1 for k in range(d)]
+            jj = j + np.array(bits)
+            ww = w * np.prod(np.where(np.array(bits) == 1, f, 1.0 - f), axis=1)
+            idx.append(np.ravel_multi_index(tuple(jj.T), grid.shape))
+            wt.append(ww)
+        idx, wt = np.concatenate(idx), np.concatenate(wt)
+        a, b = int(idx.min()), int(idx.max())
+        row = np.bincount(idx - a, weights=wt, minlength=b - a + 1)
+        lo[i], hi[i] = a, b
+        seg.append(row / row.sum())
+    return lo, hi, seg, lost
