@@ -17,8 +17,9 @@ import pytest
 from scipy.integrate import quad
 
 import fwpotential as fw
-from fwpotential.montecarlo import _chains, mc_check, simulate, stationary_chain
+from fwpotential.montecarlo import _chains, mc_check, simulate
 from fwpotential.montecarlo import check as check_mod
+from fwpotential.stationary.chain import stationary_chain
 
 sim_mod = importlib.import_module("fwpotential.montecarlo.run")
 
