@@ -30,7 +30,7 @@ import numpy as np
 
 from fwpotential import problems
 from fwpotential.errors import FWWarning
-from fwpotential.geometry.grid import Attractor
+from fwpotential.geometry.attractor import Attractor
 from fwpotential.solvers.api import QuasiPotential
 
 #: (problem name, method, grid sizes per side, options). Options may hold "K": {n: K} per grid.
