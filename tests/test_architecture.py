@@ -190,18 +190,19 @@ def test_no_private_names_across_modules():
     """No ``_name`` of another module; a private module only from inside the folder holding it
     (``fwpotential._progress`` from anywhere in the package, ``solvers/olim/_kernels`` from
     ``solvers/olim/``)."""
-    bad = []
+    bad = set()
     for name in MODULES:
         for mod, attr, line in imports(name):
             where = f"{MODULES[name].relative_to(ROOT.parent)}:{line}: {name}"
             if attr is not None and _private(attr) and (name, f"{mod}.{attr}") not in PRIVATE_EXCEPTIONS:
-                bad.append(f"{where} uses {mod}.{attr}")
+                bad.add(f"{where} uses {mod}.{attr}")
             parts = mod.split(".")
             for k, part in enumerate(parts):
                 folder = ".".join(parts[:k])
                 if _private(part) and not (name == folder or name.startswith(folder + ".")):
-                    bad.append(f"{where} imports the private module {'.'.join(parts[: k + 1])}")
+                    bad.add(f"{where} imports the private module {'.'.join(parts[: k + 1])}")
                     break
+    bad = sorted(bad)
     print("\n".join(bad))
     assert not bad, "private names used across modules:\n" + "\n".join(bad)
 
