@@ -171,7 +171,9 @@ def run(entries=ENTRIES, *, max_n2=None, max_n3=None, repeats=3):
             print("|", " | ".join(map(str, main[table][-1])), "|", file=sys.stderr, flush=True)
             if d == 3:
                 sub = rows[: k + 1]
-                box.append([name, label, f"{n}{POWER[d]}", K, f"{bmx:.2e}", f"{brms:.2e}", _order(sub, 5), _order(sub, 6)])
+                box.append(
+                    [name, label, f"{n}{POWER[d]}", K, f"{bmx:.2e}", f"{brms:.2e}", _order(sub, 5), _order(sub, 6)]
+                )
     tables = {f"solvers.py:{key}": _tables.markdown(HEADER, rows) for key, rows in main.items()}
     if box:
         tables["solvers.py:3d_box"] = _tables.markdown(BOX_HEADER, box)
