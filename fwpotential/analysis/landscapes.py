@@ -519,7 +519,7 @@ def _neighbourhoods(grid, atts, cells):
     out = []
     for a in atts:
         if a.mask is not None:
-            out.append(_flow._dilate(a.mask, int(np.ceil(cells))))
+            out.append(_flow.dilate(a.mask, int(np.ceil(cells))))
         else:
             out.append(np.linalg.norm(X - a.point, axis=-1) <= r)
     return out
