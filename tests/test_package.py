@@ -52,3 +52,16 @@ def test_star_import_gives_every_public_name():
     ns = {}
     exec("from fwpotential import *", ns)  # noqa: S102 - a fixed string, the star-import contract
     assert set(fw.__all__) <= set(ns)
+
+
+def test_montecarlo_stationary_chain_alias_is_deprecated():
+    import warnings
+
+    import fwpotential.montecarlo as mc
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert mc.stationary_chain is fw.stationary_chain
+    assert any(
+        issubclass(w.category, DeprecationWarning) and "fwpotential.stationary_chain" in str(w.message) for w in caught
+    )
