@@ -6,7 +6,8 @@ Langevin dX = -∇f dt + √(2ε) dW); V = 0 on the attractor and +inf where unr
 """
 
 from fwpotential import _cache  # noqa: F401  (first: points Numba's cache outside the package before numba is imported)
-from fwpotential.analysis.landscapes import Comparison, Landscape, compare, landscape
+from fwpotential.analysis.comparison import Comparison, compare
+from fwpotential.analysis.landscapes import Landscape, landscape
 from fwpotential.analysis.weights import hwang_weights, manifold_density
 from fwpotential.errors import (
     AttractorError,

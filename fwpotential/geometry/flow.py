@@ -23,14 +23,15 @@ def capture_labels(grid, targets, radius):
     X = grid.points()
     for j, t in enumerate(targets):
         if t.mask is not None:
-            near = _dilate(t.mask, int(np.ceil(radius / float(np.min(grid.spacing)))))
+            near = dilate(t.mask, int(np.ceil(radius / float(np.min(grid.spacing)))))
         else:
             near = np.linalg.norm(X - t.point, axis=-1) <= radius
         lab[near & (lab == -1)] = j
     return lab
 
 
-def _dilate(mask, k):
+def dilate(mask, k):
+    """``mask`` grown by ``k`` nodes along each axis, one node per pass (np.roll: wraps at the box edges)."""
     out = mask.copy()
     for _ in range(max(k, 0)):
         grown = out.copy()
