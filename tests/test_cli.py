@@ -118,7 +118,7 @@ def test_run_montecarlo_rates_and_verdict(tmp_path, capsys):
         assert row["censored"] == ex.censored.tolist()
     ex = runs[0].exits()  # γ = 0.08: most chains never leave the left well
     assert ex.censored[0] >= 100 and ex.rate_time[0] > 1.2 * ex.mean_time[0]
-    fit = json.loads(files["json"].read_text())["montecarlo"]["langevin_fit"]
+    fit = json.loads(files["json"].read_text())["montecarlo_fits"]["langevin"]
     assert fit["model"] == "c + b/γ + aγ" and fit["consistent"] is True, fit
     assert fit["z"] == pytest.approx(
         (fit["predicted_slope"] - fit["slope"]) / np.hypot(fit["slope_se"], fit["predicted_slope_se"])
@@ -165,7 +165,7 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert s["same_ground_states"] is False
     assert (tmp_path / "d" / "figures" / "compare.png").exists()
     for lab in ("sgd", "langevin"):
-        fit = s["montecarlo"][f"{lab}_fit"]
+        fit = s["montecarlo_fits"][lab]
         assert fit["model"] == "c + b/γ + aγ" and fit["consistent"] is True, fit
         assert fit["slope_se"] < 0.25 * abs(fit["predicted_slope"])  # able to fail
     assert out.count("consistent (z = ") == 2

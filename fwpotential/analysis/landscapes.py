@@ -382,7 +382,6 @@ def landscape(
     stages["error_estimate"] = time.perf_counter() - t3
     energies, ground, near_ties, tie_tol = _ground_states(W_raw, err, tie_tol)
     potential = np.min(np.stack([energies[i] + qps[i].values for i in range(len(atts))]), axis=0)
-    loss = dynamics.loss
     info = {
         "solver": method,
         "solver_order": getattr(solver, "ORDER", None),
@@ -402,11 +401,9 @@ def landscape(
         method=method,
         attractors=reps,
         attractor_sets=tuple(atts),
-        attractor_values=np.asarray(loss.value(reps) if loss is not None else np.full(len(atts), np.nan), float),
+        attractor_values=_loss_values(dynamics.loss, reps),
         saddles=saddles,
-        saddle_values=np.asarray(
-            loss.value(saddles) if (loss is not None and len(saddles)) else np.full(len(saddles), np.nan), float
-        ),
+        saddle_values=_loss_values(dynamics.loss, saddles),
         saddle_joins=joins,
         costs=costs,
         energies=energies,
@@ -419,6 +416,11 @@ def landscape(
         quasipotentials=qps,
         info=info,
     )
+
+
+def _loss_values(loss, x):
+    """f at the points x (n, d); NaN without a loss."""
+    return np.asarray(loss.value(x) if (loss is not None and len(x)) else np.full(len(x), np.nan), float)
 
 
 def _interior(cps, grid):

@@ -137,13 +137,11 @@ def _print_tables(outc):
             print(f"{lab}: {L.dynamics.name}")
             print(L.table())
             print()
-    for lab, rows in outc.montecarlo.items():
-        if lab.endswith("_fit"):
-            f = rows
-            print(
-                f"Monte Carlo, {lab[:-4]}: slope of log(P_0/P_1) vs 1/gamma = {f['slope']:.3f} +- {f['slope_se']:.3f} "
-                f"(theory {f['predicted_slope']:.3f}): {f['verdict']}"
-            )
+    for lab, f in outc.montecarlo_fits.items():
+        print(
+            f"Monte Carlo, {lab}: slope of log(P_0/P_1) vs 1/gamma = {f['slope']:.3f} +- {f['slope_se']:.3f} "
+            f"(theory {f['predicted_slope']:.3f}): {f['verdict']}"
+        )
     if outc.exact_error is not None:
         print(f"max |V - V_exact| = {outc.exact_error['max']:.3g} (RMS {outc.exact_error['rms']:.3g})")
 

@@ -205,8 +205,6 @@ def _montecarlo_figures(outc, keep):
     """Per simulated dynamics: the visit density against W, the occupation ratio and the exit times
     against 1/γ."""
     for lab, rows in outc.montecarlo.items():
-        if lab.endswith("_fit"):
-            continue
         L = outc.landscapes[lab]
         runs = outc.runs[lab]
         if L.grid.dim in (1, 2) and runs:
@@ -284,8 +282,7 @@ def _markdown(outc, figs, out_dir):
     if outc.montecarlo:
         lines += ["## Monte Carlo", ""]
         for lab, rows in outc.montecarlo.items():
-            if not lab.endswith("_fit"):
-                lines += _md_montecarlo(lab, rows, outc.landscapes[lab], outc.montecarlo.get(lab + "_fit"))
+            lines += _md_montecarlo(lab, rows, outc.landscapes[lab], outc.montecarlo_fits.get(lab))
     if outc.fokker_planck:
         lines += _md_fokker_planck(outc)
     if figs:

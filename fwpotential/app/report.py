@@ -39,9 +39,10 @@ class Outcome:
     landscapes : {label: Landscape}
     comparison : Comparison or None
         Kind "compare": the Langevin and SGD landscapes paired.
-    montecarlo : dict
-        {label: [per-γ dict]} (plain numbers; exit times censoring-aware) and {label + "_fit": dict}
-        (``fw.mc_check``'s slope fit, z and verdict).
+    montecarlo : {label: [per-γ dict]}
+        Plain numbers; exit times censoring-aware.
+    montecarlo_fits : {label: dict}
+        ``fw.mc_check``'s slope fit, z and verdict.
     runs : {label: [Run]}
     fokker_planck : {label: [per-ε dict]}
         gap max|(-ε log p) - W| up to the saddles' level, basin masses, and the masses predicted by
@@ -61,6 +62,7 @@ class Outcome:
     landscapes: dict
     comparison: Comparison | None = None
     montecarlo: dict = field(default_factory=dict)
+    montecarlo_fits: dict = field(default_factory=dict)
     runs: dict = field(default_factory=dict)
     fokker_planck: dict = field(default_factory=dict)
     exact_error: dict | None = None
@@ -86,6 +88,7 @@ class Outcome:
             out["matched"] = self.comparison.matched.tolist()
         if self.montecarlo:
             out["montecarlo"] = self.montecarlo
+            out["montecarlo_fits"] = self.montecarlo_fits
         if self.fokker_planck:
             out["fokker_planck"] = self.fokker_planck
         if self.exact_error is not None:
@@ -118,16 +121,17 @@ def solve_problem(spec: ProblemFile, *, montecarlo=True, progress=None) -> Outco
     if "langevin" in lands and "sgd" in lands:
         comparison = Comparison.from_landscapes(lands["langevin"], lands["sgd"])
     exact_error = _exact_error(spec, grid, next(iter(lands.values())), notes)
-    mc, runs = {}, {}
+    mc, fits, runs = {}, {}, {}
     if spec.montecarlo is not None and montecarlo:
-        mc, runs = _run_montecarlo(lands, spec.montecarlo, say, stages, notes)
+        mc, fits, runs = _run_montecarlo(lands, spec.montecarlo, say, stages, notes)
     elif spec.montecarlo is not None:
         notes.append("Monte Carlo skipped (--no-montecarlo).")
     fp = {}
     if spec.fokker_planck is not None:
         fp = _run_fokker_planck(lands, spec.fokker_planck, say, stages)
     return Outcome(
-        spec=spec, method=method, landscapes=lands, comparison=comparison, montecarlo=mc, runs=runs,
+        spec=spec, method=method, landscapes=lands, comparison=comparison, montecarlo=mc, montecarlo_fits=fits,
+        runs=runs,
         fokker_planck=fp, exact_error=exact_error, seconds=time.perf_counter() - t_all, stages=stages,
         warnings=notes,
     )  # fmt: skip
@@ -174,9 +178,9 @@ def _run_fokker_planck(lands, fpc, say, stages):
 
 def _run_montecarlo(lands, mc, say, stages, notes):
     """``fw.mc_check`` per simulated dynamics (occupation of attractors 0 and 1, run k with seed + k):
-    per-γ rows of plain numbers, and the slope fit with its verdict under ``<label>_fit``.
-    Returns (rows and fits by label, runs by label)."""
-    out, runs = {}, {}
+    per-γ rows of plain numbers, and the slope fit with its verdict. Returns (rows, fits, runs), each
+    by label."""
+    out, fits, runs = {}, {}, {}
     for lab in mc["dynamics"]:
         L = lands.get(lab)
         if L is None or len(L.attractors) < 2:
@@ -195,10 +199,10 @@ def _run_montecarlo(lands, mc, say, stages, notes):
         )  # fmt: skip
         stages[f"montecarlo_{lab}"] = time.perf_counter() - t0
         out[lab] = [_mc_row(run, y, s) for run, y, s in zip(chk.runs, chk.log_ratio, chk.log_ratio_se)]
-        out[lab + "_fit"] = _mc_fit(chk)
+        fits[lab] = _mc_fit(chk)
         runs[lab] = chk.runs
         notes += [f"Monte Carlo, {LABELS[lab]}: {n}" for n in chk.notes]
-    return out, runs
+    return out, fits, runs
 
 
 def _mc_row(run, log_ratio, log_ratio_se):
