@@ -40,11 +40,13 @@ SADDLE = {"marker": "X", "s": 30, "c": "tab:red", "edgecolors": "white", "linewi
 
 @contextlib.contextmanager
 def rc_style():
+    """The figures' rc parameters (``RC``) for the figure built inside the block."""
     with mpl.rc_context(RC):
         yield
 
 
 def new_figure(width, height, **kw):
+    """A constrained-layout Figure (no pyplot state) of ``width`` × ``height`` inches."""
     return Figure(figsize=(width, height), layout="constrained", **kw)
 
 
@@ -60,16 +62,19 @@ def as_field(obj):
 
 
 def dynamics_name(obj):
+    """The name of a result's dynamics, else its method."""
     dyn = getattr(obj, "dynamics", None)
     return getattr(dyn, "name", None) or getattr(obj, "method", "")
 
 
 def dynamics_kind(obj):
+    """The kind of a result's dynamics: "sgd", "langevin", "diffusion", or None."""
     dyn = getattr(obj, "dynamics", None)
     return getattr(dyn, "kind", None)
 
 
 def eps_label(obj):
+    """The symbol of the noise level on the axes: γ for SGD, ε otherwise."""
     k = dynamics_kind(obj)
     return {"sgd": "γ", "langevin": "ε"}.get(k, "ε")
 
