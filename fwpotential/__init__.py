@@ -28,7 +28,8 @@ from fwpotential.errors import (
 )
 
 if TYPE_CHECKING:  # the same names for type checkers and the API docs; test_api_names keeps both in step
-    from fwpotential.analysis.landscapes import Comparison, Landscape, compare, landscape
+    from fwpotential.analysis.comparison import Comparison, compare
+    from fwpotential.analysis.landscapes import Landscape, landscape
     from fwpotential.analysis.weights import hwang_weights, manifold_density
     from fwpotential.geometry.attractor import Attractor
     from fwpotential.geometry.equilibria import CriticalPoints, critical_points
@@ -70,8 +71,8 @@ _PUBLIC = {
     # analysis
     "landscape": "fwpotential.analysis.landscapes",
     "Landscape": "fwpotential.analysis.landscapes",
-    "compare": "fwpotential.analysis.landscapes",
-    "Comparison": "fwpotential.analysis.landscapes",
+    "compare": "fwpotential.analysis.comparison",
+    "Comparison": "fwpotential.analysis.comparison",
     "hwang_weights": "fwpotential.analysis.weights",
     "manifold_density": "fwpotential.analysis.weights",
     # Monte Carlo

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fwpotential.app import cli, report
-from fwpotential.solvers.api import METHODS
+from fwpotential.app import cli, render, report
 
 PROBLEM_1D = """
 name = "dw1d"
@@ -109,7 +108,7 @@ def test_run_montecarlo_rates_and_verdict(tmp_path, capsys):
     from fwpotential.app.config import loads
 
     outc = report.solve_problem(loads(PROBLEM_1D + MC_1D))
-    files = report.write_outputs(outc, tmp_path / "o")
+    files = render.write_outputs(outc, tmp_path / "o")
     cli._print_tables(outc)
     stdout = capsys.readouterr().out
     rows, runs = outc.montecarlo["langevin"], outc.runs["langevin"]
@@ -119,7 +118,7 @@ def test_run_montecarlo_rates_and_verdict(tmp_path, capsys):
         assert row["censored"] == ex.censored.tolist()
     ex = runs[0].exits()  # γ = 0.08: most chains never leave the left well
     assert ex.censored[0] >= 100 and ex.rate_time[0] > 1.2 * ex.mean_time[0]
-    fit = json.loads(files["json"].read_text())["montecarlo"]["langevin_fit"]
+    fit = json.loads(files["json"].read_text())["montecarlo_fits"]["langevin"]
     assert fit["model"] == "c + b/γ + aγ" and fit["consistent"] is True, fit
     assert fit["z"] == pytest.approx(
         (fit["predicted_slope"] - fit["slope"]) / np.hypot(fit["slope_se"], fit["predicted_slope_se"])
@@ -162,15 +161,14 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert cli.main(["demo", "--out", str(tmp_path / "d"), "-q"]) == 0
     out = capsys.readouterr().out
     assert "SGD and Langevin" in out
-    if "olim" in METHODS:
-        s = json.loads((tmp_path / "d" / "summary.json").read_text())
-        assert s["same_ground_states"] is False
-        assert (tmp_path / "d" / "figures" / "compare.png").exists()
-        for lab in ("sgd", "langevin"):
-            fit = s["montecarlo"][f"{lab}_fit"]
-            assert fit["model"] == "c + b/γ + aγ" and fit["consistent"] is True, fit
-            assert fit["slope_se"] < 0.25 * abs(fit["predicted_slope"])  # able to fail
-        assert out.count("consistent (z = ") == 2
+    s = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert s["same_ground_states"] is False
+    assert (tmp_path / "d" / "figures" / "compare.png").exists()
+    for lab in ("sgd", "langevin"):
+        fit = s["montecarlo_fits"][lab]
+        assert fit["model"] == "c + b/γ + aγ" and fit["consistent"] is True, fit
+        assert fit["slope_se"] < 0.25 * abs(fit["predicted_slope"])  # able to fail
+    assert out.count("consistent (z = ") == 2
 
 
 def test_gallery_is_package_data(monkeypatch, tmp_path):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fwpotential as fw
-from fwpotential.app import config
+from fwpotential.app import config, problem
 from fwpotential.app.config import ConfigError, loads
 
 EXAMPLES = Path(fw.__file__).resolve().parent / "examples"  # package data
@@ -33,10 +32,10 @@ shape = [33, 33]
 def test_base_is_valid_and_builds():
     spec = loads(BASE)
     assert spec.kind == "compare" and spec.grid["shape"] == (33, 33)
-    dyns = spec.build_dynamics()
+    dyns = problem.build_dynamics(spec)
     assert set(dyns) == {"langevin", "sgd"} and dyns["sgd"].kind == "sgd"
-    assert spec.build_grid().shape == (33, 33)
-    assert spec.build_attractors(spec.build_grid()) is None
+    assert problem.build_grid(spec).shape == (33, 33)
+    assert problem.build_attractors(spec, problem.build_grid(spec)) is None
 
 
 @pytest.mark.parametrize(
@@ -96,7 +95,7 @@ def test_not_toml_names_the_problem(tmp_path):
 def test_expression_errors_name_the_table():
     spec = loads(BASE.replace('variance = "0.5 + x**2"', 'variance = "0.5 + )"'))
     with pytest.raises(ConfigError, match=r"\[noise\]"):
-        spec.build_dynamics()
+        problem.build_dynamics(spec)
 
 
 def test_montecarlo_defaults_and_errors():
@@ -143,15 +142,15 @@ shape = [101]
     p = tmp_path / "fs.toml"
     p.write_text(text)
     spec = config.load(p)
-    dyns = spec.build_dynamics()
+    dyns = problem.build_dynamics(spec)
     assert set(dyns) == {"sgd", "sgd_gaussian"}
     assert dyns["sgd"].loss.n_samples == 3
     inline = loads(text.replace('csv = "d.csv"', "data = {u = [0.5, 1.5, 1.0], t = [1.0, -1.0, 0.2]}"))
     x = np.array([[0.3]])
-    assert inline.build_loss().value(x) == pytest.approx(dyns["sgd"].loss.value(x))
+    assert problem.build_loss(inline).value(x) == pytest.approx(dyns["sgd"].loss.value(x))
     (tmp_path / "e.csv").write_text("u,t\n0.5,abc\n")
     with pytest.raises(ConfigError, match=r"\[loss\] csv: .*line 2, column 't': expected a number"):
-        loads(text.replace("d.csv", str(tmp_path / "e.csv"))).build_loss()
+        problem.build_loss(loads(text.replace("d.csv", str(tmp_path / "e.csv"))))
     with pytest.raises(ConfigError, match=r"\[noise\] law: 'minibatch' needs a finite-sum loss"):
         loads(BASE.replace('law = "isotropic"\nvariance = "0.5 + x**2"', 'law = "minibatch"'))
 
@@ -173,27 +172,29 @@ V = "(x**2 + y**2 - 1)**2/2"
 where = "1 - x**2 - y**2"
 """
     spec = loads(text)
-    g = spec.build_grid()
-    (att,) = spec.build_attractors(g)
+    g = problem.build_grid(spec)
+    (att,) = problem.build_attractors(spec, g)
     r = np.linalg.norm(g.points()[att.mask], axis=-1)
     assert np.all(np.abs(r - 1) <= 0.06)
-    ex = spec.exact_values(g)
+    ex = problem.exact_values(spec, g)
     assert np.isnan(ex[0, 0]) and ex[20, 20] == pytest.approx(0.5)
     with pytest.raises(ConfigError, match=r"\[solve\] sets\[0\]\.wdth: unknown key"):
         loads(text.replace('expr = "x**2 + y**2 - 1"', 'expr = "x**2 + y**2 - 1", wdth = 1'))
 
 
 def test_demo_and_gallery_validate():
-    spec = loads(config.DEMO_TOML)
+    from fwpotential.app import cli
+
+    spec = config.load(cli.DEMO)
     assert spec.kind == "compare" and spec.montecarlo is not None
     files = sorted(EXAMPLES.glob("*.toml"))
     assert len(files) >= 11
     for p in files:
         s = config.load(p)
         assert len(s.description) > 100, p.name  # one paragraph
-        s.build_grid()
-        s.build_dynamics()
-    assert (EXAMPLES / "sgd_vs_langevin.toml").read_text().strip() == config.DEMO_TOML.strip()
+        problem.build_grid(s)
+        problem.build_dynamics(s)
+    assert cli.DEMO == EXAMPLES / "sgd_vs_langevin.toml"
 
 
 # ---- check makes every check run makes ---------------------------------------------------------
@@ -220,7 +221,7 @@ def test_demo_and_gallery_validate():
 )
 def test_check_runs_the_checks_of_run(tmp_path, capsys, monkeypatch, extra, match):
     """``fwpotential check`` and ``run`` refuse the same files, with the same message, before computing."""
-    from fwpotential.app import cli, report
+    from fwpotential.app import cli, render, report
 
     p = tmp_path / "p.toml"
     p.write_text(BASE + extra)
@@ -231,8 +232,8 @@ def test_check_runs_the_checks_of_run(tmp_path, capsys, monkeypatch, extra, matc
     def computing(*args, **kwargs):
         raise AssertionError("run computed before validating")
 
-    monkeypatch.setattr(sys.modules["fwpotential.analysis.landscapes"], "landscape", computing)
-    monkeypatch.setattr(report, "write_outputs", computing)
+    monkeypatch.setattr(report, "landscape", computing)
+    monkeypatch.setattr(render, "write_outputs", computing)
     assert cli.main(["run", str(p), "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err == err
 
@@ -250,10 +251,10 @@ def test_check_refuses_a_grid_too_large_for_memory(tmp_path, capsys):
 def test_description_is_optional():
     spec = loads(BASE.replace('description = "a test"\n', ""))
     assert spec.description == ""
-    spec.prepare()
+    problem.prepare(spec)
 
 
 def test_gallery_files_prepare():
     for p in sorted(EXAMPLES.glob("*.toml")):
-        plan = config.load(p).prepare()
+        plan = problem.prepare(config.load(p))
         assert plan.method in fw.METHODS and plan.grid.dim in (1, 2, 3), p.name

@@ -10,7 +10,7 @@ import pytest
 import sympy as sp
 
 import fwpotential as fw
-from fwpotential.app import cli, config
+from fwpotential.app import cli, config, problem
 from fwpotential.app.config import ConfigError, loads
 from fwpotential.model import expressions as _expr
 from fwpotential.montecarlo import _chains
@@ -111,9 +111,9 @@ def test_problem_file_payload_refused_by_check(key, sandbox, capsys):
 @pytest.mark.parametrize("key", ["SET", "EXACT"])
 def test_problem_file_set_and_exact_payload_refused(key, sandbox):
     spec = loads(_problem(**{key: TOUCH}))
-    grid = spec.build_grid()
+    grid = problem.build_grid(spec)
     with pytest.raises(ConfigError, match=r"is not allowed"):
-        spec.build_attractors(grid) if key == "SET" else spec.exact_values(grid)
+        problem.build_attractors(spec, grid) if key == "SET" else problem.exact_values(spec, grid)
 
 
 def test_sample_expr_payload_refused(sandbox):
@@ -121,7 +121,7 @@ def test_sample_expr_payload_refused(sandbox):
         'expr = "(x**2 - 1)**2/4 + y**2/2"', f'sample_expr = "{TOUCH}"\ndata = {{u = [1.0, 2.0]}}'
     )
     with pytest.raises(ConfigError, match=r"\[loss\].*is not allowed"):
-        loads(text).build_loss()
+        problem.build_loss(loads(text))
 
 
 # ---- messages -----------------------------------------------------------------------------------
@@ -264,10 +264,10 @@ def _gallery_expressions(table, names):
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.stem)
 def test_gallery_parses_builds_and_is_unchanged(path):
     spec = config.load(path)
-    grid = spec.build_grid()
-    spec.build_dynamics()
-    spec.build_attractors(grid)
-    spec.exact_values(grid)
+    grid = problem.build_grid(spec)
+    problem.build_dynamics(spec)
+    problem.build_attractors(spec, grid)
+    problem.exact_values(spec, grid)
     raw = spec.raw
     loss = raw.get("loss", {})
     columns = list(loss.get("data", {}))

@@ -83,7 +83,7 @@ def test_landscape_weights_use_the_path_prefactors():
     i_right, _ = _exact_integrals(np.array([1.0, 0.0]))
     w = land.weights("diffusion")
     assert abs(np.log(w[1] / w[0]) - (i_right - i_left)) < 1e-4  # exact: -0.4839
-    paths = land.info["fluctuation_paths"]
+    paths = land.fluctuation_paths
     assert len(paths) == 2 and all(abs(p["action"] - 2.0) < 1e-6 for p in paths.values())
     assert land.weights("chain")[0] > 0.9  # the chain term moves most of the mass left (measured 0.980)
 
@@ -98,12 +98,12 @@ def test_path_matches_the_closed_form_for_loss_dependent_noise(stiff):
     closed = fw.landscape(fw.sgd(loss, noise=fw.IsotropicNoise("0.3 + 2*(f + 0.2)")), grid, method="olim")
     plain = fw.Diffusion([f"-({UX} + 1/10)", f"-{2 * stiff}*y"], cov=f"(0.3 + 2*({f} + 0.2))")
     path = fw.landscape(plain, grid, method="olim")
-    assert "fluctuation_paths" not in closed.info
     tol = {"diffusion": 1e-4, "chain": 1e-3}  # measured 2e-8 / 2.5e-4 (strong), 2.2e-5 / 2.7e-4 (weak)
     for kind in ("diffusion", "chain"):
         a, b = closed.prefactors(kind), path.prefactors(kind)
         assert abs(np.log(a[1] / a[0]) - np.log(b[1] / b[0])) < tol[kind], (kind, a, b)
-    paths = path.info["fluctuation_paths"]
+    assert not closed.fluctuation_paths  # the closed form needs no path
+    paths = path.fluctuation_paths
     assert len(paths) == 2
     # this family has V = log(s(f_s)/s(f*)) = ∫ c_diffusion dt
     for (xs, s), p in paths.items():

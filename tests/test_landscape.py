@@ -8,7 +8,8 @@ import pytest
 from scipy.integrate import quad
 
 import fwpotential as fw
-from fwpotential.analysis.landscapes import compare, landscape
+from fwpotential.analysis.comparison import compare
+from fwpotential.analysis.landscapes import landscape
 
 pytestmark = pytest.mark.filterwarnings("ignore::fwpotential.FWWarning")
 
@@ -226,7 +227,7 @@ def test_unreachable_attractors_give_a_landscape_and_a_warning(tmp_path):
     L = _bounded_landscape(BOUNDED_1D, fw.Grid([(-2.0, 2.0)], (201,)))
     _check_isolated(L)
     # downstream: the report of a problem file with these samples writes every file
-    from fwpotential.app import config, report
+    from fwpotential.app import config, render, report
 
     text = f"""name = "isolated"
 kind = "compare"
@@ -243,7 +244,7 @@ dynamics = "langevin"
 """.replace("'", '"')
     with pytest.warns(fw.FWWarning, match="mutually unreachable"):
         outc = report.solve_problem(config.loads(text))
-    files = report.write_outputs(outc, tmp_path)
+    files = render.write_outputs(outc, tmp_path)
     summary = json.loads(Path(files["json"]).read_text())
     assert summary["landscapes"]["sgd"]["energies"] == ["inf", "inf"], summary["landscapes"]["sgd"]
     assert "different ground states" in Path(files["report"]).read_text()

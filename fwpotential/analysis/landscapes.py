@@ -1,27 +1,28 @@
 """The global picture: attractors, saddles, pairwise costs, Freidlin–Wentzell energies, the global
-potential W, ground states and Hwang's weights (theory.md §4–5); SGD vs Langevin side by side."""
+potential W, ground states and Hwang's weights (theory.md §4–5)."""
 
 from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from fwpotential import _progress
 from fwpotential.analysis import wgraph
+from fwpotential.analysis.prefactor import KINDS, log_K
 from fwpotential.analysis.weights import hwang_weights, manifold_density
 from fwpotential.errors import AttractorError, ConvergenceError, FWWarning, InputError
-from fwpotential.geometry import flow as _flow
+from fwpotential.geometry import flow
 from fwpotential.geometry.attractor import Attractor
 from fwpotential.geometry.equilibria import critical_points, stable_in_higher_order
 from fwpotential.geometry.grid import Grid
-from fwpotential.model.dynamics import coerce_dynamics, langevin, sgd
-from fwpotential.model.loss import coerce_loss
+from fwpotential.model.dynamics import coerce_dynamics
 from fwpotential.solvers.api import check_method, quasipotential
 
-__all__ = ["Landscape", "landscape", "Comparison", "compare"]
+__all__ = ["Landscape", "landscape", "default_method"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -65,7 +66,12 @@ class Landscape:
     quasipotentials : tuple of QuasiPotential
         V_{K_i}, one per attractor.
     info : dict
-        solver, grid, options, seconds per step, estimates.
+        Provenance: solver, solver_order, grid, options, neighbourhood_cells, error_estimate,
+        unreachable (pairs (i, j) with costs[i, j] = +inf), seconds (total, float), stages (seconds
+        per step: critical_points, basins, quasipotentials, error_estimate), critical_points,
+        warnings (the messages of the :class:`FWWarning` the call raised).
+
+    Build it with :func:`landscape`; the fields are set by keyword.
     """
 
     dynamics: object
@@ -86,7 +92,14 @@ class Landscape:
     potential: np.ndarray
     basins: np.ndarray
     quasipotentials: tuple
-    info: dict = field(default_factory=dict)
+    info: dict
+
+    @cached_property
+    def fluctuation_paths(self) -> dict:
+        """The fluctuation paths :meth:`prefactors` computed so far (2-D and 3-D, kinds "diffusion" and
+        "chain"), by (attractor, saddle): action, ∫c per kind and the shooting's diagnostics, or the
+        error of a search that failed (not repeated). Filled as paths are needed; empty until then."""
+        return {}
 
     # ---- Hessians and weights ----------------------------------------------------------------
     def hessians(self, source="lyapunov") -> np.ndarray:
@@ -152,8 +165,6 @@ class Landscape:
         kind: ``"hwang"`` (K ≡ 1), ``"diffusion"`` (K of the diffusion with this H), ``"chain"`` (K of
         the discrete SGD chain: adds -½ uᵀ∇²V u to the transport rate).
         """
-        from fwpotential.analysis.prefactor import log_K
-
         logk = log_K(self, kind)
         H = self.hessians()
         with np.errstate(invalid="ignore"):
@@ -166,8 +177,6 @@ class Landscape:
         if kind == "hwang" or len(self.ground_states) == 0:
             return self.hwang_weights()
         if len(self.ground_states) == 1:  # nothing to weigh: no fluctuation path is needed
-            from fwpotential.analysis.prefactor import KINDS
-
             if kind not in KINDS:
                 raise InputError(f"unknown kind {kind!r}; choose one of {list(KINDS)}")
             return np.ones(1)
@@ -188,14 +197,48 @@ class Landscape:
         p = np.exp(logc - np.max(logc))
         return p / p.sum()
 
+    def weights_or_nan(self, kind="hwang") -> np.ndarray:
+        """:meth:`weights` of one kind, NaN where they are not defined (set attractors, degenerate
+        Hessians, a fluctuation path the shooting cannot compute); shape (len(ground_states),)."""
+        try:
+            return np.asarray(self.hwang_weights() if kind == "hwang" else self.weights(kind), float)
+        except (InputError, ConvergenceError, np.linalg.LinAlgError):
+            return np.full(len(self.ground_states), np.nan)
+
+    def saddle_levels(self) -> list:
+        """Per saddle: point, f, W there and V_{K_i} there for each attractor i it joins (dicts)."""
+        out = []
+        for s, joins, f in zip(self.saddles, self.saddle_joins, self.saddle_values):
+            idx = self.grid.nearest_index(s)
+            V = {int(i): float(self.quasipotentials[int(i)].values[idx]) for i in joins if i >= 0}
+            out.append({"point": s.tolist(), "f": float(f), "W": float(self.potential[idx]), "V_from": V})
+        return out
+
+    def to_dict(self) -> dict:
+        """Plain Python structure (lists, floats, str; +inf and NaN as floats) for reports: dynamics,
+        method, attractors, f, energies, energy_errors, ground_states, weights (one list per kind,
+        NaN where undefined), costs, saddles (:meth:`saddle_levels`), seconds, stages, error_estimate."""
+        return {
+            "dynamics": self.dynamics.name,
+            "method": self.method,
+            "attractors": np.asarray(self.attractors).tolist(),
+            "f": np.asarray(self.attractor_values).tolist(),
+            "energies": np.asarray(self.energies).tolist(),
+            "energy_errors": np.asarray(self.energy_errors).tolist(),
+            "ground_states": [int(i) for i in self.ground_states],
+            "weights": {k: self.weights_or_nan(k).tolist() for k in KINDS},
+            "costs": np.asarray(self.costs).tolist(),
+            "saddles": self.saddle_levels(),
+            "seconds": self.info.get("seconds"),
+            "stages": dict(self.info.get("stages", {})),
+            "error_estimate": self.info.get("error_estimate"),
+        }
+
     # ---- presentation ----------------------------------------------------------------------
     def table(self) -> str:
         """A plain-text table: attractor, f, energy, ground state, Hwang weight."""
         gs = list(self.ground_states)
-        try:
-            w = self.hwang_weights()
-        except InputError:
-            w = np.full(len(gs), np.nan)
+        w = self.weights_or_nan()
         rows = [f"{'#':>2} {'attractor':>24} {'f':>10} {'energy W':>12} {'± est':>9}  ground  weight"]
         for i, x in enumerate(self.attractors):
             pos = "(" + ", ".join(f"{v:.4f}" for v in x) + ")"
@@ -252,25 +295,9 @@ def _grid_hessian(qp, x0, cells=6):
 
 
 # -------------------------------------------------------------------------------------------------
-def default_method(dynamics, grid):
-    """The solver a landscape uses when none is named: "exact" in 1-D, else "olim" (or "fmm"/"sweep")."""
-    if grid.dim == 1:
-        return "exact"
-    from fwpotential.solvers.api import METHODS
-
-    if "olim" in METHODS:
-        return "olim"
-    if dynamics.loss_variance() is not None:
-        return "fmm"
-    return "sweep" if "sweep" in METHODS else "fmm"
-
-
-def _representative(att, grid):
-    if att.point is not None:
-        return att.point
-    pts = grid.points()[att.mask]
-    c = pts.mean(axis=0)
-    return pts[np.argmin(np.linalg.norm(pts - c, axis=1))]
+def default_method(grid):
+    """The solver a landscape uses when none is named: "exact" in 1-D, else "olim"."""
+    return "exact" if grid.dim == 1 else "olim"
 
 
 @_progress.tracked("landscape", unit="solve")
@@ -293,8 +320,7 @@ def landscape(
     dynamics : Dynamics (or a Loss / expression, meaning its Langevin dynamics)
     grid : Grid
     method : str, optional
-        Quasi-potential solver (``fw.METHODS``); default "exact" in 1-D, else "olim" (or "fmm" where
-        the eikonal reduction applies and olim is unavailable).
+        Quasi-potential solver (``fw.METHODS``); default "exact" in 1-D, else "olim".
     attractors : sequence, optional
         Points (snapped to equilibria) or :class:`Attractor` sets (masks) to use instead of the stable
         equilibria found in the box.
@@ -324,101 +350,157 @@ def landscape(
     dynamics = coerce_dynamics(dynamics)
     if not isinstance(grid, Grid):
         raise InputError(f"grid must be a fw.Grid, got {type(grid).__name__}")
-    method = default_method(dynamics, grid) if method is None else method
+    method = default_method(grid) if method is None else method
     solver = check_method(method, options, grid)
-    timings = {}
+    stages, notes = {}, []
     # 1. attractors and saddles
     cps = critical_points(dynamics, grid)
-    timings["critical_points"] = time.perf_counter() - t0
-    h = grid.spacing
-    interior = (
-        np.all((cps.points >= grid.lower + h) & (cps.points <= grid.upper - h), axis=1)
-        if len(cps)
-        else np.zeros(0, bool)
-    )
-    if attractors is None:
-        r = 5.0 * float(np.max(h))  # Attractor.coerce's snap radius
-        idx = [
-            i
-            for i in range(len(cps))
-            if interior[i]
-            and (
-                cps.kinds[i] == "stable"
-                or (cps.kinds[i] == "degenerate" and stable_in_higher_order(dynamics, cps.points[i], r))
-            )
-        ]
-        if not idx:
-            raise AttractorError(
-                f"no stable equilibrium inside the grid {grid!r} (found: {cps!r}); enlarge the box or pass attractors=[...]"
-            )
-        atts = [Attractor.coerce(cps.points[i], dynamics, grid) for i in idx]
-    else:
-        atts = [Attractor.coerce(a, dynamics, grid) for a in attractors]
-        if not atts:
-            raise AttractorError("attractors=[] is empty")
-    m = len(atts)
+    stages["critical_points"] = time.perf_counter() - t0
+    interior = _interior(cps, grid)
+    atts = _attractors(dynamics, grid, cps, interior, attractors)
     reps = np.array([_representative(a, grid) for a in atts])
-    loss = dynamics.loss
-    att_vals = loss.value(reps) if loss is not None else np.full(m, np.nan)
-    # barriers: equilibria with exactly one unstable direction (in 1-D, the unstable points)
     sad_idx = [i for i in range(len(cps)) if interior[i] and cps.index[i] == 1 and cps.kinds[i] != "degenerate"]
     saddles = cps.points[sad_idx].reshape(-1, grid.dim)
-    sad_vals = loss.value(saddles) if (loss is not None and len(saddles)) else np.full(len(saddles), np.nan)
     # 2. basins and saddle connections
     t1 = time.perf_counter()
-    basins = _flow.basins(dynamics, grid, atts)
-    joins = np.full((len(saddles), 2), -1, dtype=np.int64)
-    if len(saddles):
-        cap = _flow.capture_labels(grid, atts, 1.5 * float(np.linalg.norm(h)))
-        starts = []
-        for k in sad_idx:
-            w, vecs = np.linalg.eig(cps.matrices[k])
-            v = np.real(vecs[:, np.argmax(w.real)])
-            v /= np.linalg.norm(v)
-            delta = 2.0 * float(np.max(h))
-            starts += [cps.points[k] + delta * v, cps.points[k] - delta * v]
-        joins = _flow.follow(dynamics, np.array(starts), grid, cap).reshape(-1, 2)
-    timings["basins"] = time.perf_counter() - t1
-    # 3. one quasi-potential per attractor, pairwise costs
+    basins = flow.basins(dynamics, grid, atts)
+    joins = _saddle_joins(dynamics, grid, atts, cps, sad_idx)
+    stages["basins"] = time.perf_counter() - t1
+    # 3. one quasi-potential per attractor, pairwise costs, energies
     t2 = time.perf_counter()
-    _progress.set_total(m * (1 + (estimate_error and method != "exact" and grid.dim > 1)))
+    _progress.set_total(len(atts) * (1 + (estimate_error and method != "exact" and grid.dim > 1)))
     qps = _solve_each(dynamics, grid, atts, method, options)
-    near = _neighbourhoods(grid, atts, neighbourhood)
-    costs = _costs(qps, near)
-    timings["quasipotentials"] = time.perf_counter() - t2
+    costs = _costs(qps, _neighbourhoods(grid, atts, neighbourhood))
+    stages["quasipotentials"] = time.perf_counter() - t2
     W_raw = wgraph.energies(costs)
     isolated = not np.isfinite(W_raw).any()
     if isolated:
-        warnings.warn(_unreachable_message(dynamics, reps, costs), FWWarning, stacklevel=3)
-    # 4. error estimate
-    if isolated:
-        err = np.full(m, np.nan)
-        est = "not estimated (no finite energy)"
-    elif method == "exact" or not estimate_error or grid.dim == 1:
+        notes.append(_unreachable_message(dynamics, reps, costs))
+        warnings.warn(notes[-1], FWWarning, stacklevel=3)
+    # 4. error estimate, ground states, global potential
+    t3 = time.perf_counter()
+    err, est = _energy_errors(dynamics, grid, atts, W_raw, method, options, neighbourhood, estimate_error)
+    stages["error_estimate"] = time.perf_counter() - t3
+    energies, ground, near_ties, tie_tol = _ground_states(W_raw, err, tie_tol)
+    potential = np.min(np.stack([energies[i] + qps[i].values for i in range(len(atts))]), axis=0)
+    info = {
+        "solver": method,
+        "solver_order": getattr(solver, "ORDER", None),
+        "grid": repr(grid),
+        "options": dict(options),
+        "neighbourhood_cells": neighbourhood,
+        "error_estimate": est,
+        "unreachable": [(int(i), int(j)) for i, j in zip(*np.nonzero(np.isinf(costs)))],
+        "seconds": time.perf_counter() - t0,
+        "stages": stages,
+        "critical_points": cps,
+        "warnings": notes,
+    }
+    return Landscape(
+        dynamics=dynamics,
+        grid=grid,
+        method=method,
+        attractors=reps,
+        attractor_sets=tuple(atts),
+        attractor_values=_loss_values(dynamics.loss, reps),
+        saddles=saddles,
+        saddle_values=_loss_values(dynamics.loss, saddles),
+        saddle_joins=joins,
+        costs=costs,
+        energies=energies,
+        energy_errors=err,
+        ground_states=ground,
+        near_ties=near_ties,
+        tie_tol=float(tie_tol),
+        potential=potential,
+        basins=basins,
+        quasipotentials=qps,
+        info=info,
+    )
+
+
+def _loss_values(loss, x):
+    """f at the points x (n, d); NaN without a loss."""
+    return np.asarray(loss.value(x) if (loss is not None and len(x)) else np.full(len(x), np.nan), float)
+
+
+def _interior(cps, grid):
+    """Critical points at least one cell inside the box (bool per point)."""
+    h = grid.spacing
+    if not len(cps):
+        return np.zeros(0, bool)
+    return np.all((cps.points >= grid.lower + h) & (cps.points <= grid.upper - h), axis=1)
+
+
+def _attractors(dynamics, grid, cps, interior, attractors):
+    """The attractors as the solver takes them: the given ones, else the interior stable equilibria
+    (and degenerate ones that higher-order terms make stable), snapped by Attractor.coerce."""
+    if attractors is not None:
+        atts = [Attractor.coerce(a, dynamics, grid) for a in attractors]
+        if not atts:
+            raise AttractorError("attractors=[] is empty")
+        return atts
+    r = 5.0 * float(np.max(grid.spacing))  # Attractor.coerce's snap radius
+    idx = [
+        i
+        for i in range(len(cps))
+        if interior[i]
+        and (
+            cps.kinds[i] == "stable"
+            or (cps.kinds[i] == "degenerate" and stable_in_higher_order(dynamics, cps.points[i], r))
+        )
+    ]
+    if not idx:
+        raise AttractorError(
+            f"no stable equilibrium inside the grid {grid!r} (found: {cps!r}); enlarge the box or pass attractors=[...]"
+        )
+    return [Attractor.coerce(cps.points[i], dynamics, grid) for i in idx]
+
+
+def _saddle_joins(dynamics, grid, atts, cps, sad_idx):
+    """(k, 2) attractor indices the two branches of each saddle's unstable manifold reach (-1: none)."""
+    if not sad_idx:
+        return np.full((0, 2), -1, dtype=np.int64)
+    h = grid.spacing
+    cap = flow.capture_labels(grid, atts, 1.5 * float(np.linalg.norm(h)))
+    starts = []
+    for k in sad_idx:
+        w, vecs = np.linalg.eig(cps.matrices[k])
+        v = np.real(vecs[:, np.argmax(w.real)])
+        v /= np.linalg.norm(v)
+        delta = 2.0 * float(np.max(h))
+        starts += [cps.points[k] + delta * v, cps.points[k] - delta * v]
+    return flow.follow(dynamics, np.array(starts), grid, cap).reshape(-1, 2)
+
+
+def _energy_errors(dynamics, grid, atts, W_raw, method, options, neighbourhood, estimate_error):
+    """Error estimates of the energies and how they were made: |W(grid) - W(grid coarsened by 2)|
+    for grid solvers, rounding level for method="exact", NaN when not estimable."""
+    m = len(atts)
+    if not np.isfinite(W_raw).any():
+        return np.full(m, np.nan), "not estimated (no finite energy)"
+    if method == "exact" or not estimate_error or grid.dim == 1:
         err = 1e-10 * (1.0 + np.abs(np.where(np.isfinite(W_raw), W_raw, 0.0)))
-        est = "rounding (exact quadrature)" if method == "exact" else "not estimated"
-    else:
-        t3 = time.perf_counter()
-        coarse = Grid(grid.bounds, tuple((n + 1) // 2 for n in grid.shape))
-        catts = [
-            a
-            if a.mask is None
-            else Attractor.from_mask(a.mask[tuple(slice(None, None, 2) for _ in grid.shape)])
-            if all(n % 2 == 1 for n in grid.shape)
-            else None
-            for a in atts
-        ]
-        if any(c is None for c in catts):
-            err = np.full(m, np.nan)
-            est = "not estimated (set attractors on an even grid)"
-        else:
-            cq = _solve_each(dynamics, coarse, catts, method, options)
-            Wc = wgraph.energies(_costs(cq, _neighbourhoods(coarse, catts, neighbourhood)))
-            with np.errstate(invalid="ignore"):
-                err = np.abs((W_raw - W_raw[np.isfinite(W_raw)].min()) - (Wc - Wc[np.isfinite(Wc)].min()))
-            est = "|W(grid) - W(grid coarsened by 2)|"
-        timings["error_estimate"] = time.perf_counter() - t3
-    Wmin = float(np.min(W_raw[np.isfinite(W_raw)])) if not isolated else 0.0
+        return err, "rounding (exact quadrature)" if method == "exact" else "not estimated"
+    coarse = Grid(grid.bounds, tuple((n + 1) // 2 for n in grid.shape))
+    odd = all(n % 2 == 1 for n in grid.shape)
+    every_other = tuple(slice(None, None, 2) for _ in grid.shape)
+    catts = [a if a.mask is None else Attractor.from_mask(a.mask[every_other]) if odd else None for a in atts]
+    if any(c is None for c in catts):
+        return np.full(m, np.nan), "not estimated (set attractors on an even grid)"
+    cq = _solve_each(dynamics, coarse, catts, method, options)
+    Wc = wgraph.energies(_costs(cq, _neighbourhoods(coarse, catts, neighbourhood)))
+    with np.errstate(invalid="ignore"):
+        err = np.abs((W_raw - W_raw[np.isfinite(W_raw)].min()) - (Wc - Wc[np.isfinite(Wc)].min()))
+    return err, "|W(grid) - W(grid coarsened by 2)|"
+
+
+def _ground_states(W_raw, err, tie_tol):
+    """Energies shifted to min 0, the ground states within tie_tol (default from the error estimates),
+    near ties (within 10 × tie_tol) and the tie_tol used."""
+    m = len(W_raw)
+    finite = np.isfinite(W_raw)
+    Wmin = float(np.min(W_raw[finite])) if finite.any() else 0.0
     energies = W_raw - Wmin
     scale = 1e-9 * (1.0 + float(np.max(energies[np.isfinite(energies)], initial=0.0)))
     if tie_tol is None:
@@ -434,41 +516,15 @@ def landscape(
         if np.isfinite(energies[i] - energies[j] if np.isfinite(energies[i]) else np.inf)
         and tie_tol < abs(energies[i] - energies[j]) < 10 * tie_tol
     ]
-    # 5. global potential
-    stack = np.stack([W_raw[i] - Wmin + qps[i].values for i in range(m)])
-    potential = np.min(stack, axis=0)
-    info = {
-        "solver": method,
-        "solver_order": getattr(solver, "ORDER", None),
-        "grid": repr(grid),
-        "options": dict(options),
-        "neighbourhood_cells": neighbourhood,
-        "error_estimate": est,
-        "unreachable": [(int(i), int(j)) for i, j in zip(*np.nonzero(np.isinf(costs)))],
-        "seconds": {**timings, "total": time.perf_counter() - t0},
-        "critical_points": cps,
-    }
-    return Landscape(
-        dynamics,
-        grid,
-        method,
-        reps,
-        tuple(atts),
-        np.asarray(att_vals, float),
-        saddles,
-        np.asarray(sad_vals, float),
-        joins,
-        costs,
-        energies,
-        err,
-        ground,
-        near_ties,
-        float(tie_tol),
-        potential,
-        basins,
-        qps,
-        info,
-    )
+    return energies, ground, near_ties, tie_tol
+
+
+def _representative(att, grid):
+    if att.point is not None:
+        return att.point
+    pts = grid.points()[att.mask]
+    c = pts.mean(axis=0)
+    return pts[np.argmin(np.linalg.norm(pts - c, axis=1))]
 
 
 def _unreachable_message(dynamics, reps, costs):
@@ -519,7 +575,7 @@ def _neighbourhoods(grid, atts, cells):
     out = []
     for a in atts:
         if a.mask is not None:
-            out.append(_flow.dilate(a.mask, int(np.ceil(cells))))
+            out.append(flow.dilate(a.mask, int(np.ceil(cells))))
         else:
             out.append(np.linalg.norm(X - a.point, axis=-1) <= r)
     return out
@@ -534,112 +590,3 @@ def _costs(qps, near):
                 v = qps[i].values[near[j]]
                 C[i, j] = float(v.min()) if v.size else np.inf
     return C
-
-
-# -------------------------------------------------------------------------------------------------
-@dataclass(frozen=True, repr=False)
-class Comparison:
-    """Langevin and SGD landscapes of one loss on one grid with one solver."""
-
-    langevin: Landscape
-    sgd: Landscape
-    matched: np.ndarray  # for each SGD attractor, the index of the Langevin attractor at the same place (-1 none)
-
-    def to_dict(self) -> dict:
-        """Plain Python structure (lists, floats, str) for reports."""
-
-        def land(L):
-            return {
-                "dynamics": L.dynamics.name,
-                "method": L.method,
-                "attractors": L.attractors.tolist(),
-                "f": L.attractor_values.tolist(),
-                "energies": L.energies.tolist(),
-                "energy_errors": L.energy_errors.tolist(),
-                "ground_states": L.ground_states.tolist(),
-                "hwang_weights": _safe_weights(L).tolist(),
-                "weights": {k: _safe_weights(L, k).tolist() for k in ("hwang", "diffusion", "chain")},
-                "costs": L.costs.tolist(),
-            }
-
-        return {
-            "langevin": land(self.langevin),
-            "sgd": land(self.sgd),
-            "matched": self.matched.tolist(),
-            "same_ground_states": self.same_ground_states,
-        }
-
-    @property
-    def same_ground_states(self) -> bool:
-        g_sgd = {int(self.matched[i]) for i in self.sgd.ground_states}
-        return g_sgd == set(int(i) for i in self.langevin.ground_states)
-
-    def __str__(self):
-        L, S = self.langevin, self.sgd
-        wl = _safe_weights(L)
-        ws = {k: _safe_weights(S, k) for k in ("hwang", "diffusion", "chain")}
-        lines = [
-            f"Langevin: {L.dynamics.name}  |  SGD: {S.dynamics.name}",
-            f"solver {S.method!r} on {S.grid!r}; energies in units of eps (temperature / step size)",
-            "weights among ground states: Langevin (Hwang = exact), SGD Hwang / diffusion / chain prefactors",
-            "",
-            f"{'attractor':>24} {'f':>10} {'W Langevin':>11} {'W SGD':>11} {'ground L/S':>11} {'w Langevin':>11} "
-            f"{'w SGD hwang':>12} {'diffusion':>10} {'chain':>8}",
-        ]
-        for i, x in enumerate(S.attractors):
-            j = int(self.matched[i])
-            pos = "(" + ", ".join(f"{v:.4f}" for v in x) + ")"
-            gl = j >= 0 and j in L.ground_states
-            gs_ = i in S.ground_states
-            wl_s = f"{wl[list(L.ground_states).index(j)]:.4f}" if gl else ""
-            k = list(S.ground_states).index(i) if gs_ else None
-            ws_s = [f"{ws[kind][k]:.4f}" if gs_ else "" for kind in ("hwang", "diffusion", "chain")]
-            wL = f"{L.energies[j]:11.5f}" if j >= 0 else f"{'-':>11}"
-            lines.append(
-                f"{pos:>24} {S.attractor_values[i]:10.5f} {wL} {S.energies[i]:11.5f} "
-                f"{('yes' if gl else 'no') + '/' + ('yes' if gs_ else 'no'):>11} {wl_s:>11} "
-                f"{ws_s[0]:>12} {ws_s[1]:>10} {ws_s[2]:>8}"
-            )
-        lines.append("")
-        lines.append(
-            "SGD and Langevin have the same ground states."
-            if self.same_ground_states
-            else "SGD and Langevin have DIFFERENT ground states."
-        )
-        return "\n".join(lines)
-
-    def __repr__(self):
-        return f"Comparison(same_ground_states={self.same_ground_states})"
-
-
-def _safe_weights(L, kind="hwang"):
-    """Weights of one kind, NaN where they are not defined (set attractors, degenerate Hessians, a
-    fluctuation path the shooting cannot compute)."""
-    try:
-        return L.hwang_weights() if kind == "hwang" else L.weights(kind)
-    except (InputError, ConvergenceError):
-        return np.full(len(L.ground_states), np.nan)
-
-
-def compare(loss, *, noise=None, grid, method=None, batch_size=None, **kwargs) -> Comparison:
-    """Langevin and SGD landscapes of one loss, same grid and solver, attractors matched by position.
-
-    ``noise``/``batch_size`` are as in :func:`fwpotential.sgd`; other keywords go to :func:`landscape`.
-    """
-    loss = coerce_loss(loss)
-    dyn_s = sgd(loss, noise=noise, batch_size=batch_size)
-    dyn_l = langevin(loss)
-    if method is None:
-        method = default_method(dyn_s, grid)
-    S = landscape(dyn_s, grid, method=method, **kwargs)
-    L = landscape(dyn_l, grid, method=method, **kwargs)
-    tol = 2.0 * float(np.linalg.norm(grid.spacing))
-    matched = np.array(
-        [
-            int(np.argmin(np.linalg.norm(L.attractors - x, axis=1)))
-            if np.min(np.linalg.norm(L.attractors - x, axis=1)) <= tol
-            else -1
-            for x in S.attractors
-        ]
-    )
-    return Comparison(L, S, matched)

@@ -16,8 +16,8 @@ Implemented exactly where the path is known:
 
 - any other dynamics in 2-D and 3-D (non-gradient drift, anisotropic or x-dependent noise, any noise
   law): the fluctuation path is computed by shooting in the Hamiltonian system and Q = ∇²V by the
-  Riccati equation along it (``_fluctuation.fluctuation_path``); the paths are kept in
-  ``land.info["fluctuation_paths"]`` (action, ∫c for both kinds, diagnostics) and reused.
+  Riccati equation along it (:func:`~fwpotential.analysis.fluctuation.fluctuation_path`); the paths
+  are kept in ``land.fluctuation_paths`` (action, ∫c for both kinds, diagnostics) and reused.
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ def log_K(land, kind) -> np.ndarray:
 
 # ---- fluctuation paths (2-D, 3-D) ---------------------------------------------------------------
 def _integral_path(dyn, land, xi, s, kind):
-    """∫_{x_i → s} c dt along the fluctuation path (shooting + Riccati), cached in land.info."""
-    cache = land.info.setdefault("fluctuation_paths", {})
+    """∫_{x_i → s} c dt along the fluctuation path (shooting + Riccati), kept in land.fluctuation_paths."""
+    cache = land.fluctuation_paths
     key = (tuple(np.round(np.ravel(xi), 12)), tuple(np.round(np.ravel(s), 12)))
     if key not in cache:
         try:

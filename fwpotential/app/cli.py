@@ -21,6 +21,9 @@ import traceback
 from pathlib import Path
 
 from fwpotential import _progress as bars
+from fwpotential.app import render, report
+from fwpotential.app.config import load
+from fwpotential.app.problem import prepare
 from fwpotential.errors import InputError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
@@ -49,19 +52,21 @@ def _progress(quiet):
 
 
 # ------------------------------------------------------------------------------------------------
+PACKAGE_EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEMO = PACKAGE_EXAMPLES / "sgd_vs_langevin.toml"  # what ``fwpotential demo`` runs
+
+
 def examples_dir():
     """The gallery folder: $FWPOTENTIAL_EXAMPLES, or the package data ``fwpotential/examples/``."""
     env = os.environ.get("FWPOTENTIAL_EXAMPLES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "examples"
+    return PACKAGE_EXAMPLES
 
 
 def gallery():
-    """{name: (path or None, ProblemFile)} for the gallery (the embedded demo always included)."""
-    from fwpotential.app.config import DEMO_TOML, load, loads
-
-    out = {"sgd_vs_langevin": (None, loads(DEMO_TOML))}
+    """{name: (path, ProblemFile)} for the gallery (the package's demo problem always included)."""
+    out = {DEMO.stem: (DEMO, load(DEMO))}
     d = examples_dir()
     if d.is_dir():
         for p in sorted(d.glob("*.toml")):
@@ -86,7 +91,7 @@ def _examples(args):
         )
     if not d.is_dir():
         print(
-            f"\n(only the embedded demo: the gallery folder {d} is not there; it ships as fwpotential/examples/)",
+            f"\n(only the demo: the gallery folder {d} is not there; it ships as fwpotential/examples/)",
             file=sys.stderr,
         )
     print("\nRun one with: fwpotential run --example NAME [--out DIR]", file=sys.stderr)
@@ -94,9 +99,6 @@ def _examples(args):
 
 
 def _run(args):
-    from fwpotential.app.config import load
-    from fwpotential.app.report import solve_problem, write_outputs
-
     if (args.problem is None) == (args.example is None):
         raise _Usage("fwpotential run: error: give a problem file or --example NAME (one of them)")
     if args.example is not None:
@@ -112,18 +114,16 @@ def _run(args):
         spec.report["formats"] = list(args.format)
     out_dir = Path(args.out) if args.out else Path(f"fwpotential-{spec.name}")
     say = _progress(args.quiet)
-    outc = solve_problem(spec, montecarlo=not args.no_montecarlo, progress=say)
-    files = write_outputs(outc, out_dir, progress=say)
+    outc = report.solve_problem(spec, montecarlo=not args.no_montecarlo, progress=say)
+    files = render.write_outputs(outc, out_dir, progress=say)
     _print_tables(outc)
     _print_files(files)
     return EXIT_OK
 
 
 def _check(args):
-    from fwpotential.app.config import load
-
     spec = load(args.problem)
-    spec.prepare()  # the checks run does before computing
+    prepare(spec)  # the checks run does before computing
     print(f"{args.problem}: valid ({spec.kind}, grid {'x'.join(map(str, spec.grid['shape']))})")
     return EXIT_OK
 
@@ -137,13 +137,11 @@ def _print_tables(outc):
             print(f"{lab}: {L.dynamics.name}")
             print(L.table())
             print()
-    for lab, rows in outc.montecarlo.items():
-        if lab.endswith("_fit"):
-            f = rows
-            print(
-                f"Monte Carlo, {lab[:-4]}: slope of log(P_0/P_1) vs 1/gamma = {f['slope']:.3f} +- {f['slope_se']:.3f} "
-                f"(theory {f['predicted_slope']:.3f}): {f['verdict']}"
-            )
+    for lab, f in outc.montecarlo_fits.items():
+        print(
+            f"Monte Carlo, {lab}: slope of log(P_0/P_1) vs 1/gamma = {f['slope']:.3f} +- {f['slope_se']:.3f} "
+            f"(theory {f['predicted_slope']:.3f}): {f['verdict']}"
+        )
     if outc.exact_error is not None:
         print(f"max |V - V_exact| = {outc.exact_error['max']:.3g} (RMS {outc.exact_error['rms']:.3g})")
 
@@ -155,26 +153,13 @@ def _print_files(files):
 
 
 def _demo(args):
-    from fwpotential.app.config import DEMO_TOML, loads
-    from fwpotential.app.report import solve_problem, write_outputs
-    from fwpotential.solvers.api import METHODS
-
-    spec = loads(DEMO_TOML)
+    spec = load(DEMO)
     say = _progress(args.quiet)
-    if spec.solve["method"] not in METHODS:  # while the 2-D solver is not installed: the 1-D table
-        from fwpotential.app.demo import format_comparison, one_d_comparison
-
-        print(format_comparison(one_d_comparison()))
-        print(
-            f"\n(the 2-D demo needs method={spec.solve['method']!r}, not available here; showing the 1-D demo)",
-            file=sys.stderr,
-        )
-        return EXIT_OK
     out_dir = Path(args.out) if args.out else Path("fwpotential-demo")
     t0 = time.perf_counter()
     say("SGD vs Langevin on the demo loss (first run: a further ~30-60 s compiling kernels) ...")
-    outc = solve_problem(spec, montecarlo=not args.no_montecarlo, progress=say)
-    files = write_outputs(outc, out_dir, progress=say)
+    outc = report.solve_problem(spec, montecarlo=not args.no_montecarlo, progress=say)
+    files = render.write_outputs(outc, out_dir, progress=say)
     print(f"loss f(x, y) = {spec.loss['expr']}")
     print(f"SGD noise: isotropic Gaussian, variance {spec.noise['variance']}   (eps = step size)")
     print("Langevin: dX = -grad f dt + sqrt(2 eps) dW                   (eps = temperature)")

@@ -1,6 +1,7 @@
-"""Problem files (TOML): read, validate strictly, and build the objects they describe.
+"""Problem files (TOML): the schema, and a loader that validates strictly.
 
-A problem file says what to compute; :mod:`fwpotential.app.report` computes it and writes the files.
+A problem file says what to compute; :mod:`fwpotential.app.problem` builds the objects it describes,
+:mod:`fwpotential.app.report` computes them and :mod:`fwpotential.app.render` writes the files.
 Every unknown key, missing field and wrong type is a :class:`ConfigError` (an ``InputError``) whose
 message names the key (``[noise] variance``) and the expected form. The full reference is
 ``docs/problem-files.md``; the shortest file:
@@ -25,13 +26,9 @@ message names the key (``[noise] variance``) and the expected form. The full ref
 
 from __future__ import annotations
 
-import csv
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
-
-import numpy as np
 
 from fwpotential.errors import InputError
 
@@ -43,7 +40,7 @@ else:  # pragma: no cover - Python 3.10
     except ImportError:  # pragma: no cover
         tomllib = None
 
-__all__ = ["ConfigError", "ProblemFile", "load", "loads", "DEMO_TOML", "KINDS", "NOISE_LAWS"]
+__all__ = ["ConfigError", "ProblemFile", "load", "loads", "KINDS", "NOISE_LAWS", "SCHEMA"]
 
 KINDS = ("compare", "sgd", "langevin", "diffusion")
 NOISE_LAWS = ("isotropic", "gaussian", "minibatch")
@@ -51,45 +48,6 @@ NOISE_LAWS = ("isotropic", "gaussian", "minibatch")
 
 class ConfigError(InputError):
     """A problem file that does not validate; the message names the key and the expected form."""
-
-
-# ----------------------------------------------------------------------------------------------
-# The embedded demo problem (``fwpotential demo``); also fwpotential/examples/sgd_vs_langevin.toml.
-DEMO_TOML = '''
-name = "sgd_vs_langevin"
-description = """
-A tilted double well in a curved valley, f = (x^2 - 1)^2/4 + x/10 + (y + (x^2 - 1)/2)^2/2: the left
-minimum is lower by 0.2, so Langevin dynamics (and gradient descent with Gaussian noise of constant
-variance) concentrates there. SGD's gradient noise here is isotropic with variance
-0.2 + 3(1 - exp(-|x - x_R|^2/2)), x_R = (1, 0): small at the right minimum (as near a solution that fits
-every sample) and about 2.8 at the left one. Leaving the left well is then cheap for SGD, leaving the
-right one dear: SGD's Freidlin-Wentzell ground state is the right minimum, where f is higher. A short
-Monte Carlo run of the real SGD and of the unadjusted Langevin algorithm at four step sizes checks
-the energies: log(P_left/P_right) = c - (W_left - W_right)/gamma + a gamma.
-"""
-kind = "compare"
-
-[loss]
-expr = "(x**2 - 1)**2/4 + x/10 + (y + (x**2 - 1)/2)**2/2"
-
-[noise]
-law = "isotropic"
-variance = "0.2 + 3*(1 - exp(-((x - 1)**2 + y**2)/2))"
-
-[grid]
-bounds = [[-2.0, 2.0], [-1.5, 1.5]]
-shape = [129, 129]
-
-[solve]
-method = "olim"
-
-[montecarlo]
-step_sizes = [0.07, 0.09, 0.12, 0.16]
-n_chains = 500
-n_steps = 100000
-burn_in = 20000
-seed = 1
-'''
 
 
 # ----------------------------------------------------------------------------------------------
@@ -115,192 +73,10 @@ class ProblemFile:
     source: str = "<string>"
     raw: dict = field(default_factory=dict, repr=False)
 
-    # ---- builders ------------------------------------------------------------------------
-    def build_grid(self):
-        from fwpotential.geometry.grid import Grid
-
-        return Grid(self.grid["bounds"], self.grid["shape"])
-
-    def build_loss(self):
-        """The Loss (or FiniteSum) of ``[loss]``."""
-        from fwpotential.model.loss import FiniteSum, Loss
-
-        L = self.loss
-        try:
-            if "expr" in L:
-                return Loss.from_expr(L["expr"], variables=L.get("variables"), params=L.get("params"))
-            if "samples" in L:
-                return FiniteSum(
-                    [Loss.from_expr(e, variables=L.get("variables"), params=L.get("params")) for e in L["samples"]]
-                )
-            data = L.get("data")
-            if data is None:
-                data = _read_csv(L["csv"], self.source)
-            return FiniteSum.from_expr(
-                L["sample_expr"], data=data, variables=L.get("variables"), params=L.get("params")
-            )
-        except ConfigError:
-            raise
-        except InputError as exc:
-            raise ConfigError(f"{self._where()}[loss]: {exc}") from None
-
-    def build_dynamics(self) -> dict:
-        """{label: Dynamics} to compute: "langevin", "sgd" (and "sgd_gaussian" when the minibatch
-        noise is compared with its Gaussian approximation), or "diffusion"."""
-        from fwpotential.model.dynamics import Diffusion, langevin, sgd
-        from fwpotential.model.noise import GaussianNoise, IsotropicNoise
-
-        if self.kind == "diffusion":
-            D = self.diffusion
-            try:
-                dyn = Diffusion(
-                    D["drift"],
-                    cov=_cov_value(D.get("cov", 1.0)),
-                    variables=D.get("variables"),
-                    params=D.get("params"),
-                    name=self.name,
-                )
-            except ConfigError:
-                raise
-            except InputError as exc:
-                raise ConfigError(f"{self._where()}[diffusion]: {exc}") from None
-            return {"diffusion": dyn}
-        loss = self.build_loss()
-        out = {}
-        if self.kind in ("compare", "langevin"):
-            out["langevin"] = langevin(loss)
-        if self.kind in ("compare", "sgd"):
-            N = self.noise
-            try:
-                B = N.get("batch_size")
-                if N["law"] == "isotropic":
-                    out["sgd"] = sgd(loss, noise=IsotropicNoise(N["variance"], params=N.get("params")), batch_size=B)
-                elif N["law"] == "gaussian":
-                    out["sgd"] = sgd(
-                        loss, noise=GaussianNoise(_cov_value(N["cov"]), params=N.get("params")), batch_size=B
-                    )
-                else:
-                    out["sgd"] = sgd(loss, batch_size=B, replace=N.get("replace", True))
-                    if N.get("compare_gaussian", False):
-                        out["sgd_gaussian"] = sgd(loss, noise="gaussian", batch_size=B, replace=N.get("replace", True))
-            except ConfigError:
-                raise
-            except InputError as exc:
-                raise ConfigError(f"{self._where()}[noise]: {exc}") from None
-        return out
-
-    def build_attractors(self, grid):
-        """None (find the stable equilibria) or the list given in ``[solve] attractors`` / ``sets``."""
-        from fwpotential.geometry.attractor import Attractor
-        from fwpotential.model.loss import Loss
-
-        S = self.solve
-        pts = [np.asarray(p, float) for p in S.get("attractors", [])]
-        sets = []
-        for k, st in enumerate(S.get("sets", [])):
-            try:
-                g = Loss.from_expr(st["expr"], variables=st.get("variables") or list("xyz"[: grid.dim]))
-            except InputError as exc:
-                raise ConfigError(f"{self._where()}[solve] sets[{k}].expr: {exc}") from None
-            if g.dim != grid.dim:
-                raise ConfigError(
-                    f"{self._where()}[solve] sets[{k}].expr: a function of {grid.dim} variables, got {g.dim}"
-                )
-            X = grid.points()
-            with np.errstate(invalid="ignore", over="ignore"):
-                val = g.value(X)
-                gn = np.linalg.norm(g.grad(X), axis=-1)
-            tol = float(st.get("width", 0.5)) * float(np.max(grid.spacing)) * np.where(np.isfinite(gn), gn, 0.0)
-            mask = np.abs(val) <= tol * (1 + 1e-9)
-            if not mask.any():
-                raise ConfigError(
-                    f"{self._where()}[solve] sets[{k}]: the zero set of {st['expr']!r} misses every grid node; widen 'width'"
-                )
-            sets.append(Attractor.from_mask(mask))
-        if not pts and not sets:
-            return None
-        return pts + sets
-
-    def exact_values(self, grid):
-        """Exact V of ``[exact]`` on the grid nodes (NaN where ``where`` is not > 0), or None."""
-        if self.exact is None:
-            return None
-        V, where = self._exact_losses(grid)
-        X = grid.points()
-        v = V.value(X)
-        if where is not None:
-            v = np.where(where.value(X) > 0, v, np.nan)
-        return v
-
-    def _exact_losses(self, grid):
-        """``[exact]`` V and ``where`` parsed as functions of the grid's variables (None when absent)."""
-        if self.exact is None:
-            return None, None
-        from fwpotential.model.loss import Loss
-
-        E = self.exact
-        names = E.get("variables") or list("xyz"[: grid.dim])
-        try:
-            V = Loss.from_expr(E["V"], variables=names, params=E.get("params"))
-            where = Loss.from_expr(E["where"], variables=names, params=E.get("params")) if "where" in E else None
-        except InputError as exc:
-            raise ConfigError(f"{self._where()}[exact]: {exc}") from None
-        return V, where
-
-    def prepare(self) -> Plan:
-        """Build and check everything a run needs before it computes anything.
-
-        ``fwpotential run`` and ``fwpotential check`` both call this, so a file that checks valid
-        does not fail later on its input: the grid (and the memory a solve on it needs), the
-        dynamics and their dimension, the attractors, the ``[exact]`` expressions, the method with
-        its options, and the dynamics named by ``[montecarlo]`` and ``[fokker_planck]``.
-        """
-        from fwpotential.analysis.landscapes import default_method
-        from fwpotential.solvers.api import check_method
-
-        grid = self.build_grid()
-        dyns = self.build_dynamics()
-        for lab, dyn in dyns.items():
-            if dyn.dim != grid.dim:
-                raise ConfigError(
-                    f"{self._where()}[grid] bounds: the {lab} dynamics is {dyn.dim}-D, the grid {grid.dim}-D"
-                )
-        attractors = self.build_attractors(grid)
-        for a in attractors or []:
-            if isinstance(a, np.ndarray) and not grid.contains(a):
-                raise ConfigError(
-                    f"{self._where()}[solve] attractors: attractor {tuple(a.tolist())} lies outside the grid "
-                    f"{grid!r}; enlarge [grid] bounds or move the point"
-                )
-        self._exact_losses(grid)
-        method = self.solve.get("method") or default_method(next(iter(dyns.values())), grid)
-        options = dict(self.solve.get("options", {}))
-        try:
-            check_method(method, options, grid)
-        except InputError as exc:
-            raise ConfigError(f"{self._where()}[solve]: {exc}") from None
-        for table, spec in (("montecarlo", self.montecarlo), ("fokker_planck", self.fokker_planck)):
-            missing = [lab for lab in (spec or {}).get("dynamics", []) if lab not in dyns]
-            if missing:
-                hint = "; set [noise] compare_gaussian = true" if "sgd_gaussian" in missing else ""
-                raise ConfigError(
-                    f"{self._where()}[{table}] dynamics: {missing} not computed by this file "
-                    f"(it computes {sorted(dyns)}){hint}"
-                )
-        return Plan(grid, dyns, attractors, method, options)
-
-    def _where(self):
+    @property
+    def prefix(self) -> str:
+        """What error messages about this file start with: ``"<path>: "``, or ``""`` for a string."""
         return "" if self.source == "<string>" else f"{self.source}: "
-
-
-class Plan(NamedTuple):
-    """What :meth:`ProblemFile.prepare` built: the objects a run computes with."""
-
-    grid: object
-    dynamics: dict
-    attractors: list | None
-    method: str
-    options: dict
 
 
 # ----------------------------------------------------------------------------------------------
@@ -509,6 +285,45 @@ def loads(text, *, source="<string>") -> ProblemFile:
         raise ConfigError(f"{pre}not valid TOML: {exc}") from None
     top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
     tables = {k: v for k, v in raw.items() if isinstance(v, dict)}
+    kind = _check_layout(top, tables, pre)
+    loss, noise = tables.get("loss"), tables.get("noise")
+    if loss is not None:
+        _check_loss(loss, pre)
+    if noise is not None:
+        _check_noise(noise, loss, pre)
+    b = _check_grid(tables["grid"], pre)
+    solve = tables.get("solve", {})
+    for k, st in enumerate(solve.get("sets", [])):
+        _check_table(st, _SET_KEYS, f"{pre}[solve] sets[{k}].")
+    for p in solve.get("attractors", []):
+        if len(p) != len(b):
+            raise ConfigError(f"{pre}[solve] attractors: points need {len(b)} coordinates, got {p!r}")
+    mc = _montecarlo(tables.get("montecarlo"), kind, pre)
+    fpc = _fokker_planck(tables.get("fokker_planck"), kind, len(b), pre)
+    rep = {"formats": ["png"], "enabled": True, **tables.get("report", {})}
+    for f in rep["formats"]:
+        if f not in ("png", "pdf", "svg"):
+            raise ConfigError(f"{pre}[report] formats: expected a list of 'png', 'pdf', 'svg', got {rep['formats']!r}")
+    return ProblemFile(
+        name=top["name"],
+        description=" ".join(top.get("description", "").split()),
+        kind=kind,
+        loss=loss,
+        noise=noise,
+        diffusion=tables.get("diffusion"),
+        grid={"bounds": [tuple(float(v) for v in p) for p in b], "shape": tuple(tables["grid"]["shape"])},
+        solve={"method": None, "options": {}, "estimate_error": True, **solve},
+        montecarlo=mc,
+        fokker_planck=fpc,
+        exact=tables.get("exact"),
+        report=rep,
+        source=source,
+        raw=raw,
+    )
+
+
+def _check_layout(top, tables, pre):
+    """Known tables and keys, the kind, and the tables the kind needs or refuses; returns the kind."""
     for k in tables:
         if k not in SCHEMA:
             known = ", ".join(f"[{t}]" for t in SCHEMA if t)
@@ -519,7 +334,6 @@ def loads(text, *, source="<string>") -> ProblemFile:
         raise ConfigError(f"{pre}kind: expected one of {', '.join(repr(k) for k in KINDS)}, got {kind!r}")
     for name, tbl in tables.items():
         _check_table(tbl, SCHEMA[name], f"{pre}[{name}] ")
-    # required tables by kind
     need = (
         ["grid"]
         + (["diffusion"] if kind == "diffusion" else ["loss"])
@@ -536,51 +350,57 @@ def loads(text, *, source="<string>") -> ProblemFile:
         raise ConfigError(f"{pre}[noise]: not used with kind = 'langevin' (Langevin's noise is fixed: a = 2I)")
     if "diffusion" in tables and kind != "diffusion":
         raise ConfigError(f"{pre}[diffusion]: only with kind = 'diffusion'")
-    loss = tables.get("loss")
-    if loss is not None:
-        forms = [k for k in ("expr", "samples", "sample_expr") if k in loss]
-        if len(forms) != 1:
+    return kind
+
+
+def _check_loss(loss, pre):
+    """Exactly one form of loss: expr, samples, or sample_expr with exactly one of data / csv."""
+    forms = [k for k in ("expr", "samples", "sample_expr") if k in loss]
+    if len(forms) != 1:
+        raise ConfigError(
+            f"{pre}[loss] expr: give exactly one of expr (one expression), samples (a list of per-sample "
+            f"expressions) or sample_expr (with data or csv); got {forms or 'none'}"
+        )
+    if "sample_expr" in loss:
+        src = [k for k in ("data", "csv") if k in loss]
+        if len(src) != 1:
             raise ConfigError(
-                f"{pre}[loss] expr: give exactly one of expr (one expression), samples (a list of per-sample "
-                f"expressions) or sample_expr (with data or csv); got {forms or 'none'}"
+                f'{pre}[loss] data: sample_expr needs exactly one of data = {{col = [...]}} or csv = "file.csv"; got {src or "none"}'
             )
-        if "sample_expr" in loss:
-            src = [k for k in ("data", "csv") if k in loss]
-            if len(src) != 1:
-                raise ConfigError(
-                    f'{pre}[loss] data: sample_expr needs exactly one of data = {{col = [...]}} or csv = "file.csv"; got {src or "none"}'
-                )
-            if "data" in loss and len({len(c) for c in loss["data"].values()}) != 1:
-                raise ConfigError(
-                    f"{pre}[loss] data: columns must have one length, got lengths {sorted({len(c) for c in loss['data'].values()})}"
-                )
-        elif "data" in loss or "csv" in loss:
-            raise ConfigError(f"{pre}[loss] {'data' if 'data' in loss else 'csv'}: only with sample_expr")
-    noise = tables.get("noise")
-    if noise is not None:
-        law = noise["law"]
-        if law not in NOISE_LAWS:
+        if "data" in loss and len({len(c) for c in loss["data"].values()}) != 1:
             raise ConfigError(
-                f"{pre}[noise] law: expected one of {', '.join(repr(x) for x in NOISE_LAWS)}, got {law!r}"
+                f"{pre}[loss] data: columns must have one length, got lengths {sorted({len(c) for c in loss['data'].values()})}"
             )
-        needs = {"isotropic": "variance", "gaussian": "cov"}.get(law)
-        if needs and needs not in noise:
-            raise ConfigError(
-                f"{pre}[noise] {needs}: missing; law = {law!r} needs {S['str_or_num'][1] if needs == 'variance' else S['cov'][1]}"
-            )
-        other = {
-            "isotropic": ("cov", "replace", "compare_gaussian"),
-            "gaussian": ("variance", "replace", "compare_gaussian"),
-            "minibatch": ("variance", "cov"),
-        }[law]
-        for k in other:
-            if k in noise:
-                raise ConfigError(f"{pre}[noise] {k}: not used with law = {law!r}")
-        if law == "minibatch" and loss is not None and "expr" in loss:
-            raise ConfigError(
-                f"{pre}[noise] law: 'minibatch' needs a finite-sum loss ([loss] samples or sample_expr), not expr"
-            )
-    g = tables["grid"]
+    elif "data" in loss or "csv" in loss:
+        raise ConfigError(f"{pre}[loss] {'data' if 'data' in loss else 'csv'}: only with sample_expr")
+
+
+def _check_noise(noise, loss, pre):
+    """A known law with the keys it needs and none of the others'."""
+    law = noise["law"]
+    if law not in NOISE_LAWS:
+        raise ConfigError(f"{pre}[noise] law: expected one of {', '.join(repr(x) for x in NOISE_LAWS)}, got {law!r}")
+    needs = {"isotropic": "variance", "gaussian": "cov"}.get(law)
+    if needs and needs not in noise:
+        raise ConfigError(
+            f"{pre}[noise] {needs}: missing; law = {law!r} needs {S['str_or_num'][1] if needs == 'variance' else S['cov'][1]}"
+        )
+    other = {
+        "isotropic": ("cov", "replace", "compare_gaussian"),
+        "gaussian": ("variance", "replace", "compare_gaussian"),
+        "minibatch": ("variance", "cov"),
+    }[law]
+    for k in other:
+        if k in noise:
+            raise ConfigError(f"{pre}[noise] {k}: not used with law = {law!r}")
+    if law == "minibatch" and loss is not None and "expr" in loss:
+        raise ConfigError(
+            f"{pre}[noise] law: 'minibatch' needs a finite-sum loss ([loss] samples or sample_expr), not expr"
+        )
+
+
+def _check_grid(g, pre):
+    """Bounds lo < hi and integer shapes >= 3, one per dimension; returns the bounds."""
     b, sh = g["bounds"], g["shape"]
     if not all(len(p) == 2 and p[0] < p[1] for p in b):
         raise ConfigError(
@@ -590,53 +410,35 @@ def loads(text, *, source="<string>") -> ProblemFile:
         raise ConfigError(
             f"{pre}[grid] shape: expected {len(b)} integer(s) >= 3 (nodes per dimension, one per bounds pair), got {sh!r}"
         )
-    solve = tables.get("solve", {})
-    for k, st in enumerate(solve.get("sets", [])):
-        _check_table(st, _SET_KEYS, f"{pre}[solve] sets[{k}].")
-    for p in solve.get("attractors", []):
-        if len(p) != len(b):
-            raise ConfigError(f"{pre}[solve] attractors: points need {len(b)} coordinates, got {p!r}")
-    mc = tables.get("montecarlo")
-    if mc is not None:
-        if any(s <= 0 for s in mc["step_sizes"]):
-            raise ConfigError(f"{pre}[montecarlo] step_sizes: step sizes must be > 0, got {mc['step_sizes']!r}")
-        dyns = _table_dynamics(mc, "montecarlo", kind, pre, simulated=True)
-        mc = {"n_chains": 500, "n_steps": 20000, "burn_in": 2000, "seed": 0, **mc, "dynamics": dyns}
-        if mc["burn_in"] >= mc["n_steps"]:
-            raise ConfigError(
-                f"{pre}[montecarlo] burn_in: {mc['burn_in']} >= n_steps = {mc['n_steps']} leaves no step to count; "
-                "give burn_in < n_steps"
-            )
-    fpc = tables.get("fokker_planck")
-    if fpc is not None:
-        if any(e <= 0 for e in fpc["eps"]):
-            raise ConfigError(f"{pre}[fokker_planck] eps: noise levels must be > 0, got {fpc['eps']!r}")
-        dyns = _table_dynamics(fpc, "fokker_planck", kind, pre, simulated=False)
-        if len(b) > 2:
-            raise ConfigError(
-                f"{pre}[fokker_planck]: fw.fokker_planck solves 1-D and 2-D problems, this grid is {len(b)}-D"
-            )
-        fpc = {**fpc, "dynamics": dyns}
-    rep = {"formats": ["png"], "enabled": True, **tables.get("report", {})}
-    for f in rep["formats"]:
-        if f not in ("png", "pdf", "svg"):
-            raise ConfigError(f"{pre}[report] formats: expected a list of 'png', 'pdf', 'svg', got {rep['formats']!r}")
-    return ProblemFile(
-        name=top["name"],
-        description=" ".join(top.get("description", "").split()),
-        kind=kind,
-        loss=loss,
-        noise=noise,
-        diffusion=tables.get("diffusion"),
-        grid={"bounds": [tuple(float(v) for v in p) for p in b], "shape": tuple(sh)},
-        solve={"method": None, "options": {}, "estimate_error": True, **solve},
-        montecarlo=mc,
-        fokker_planck=fpc,
-        exact=tables.get("exact"),
-        report=rep,
-        source=source,
-        raw=raw,
-    )
+    return b
+
+
+def _montecarlo(mc, kind, pre):
+    """``[montecarlo]`` with its defaults and the dynamics as a list (None when absent)."""
+    if mc is None:
+        return None
+    if any(s <= 0 for s in mc["step_sizes"]):
+        raise ConfigError(f"{pre}[montecarlo] step_sizes: step sizes must be > 0, got {mc['step_sizes']!r}")
+    dyns = _table_dynamics(mc, "montecarlo", kind, pre, simulated=True)
+    mc = {"n_chains": 500, "n_steps": 20000, "burn_in": 2000, "seed": 0, **mc, "dynamics": dyns}
+    if mc["burn_in"] >= mc["n_steps"]:
+        raise ConfigError(
+            f"{pre}[montecarlo] burn_in: {mc['burn_in']} >= n_steps = {mc['n_steps']} leaves no step to count; "
+            "give burn_in < n_steps"
+        )
+    return mc
+
+
+def _fokker_planck(fpc, kind, dim, pre):
+    """``[fokker_planck]`` with the dynamics as a list (None when absent); 1-D and 2-D only."""
+    if fpc is None:
+        return None
+    if any(e <= 0 for e in fpc["eps"]):
+        raise ConfigError(f"{pre}[fokker_planck] eps: noise levels must be > 0, got {fpc['eps']!r}")
+    dyns = _table_dynamics(fpc, "fokker_planck", kind, pre, simulated=False)
+    if dim > 2:
+        raise ConfigError(f"{pre}[fokker_planck]: fw.fokker_planck solves 1-D and 2-D problems, this grid is {dim}-D")
+    return {**fpc, "dynamics": dyns}
 
 
 def load(path) -> ProblemFile:
@@ -649,38 +451,3 @@ def load(path) -> ProblemFile:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     return loads(text, source=str(p))
-
-
-def _cov_value(c):
-    if isinstance(c, list):
-        if all(_is_num(x) for r in c for x in r):
-            return np.array(c, float)
-        return [[str(x) for x in r] for r in c]
-    return c
-
-
-def _read_csv(name, source):
-    base = Path(source).parent if source != "<string>" else Path.cwd()
-    p = Path(name)
-    p = p if p.is_absolute() else base / p
-    if not p.is_file():
-        raise ConfigError(
-            f"[loss] csv: no such file {str(p)!r} (relative paths are read from the problem file's folder)"
-        )
-    with open(p, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    if len(rows) < 2:
-        raise ConfigError(f"[loss] csv: {p} needs a header row of column names and at least one data row")
-    head = [h.strip() for h in rows[0]]
-    cols = {h: [] for h in head}
-    for r_i, r in enumerate(rows[1:], start=2):
-        if not r or all(not c.strip() for c in r):
-            continue
-        if len(r) != len(head):
-            raise ConfigError(f"[loss] csv: {p} line {r_i}: {len(r)} fields, header has {len(head)}")
-        for h, c in zip(head, r):
-            try:
-                cols[h].append(float(c))
-            except ValueError:
-                raise ConfigError(f"[loss] csv: {p} line {r_i}, column {h!r}: expected a number, got {c!r}") from None
-    return {h: np.array(v) for h, v in cols.items()}

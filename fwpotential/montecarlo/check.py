@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fwpotential import _progress
+from fwpotential.analysis.ladder import MIN_STEP_SIZES, fit_step_ladder
 from fwpotential.errors import FWWarning, InputError
 from fwpotential.montecarlo.run import simulate
 
 __all__ = ["mc_check", "MCCheck", "fit_step_ladder", "Z_MAX", "MIN_STEP_SIZES"]
 
 Z_MAX = 3.0
-MIN_STEP_SIZES = 4
 
 
 @dataclass(frozen=True, repr=False)
@@ -162,41 +162,6 @@ class MCCheck:
 def _row(name, v, se, ref):
     z = (ref - v) / se if se > 0 and np.isfinite(se) else float("nan")
     return f"| {name} | {v:.4g} | {se:.2g} | {ref:.4g} | {z:+.2f} |"
-
-
-def _lsq(X, y, se):
-    """Weighted least squares with known errors ``se``: coefficients, their standard errors from
-    (Xᵀ W X)⁻¹, and χ²/dof (nan with no degree of freedom)."""
-    w = 1.0 / np.asarray(se, dtype=float) ** 2
-    cov = np.linalg.inv(X.T @ (w[:, None] * X))
-    coef = cov @ (X.T @ (w * y))
-    dof = len(y) - X.shape[1]
-    chi2 = float(np.sum(w * (y - X @ coef) ** 2) / dof) if dof > 0 else float("nan")
-    return {"coef": [float(c) for c in coef], "se": [float(math.sqrt(v)) for v in np.diag(cov)], "chi2_dof": chi2}
-
-
-def fit_step_ladder(step_sizes, values, se):
-    """Weighted fit of values(γ) = c + b/γ + aγ over a ladder of step sizes (theory.md §6).
-
-    ``values`` is log(P_i/P_j) (b = -(W_i - W_j)) or log E τ (b = ΔV), ``se`` their standard errors
-    (independent points). With fewer than MIN_STEP_SIZES points the aγ term is dropped (c + b/γ):
-    three parameters through three points leave nothing to test the law with.
-
-    Returns a dict: model, intercept, slope, linear (a; nan for the line), their ``*_se``, chi2_dof
-    (unscaled; nan with no degree of freedom) and scale = max(1, √(χ²/dof)), by which the standard
-    errors are multiplied.
-    """
-    g = np.asarray(step_sizes, dtype=float)
-    cols = [np.ones_like(g), 1.0 / g] + ([g] if len(g) >= MIN_STEP_SIZES else [])
-    fit = _lsq(np.stack(cols, axis=1), np.asarray(values, dtype=float), se)
-    chi2 = fit["chi2_dof"]
-    scale = math.sqrt(chi2) if np.isfinite(chi2) and chi2 > 1 else 1.0
-    coef, err = fit["coef"] + [float("nan")], [e * scale for e in fit["se"]] + [float("nan")]
-    return {
-        "model": "c + b/γ + aγ" if len(cols) == 3 else "c + b/γ",
-        "intercept": coef[0], "intercept_se": err[0], "slope": coef[1], "slope_se": err[1],
-        "linear": coef[2], "linear_se": err[2], "chi2_dof": chi2, "scale": scale,
-    }  # fmt: skip
 
 
 def _slope_z(fit, expected, expected_se=0.0):
