@@ -1,4 +1,4 @@
-"""Numba kernels of the Monte Carlo chains and of the exact finite-step chain (private).
+"""Numba kernels of the Monte Carlo chains (private).
 
 Random numbers: every chain owns a xoshiro256** state (4 uint64, a row of ``S``) seeded from
 ``np.random.SeedSequence(seed).spawn(n_chains)``; normals by Doornik's ziggurat (ZIGNOR, 128 blocks).
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import inspect
 import math
 import os
 import sys
@@ -563,24 +562,12 @@ def finite_sum_block_source(loss, nb, replace):
         pre += ["", ""]
         inner = ["sample_grad(xv, _i, out)"] + [f"_h{j} = out[{j}]" for j in range(d)]
         data = np.zeros((len(samples), 1))
-    else:  # FiniteSum.from_expr: the per-sample gradient functions and data columns sit in closures
-        try:
-            fn = loss._sample_grads
-            cells = dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__)))
-            gv, per_sample = cells["gv"], cells["per_sample"]
-            pcells = dict(zip(per_sample.__code__.co_freevars, (c.cell_contents for c in per_sample.__closure__)))
-            cols = pcells["cols"]
-            raw = gv[0].__closure__
-            exprs = [g.expr for g in gv]
-            raw_fn = [
-                c.cell_contents for c in raw if callable(c.cell_contents) and hasattr(c.cell_contents, "__code__")
-            ][0]
-            argnames = list(inspect.signature(raw_fn).parameters)
-        except Exception as exc:  # noqa: BLE001 - any layout change means: not compilable
-            raise Unsupported(f"cannot read the finite sum's sample expressions ({exc})") from None
-        if names is None or argnames[:d] != names or len(argnames) != d + len(cols):
-            raise Unsupported("unexpected finite-sum layout")
-        dnames = argnames[d:]
+    else:  # FiniteSum.from_expr: one formula over the data columns
+        rec = getattr(loss, "sample_expressions", None)
+        if rec is None:
+            raise Unsupported("the finite sum has neither sample losses nor sample expressions")
+        names, dnames, cols = list(rec.variables), list(rec.data_names), rec.columns
+        exprs = [derivative(rec.expr, sp.Symbol(n, real=True)) for n in names]
         subs = _coordinate_symbols(exprs, names)
         for e in exprs:
             for s in e.free_symbols:
@@ -730,55 +717,3 @@ def compile_block(src, fastmath=False):
         hook = module.block
     _HOOKS[key] = hook
     return hook
-
-
-# ---- exact finite-step chain: Grassmann–Taksar–Heyman on a profile-stored matrix ---------------
-@njit(cache=True)
-def profile_lower(lo, hi):
-    """Leftmost column of each row after GTH fill-in. Row i keeps columns [lo_i, hi_i]; eliminating
-    state k (from the last) adds columns [lo_k, k) to every earlier row i with lo_i <= k <= hi_i."""
-    n = lo.shape[0]
-    out = lo.copy()
-    for k in range(n - 1, 0, -1):
-        for i in range(k):
-            if out[i] <= k <= hi[i] and out[k] < out[i]:
-                out[i] = out[k]
-    return out
-
-
-@njit(cache=True)
-def gth_solve(vals, off, lo, hi):
-    """Stationary vector of the row-stochastic matrix stored by rows: P[i, j] = vals[off[i] + j - lo[i]]
-    for lo[i] <= j <= hi[i] (lo already extended by fill-in). Grassmann, Taksar & Heyman (1985):
-    state reduction from the last state without subtractions, then back substitution.
-
-    Returns (pi, status): status 0 ok, 1 when a state has no way down (chain not irreducible).
-    """
-    n = lo.shape[0]
-    S = np.zeros(n)
-    for k in range(n - 1, 0, -1):
-        s = 0.0
-        for j in range(lo[k], k):
-            s += vals[off[k] + j - lo[k]]
-        if not (s > 0.0):
-            return np.zeros(n), 1
-        S[k] = s
-        for i in range(k):
-            if lo[i] <= k <= hi[i]:
-                pik = vals[off[i] + k - lo[i]]
-                if pik != 0.0:
-                    w = pik / s
-                    for j in range(lo[k], k):
-                        vals[off[i] + j - lo[i]] += w * vals[off[k] + j - lo[k]]
-    pi = np.zeros(n)
-    pi[0] = 1.0
-    for k in range(1, n):
-        acc = 0.0
-        for i in range(k):
-            if lo[i] <= k <= hi[i]:
-                acc += pi[i] * vals[off[i] + k - lo[i]]
-        pi[k] = acc / S[k]
-    tot = pi.sum()
-    for k in range(n):
-        pi[k] /= tot
-    return pi, 0

@@ -31,8 +31,7 @@ import numpy as np
 from fwpotential import _progress
 from fwpotential.errors import FWWarning, InputError, NonFiniteError
 from fwpotential.geometry.grid import Grid
-from fwpotential.model.dynamics import _Batched
-from fwpotential.model.noise import FiniteSumNoise, GaussianNoise
+from fwpotential.model.noise import psd_sqrt
 from fwpotential.montecarlo import _chains as _k
 
 __all__ = ["simulate", "Run", "Occupation", "Exits", "BACKENDS", "STATUS"]
@@ -332,7 +331,8 @@ def core_labels(land, core_radius=0.5):
 
 # ---------------------------------------------------------------------------------------------
 class _Model:
-    """What the kernel needs: mode, hooks' source, constants; or the NumPy fallback's pieces."""
+    """What the kernel needs from the dynamics: the law's compiled form, hook source, constants; or
+    the NumPy fallback's pieces."""
 
     def __init__(self, dyn, step_size, temperature, backend):
         self.dyn, self.d = dyn, dyn.dim
@@ -348,29 +348,22 @@ class _Model:
         if not (eps > 0 and math.isfinite(eps)):
             raise InputError(f"temperature must be a positive number, got {temperature!r}")
         self.temperature = eps
-        self.L = np.eye(self.d)
+        noise = dyn.noise
+        self.form = noise.compiled_form()
+        self.minibatch = self.form is not None and self.form.kind == "minibatch"
         self.factor = 1.0
         self.data = np.zeros((1, 1))
         self.batch = 0
-        self.mode = 0
-        noise = dyn.noise
         if dyn.kind == "langevin":
-            # x - γ∇f + √(2γε) ξ = x - γ(∇f + factor √2 ξ) with factor = √(ε/γ)
-            self.L = math.sqrt(2.0) * np.eye(self.d)
+            # x - γ∇f + √(2γε) ξ = x - γ(∇f + factor L ξ) with L Lᵀ = a (2I), factor = √(ε/γ)
             self.factor = math.sqrt(eps / step_size)
             self.description = f"ULA, temperature ε={eps:g}"
-        elif isinstance(noise, FiniteSumNoise):
-            self.mode = 2 if noise.replace else 3
-            self.batch = noise.batch_size
-            self.description = f"minibatch B={noise.batch_size} ({'with' if noise.replace else 'without'} replacement) of N={dyn.loss.n_samples}"
+        elif self.minibatch:
+            self.batch = self.form.draws
+            self.description = noise.describe()
         else:
-            inner, B = (noise.inner, noise.B) if isinstance(noise, _Batched) else (noise, 1)
-            self.factor = 1.0 / math.sqrt(B)
-            self.inner = inner
-            if isinstance(inner, GaussianNoise):
-                self.description = f"Gaussian noise{'' if B == 1 else f', mean of B={B} draws'}"
-            else:
-                self.description = f"{type(inner).__name__} sampler{'' if B == 1 else f', mean of B={B} draws'}"
+            self.factor = 1.0 / math.sqrt(self.form.draws if self.form is not None else 1)
+            self.description = noise.describe()
         self.backend, self.reason, self.kernel = "numpy", "", None
         if backend == "numpy":
             self.reason = "backend='numpy' requested"
@@ -386,41 +379,31 @@ class _Model:
             self.reason = f"NumPy fallback (one vectorised call per step for all chains): {exc}"
 
     def _compile(self):
-        dyn = self.dyn
-        loss = dyn.loss
+        loss, form = self.dyn.loss, self.form
         fastmath = False
-        if self.mode in (2, 3):
+        if self.minibatch:
             self.nb = _k.SUM_NB
-            replace = self.mode == 2
+            replace = form.replace
             src, self.data = _k.memo_source(
                 loss, ("sum", self.nb, replace), lambda: _k.finite_sum_block_source(loss, self.nb, replace)
             )
             fastmath = _k.SUM_FASTMATH
         else:
             self.nb = _k.GAUSS_NB
-            if dyn.kind == "langevin":
-                key = ("L", self.nb, self.L.tobytes())
-                src = _k.memo_source(loss, key, lambda: _k.gaussian_block_source(loss, self.nb, L=self.L))
+            if form is None:
+                why = "a Python sampler, or a callable or matrix-field covariance"
+                raise _k.Unsupported(f"{self.dyn.noise.describe()} has no compiled form ({why})")
+            if form.kind == "constant":
+                L = psd_sqrt(form.covariance)
+                key = ("L", self.nb, L.tobytes())
+                src = _k.memo_source(loss, key, lambda: _k.gaussian_block_source(loss, self.nb, L=L))
             else:
-                inner = self.inner
-                if not isinstance(inner, GaussianNoise):
-                    raise _k.Unsupported(f"{type(inner).__name__} draws come from a Python sampler")
-                if inner._const is not None:
-                    from fwpotential.model.noise import psd_sqrt
-
-                    self.L = psd_sqrt(inner._const)
-                    key = ("L", self.nb, self.L.tobytes())
-                    src = _k.memo_source(loss, key, lambda: _k.gaussian_block_source(loss, self.nb, L=self.L))
-                elif inner._scalar is not None and getattr(inner, "scalar_expr", None) is not None:
-                    self.mode = 1
-                    s_expr = inner.scalar_expr
-                    src = _k.memo_source(
-                        loss,
-                        ("s", self.nb, str(s_expr)),
-                        lambda: _k.gaussian_block_source(loss, self.nb, scalar_expr=s_expr),
-                    )
-                else:
-                    raise _k.Unsupported("the covariance is a callable or a matrix field")
+                s_expr = form.variance
+                src = _k.memo_source(
+                    loss,
+                    ("s", self.nb, str(s_expr)),
+                    lambda: _k.gaussian_block_source(loss, self.nb, scalar_expr=s_expr),
+                )
         self.source = src
         self.block = _k.compile_block(src, fastmath)
         self.kernel = _k.chain_kernel()
@@ -865,17 +848,17 @@ class _NumpyRunner:
         self.gamma, self.bound, self.burn_in, self.store_every = gamma, bound, burn_in, store_every or 0
         dyn = model.dyn
         self.samples = None
-        if model.mode in (2, 3) and getattr(dyn.loss, "samples", None) is not None:
+        if model.minibatch and getattr(dyn.loss, "samples", None) is not None:
             self.samples = dyn.loss.samples  # evaluate only the drawn samples' gradients
 
     def _increment(self, x, rng):
         """γ × (gradient + noise) at the points x (n, d)."""
         mdl, dyn, g = self.model, self.model.dyn, self.gamma
-        if mdl.mode in (2, 3):
-            noise = dyn.noise
-            n, B = x.shape[0], noise.batch_size
+        if mdl.minibatch:
+            form = mdl.form
+            n, B = x.shape[0], form.draws
             N = dyn.loss.n_samples
-            if noise.replace:
+            if form.replace:
                 idx = rng.integers(0, N, size=(n, B))
             else:
                 idx = np.argsort(rng.random((n, N)), axis=-1)[:, :B]
@@ -888,10 +871,7 @@ class _NumpyRunner:
                 acc[rows] += cnt[:, None] * self.samples[s].grad(x[rows])
             return g * acc / B
         grad = -dyn.drift(x)
-        if dyn.kind == "langevin":
-            z = math.sqrt(2.0) * rng.standard_normal(x.shape)
-        else:
-            z = dyn.noise.sample(x, rng)
+        z = dyn.noise.sample(x, rng)  # Langevin: N(0, a) with a = 2I, scaled by factor = √(ε/γ)
         return g * (grad + mdl.factor * z) if dyn.kind == "langevin" else g * (grad + z)
 
     def advance(self, st, t0, n):

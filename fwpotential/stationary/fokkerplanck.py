@@ -23,6 +23,7 @@ from fwpotential import _progress
 from fwpotential.errors import FWWarning, GridError, InputError
 from fwpotential.geometry.grid import Grid
 from fwpotential.model.dynamics import coerce_dynamics
+from fwpotential.stationary.gth import gth_stationary
 
 __all__ = ["FokkerPlanck", "fokker_planck"]
 
@@ -303,8 +304,6 @@ def _too_small_eps_advice(grid, eps, peclet, target=30.0):
 def _gth_null_vector(B, grid, order):
     """Null vector of the conservative generator B (columns sum to 0 in the unscaled gauge; here
     B_ij ≥ 0 off the diagonal) by GTH state reduction, in the ordering of smallest bandwidth."""
-    from fwpotential.montecarlo._chains import gth_solve, profile_lower
-
     n = grid.size
     if grid.dim == 2 and grid.shape[1] < grid.shape[0]:
         perm = np.argsort(order)  # node order (y fastest): bandwidth shape[1]
@@ -316,20 +315,7 @@ def _gth_null_vector(B, grid, order):
     # row-stochastic P = I + Qᵀ/λ with Q_ji = B_ij (i ≠ j): only the off-diagonal rates matter to GTH
     off = C.row != C.col
     r, c, v = inv[C.col[off]], inv[C.row[off]], C.data[off]
-    if np.any(v < 0):
-        v = np.maximum(v, 0.0)
-    lam = 1.0
-    lo = np.arange(n, dtype=np.int64)
-    hi = np.arange(n, dtype=np.int64)
-    np.minimum.at(lo, r, c)
-    np.maximum.at(hi, r, c)
-    lo_f = profile_lower(lo, hi)
-    width = hi - lo_f + 1
-    offs = np.zeros(n + 1, np.int64)
-    np.cumsum(width, out=offs[1:])
-    vals = np.zeros(int(offs[-1]))
-    vals[offs[r] + c - lo_f[r]] += v / lam
-    pi, status = gth_solve(vals, offs[:-1].copy(), lo_f, hi)
+    pi, status = gth_stationary(n, r, c, np.maximum(v, 0.0))
     if status != 0:
         raise InputError("the discretised Fokker-Planck generator is not irreducible (a cell cannot be left)")
     return pi[inv]
