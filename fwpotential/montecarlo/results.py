@@ -179,7 +179,15 @@ class Run:
         p = a.sum(0) / n.sum()
         nbar = n.mean()
         se = np.sqrt(np.sum((a - p * n[:, None]) ** 2, axis=0) / (C * max(C - 1, 1))) / nbar
-        return Occupation(p, se, C, int(n.sum()), self.series_steps.copy(), self.series.copy(), a)
+        return Occupation(
+            fractions=p,
+            se=se,
+            n_chains=C,
+            steps=int(n.sum()),
+            series_steps=self.series_steps.copy(),
+            series=self.series.copy(),
+            per_chain=a,
+        )
 
     def _why_nothing_counted(self):
         if self.burn_in >= self.n_steps:
@@ -216,7 +224,16 @@ class Run:
             rate = np.where(n > 0, (s1 + running) / np.maximum(n, 1), np.nan)
             rate_se = rate / np.sqrt(np.maximum(n, 1))
         g = self.step_size
-        return Exits(counts, n, mean * g, se * g, mean, censored, rate * g, rate_se * g)
+        return Exits(
+            counts=counts,
+            n_exits=n,
+            mean_time=mean * g,
+            se_time=se * g,
+            mean_steps=mean,
+            censored=censored,
+            rate_time=rate * g,
+            rate_se=rate_se * g,
+        )
 
     def histogram(self, grid=None) -> np.ndarray:
         """Visit counts (after burn-in) of the nearest node of ``grid`` (default: the run's grid).

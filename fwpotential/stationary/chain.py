@@ -54,8 +54,9 @@ class StationaryChain:
     info: dict = field(default_factory=dict)
 
     def basin_masses(self, land) -> np.ndarray:
-        """Stationary mass of each basin of ``land`` (nearest node of ``land.grid``; last entry: no
-        basin or off the landscape's grid), shape (m + 1,)."""
+        """Stationary mass of each basin of ``land`` (nearest node of ``land.grid``), shape (m + 1,):
+        entry i for attractor i, the last entry no basin or off the landscape's grid (as
+        :meth:`FokkerPlanck.basin_masses` and :attr:`Occupation.fractions`)."""
         m = len(np.atleast_2d(land.attractors))
         pts = self.grid.points().reshape(-1, self.grid.dim)
         g = land.grid
@@ -144,7 +145,7 @@ def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=
         raise InputError(
             f"stationary_chain needs Gaussian or finite-sum noise, got {noise.describe()}; use fw.simulate"
         )
-    lo, hi, seg, lost = rows
+    lo, _, seg, lost = rows
     _progress.advance(text="GTH")
     try:
         keep, n_transient = _closed_class(lo, seg, grid.size)
@@ -162,7 +163,9 @@ def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=
         "seconds": time.perf_counter() - t0,
         "method": "gth",
     }
-    return StationaryChain(P, P / float(np.prod(grid.spacing)), grid, gamma, info)
+    return StationaryChain(
+        probabilities=P, density=P / float(np.prod(grid.spacing)), grid=grid, step_size=gamma, info=info
+    )
 
 
 def _coo(lo, seg):

@@ -52,13 +52,17 @@ class FokkerPlanck:
     info: dict = field(default_factory=dict)
 
     def basin_masses(self, land) -> np.ndarray:
-        """Probability of each basin of ``land.basins`` (same grid), shape (m,); the mass on nodes of
-        no basin is in ``info`` of nothing: it is returned as ``1 - sum``."""
+        """Probability of each basin of ``land.basins`` (same grid), shape (m + 1,): entry i for
+        attractor i, the last entry the mass on nodes of no basin (label -1), as
+        :meth:`StationaryChain.basin_masses` and :attr:`Occupation.fractions`."""
         if land.grid.shape != self.grid.shape or land.grid.bounds != self.grid.bounds:
             raise GridError("the landscape and the Fokker-Planck solution must share one grid")
         vol = float(np.prod(self.grid.spacing))
         m = len(land.attractors)
-        return np.array([self.density[land.basins == i].sum() * vol for i in range(m)])
+        basins = np.asarray(land.basins)
+        masses = [self.density[basins == i].sum() * vol for i in range(m)]
+        masses.append(self.density[(basins < 0) | (basins >= m)].sum() * vol)
+        return np.array(masses)
 
     def gap(self, land, level=None) -> float:
         """max |(-ε log p) - W| over the nodes with W ≤ ``level``, both shifted to minimum 0.
@@ -286,7 +290,7 @@ def fokker_planck(
         "scheme": f"FiPy finite volumes, {scheme} convection",
         "solver": "gth" if use_gth else "lu",
     }
-    return FokkerPlanck(dens, mel, grid, eps, info)
+    return FokkerPlanck(density=dens, minus_eps_log_p=mel, grid=grid, eps=eps, info=info)
 
 
 def _too_small_eps_advice(grid, eps, peclet, target=30.0):
