@@ -62,27 +62,35 @@ class NumbaRunner:
             )
         else:
             self.h_lower, self.h_inv, self.h_shape = np.zeros(1), np.ones(1), np.ones(1, np.int64)
-        self.same_grid = (
+        same_grid = (
             grid is not None
             and lab.m > 0
             and np.array_equal(self.h_lower, lab.lower)
             and np.array_equal(self.h_inv, lab.inv_h)
             and np.array_equal(self.h_shape, lab.shape)
         )  # the histogram reuses the basin lookup's node index
+        self.lookup = _kernel.Lookup(
+            lab_lower=lab.lower, lab_inv_h=lab.inv_h, lab_shape=lab.shape, basins=lab.basins, cores=lab.cores,
+            h_lower=self.h_lower, h_inv_h=self.h_inv, h_shape=self.h_shape, same_grid=int(same_grid),
+        )  # fmt: skip
 
     def advance(self, st, t0, n):
-        mdl, lab = self.model, self.lab
+        """Advance the state ``st`` from step t0 by n steps (the per-thread histograms summed)."""
+        mdl = self.model
         nthreads = numba.config.NUMBA_NUM_THREADS
         hist = np.zeros((nthreads, st["hist"].shape[0]), np.int64)
         traj = st["traj"] if self.store_every else np.zeros((0, st["X"].shape[0], st["X"].shape[1]))
         K = max(4, _kernel.BUF_DOUBLES // (mdl.d * mdl.nb))  # steps per hook call: buffers stay in L1
-        mdl.kernel(
-            st["X"], st["status"], st["stop"], st["S"], t0, n, self.gamma, mdl.factor,
-            mdl.data, max(mdl.batch, 1), self.bound,
-            lab.lower, lab.inv_h, lab.shape, lab.basins, lab.cores, st["counts"], st["cur"], st["entry"],
-            st["trans"], st["tau_sum"], st["tau_sq"], hist, self.h_lower, self.h_inv, self.h_shape,
-            int(self.same_grid), self.burn_in, self.store_every, traj, mdl.nb, K, mdl.block,
+        chains = _kernel.Chains(X=st["X"], status=st["status"], stop=st["stop"], S=st["S"])
+        step = _kernel.Step(
+            gamma=float(self.gamma), factor=float(mdl.factor), bound=float(self.bound), data=mdl.data,
+            batch=int(max(mdl.batch, 1)), NB=int(mdl.nb), K=int(K),
         )  # fmt: skip
+        stats = _kernel.Stats(
+            counts=st["counts"], cur=st["cur"], entry=st["entry"], trans=st["trans"], tau_sum=st["tau_sum"],
+            tau_sq=st["tau_sq"], hist=hist, traj=traj, burn_in=int(self.burn_in), store_every=int(self.store_every),
+        )  # fmt: skip
+        mdl.kernel(chains, int(t0), int(n), step, self.lookup, stats, mdl.block)
         if hist.shape[1]:
             st["hist"] += hist.sum(axis=0)
 
