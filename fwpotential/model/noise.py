@@ -19,7 +19,7 @@ from scipy.special import logsumexp
 from fwpotential.errors import CovarianceError, DimensionError, FWWarning, InputError
 from fwpotential.model import _cost_kernels as _ck
 from fwpotential.model import expressions as _expr
-from fwpotential.model.loss import as_points, check_finite, fd_grad, fd_jac
+from fwpotential.model.loss import as_points, check_finite
 
 __all__ = [
     "NoiseLaw",
@@ -603,7 +603,9 @@ class CustomNoise(NoiseLaw):
         if self._grad is not None:
             return np.asarray(self._grad(x, p), dtype=float)
         self._fd_warn("cgf_grad")
-        return fd_grad(
+        from fwpotential.model.loss import _fd_grad
+
+        return _fd_grad(
             lambda q: self._cgf(np.broadcast_to(x[..., None, :], q.shape) if q.ndim > x.ndim else x, q),
             np.broadcast_to(p, np.broadcast_shapes(x.shape, p.shape)).copy(),
         )
@@ -613,8 +615,10 @@ class CustomNoise(NoiseLaw):
         if self._hess is not None:
             return np.asarray(self._hess(x, p), dtype=float)
         self._fd_warn("cgf_hess")
+        from fwpotential.model.loss import _fd_jac
+
         pb = np.broadcast_to(p, np.broadcast_shapes(x.shape, p.shape)).copy()
-        H = fd_jac(lambda q: self.cgf_grad(np.broadcast_to(x[..., None, :], q.shape) if q.ndim > x.ndim else x, q), pb)
+        H = _fd_jac(lambda q: self.cgf_grad(np.broadcast_to(x[..., None, :], q.shape) if q.ndim > x.ndim else x, q), pb)
         return 0.5 * (H + np.swapaxes(H, -1, -2))
 
     def cov(self, x):
