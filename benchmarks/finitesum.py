@@ -7,7 +7,7 @@ SGD on f = (1/N) sum_i f_i with random quadratic samples f_i = a_i (x - u_i)^2/2
 each (best of ``--repeats``, after one warm-up solve that compiles the kernels), their ratio, and
 max |V_fs - V_gauss| over the nodes where both are finite and V_gauss is below the median (for
 information only: the two laws have different quasi-potentials).
-Run: python benchmarks/finitesum.py [--quick] [--repeats N]
+Run: python benchmarks/finitesum.py [--quick] [--write] [--repeats N]
 """
 
 from __future__ import annotations
@@ -21,7 +21,18 @@ import numpy as np
 
 # time the checkout this file belongs to, not another installed copy of the package
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _tables  # noqa: E402
+
 import fwpotential as fw  # noqa: E402
+
+HEADER = [
+    "N",
+    "grid",
+    "finite-sum seconds",
+    "Gaussian seconds",
+    "ratio",
+    "max abs(V_fs - V_gauss) (V_gauss below median)",
+]
 
 
 def finite_sum(N, seed=0):
@@ -61,22 +72,17 @@ def row(N, n, repeats):
     both = np.isfinite(q_fs.values) & np.isfinite(q_g.values)
     low = both & (q_g.values <= np.median(q_g.values[both]))
     diff = float(np.abs(q_fs.values - q_g.values)[low].max())
-    return f"| {N} | {n}^2 | {t_fs:.2f} | {t_g:.2f} | {t_fs / t_g:.1f} | {diff:.3g} |"
+    return [N, f"{n}²", f"{t_fs:.2f}", f"{t_g:.2f}", f"{t_fs / t_g:.1f}", f"{diff:.3g}"]
 
 
-def main(Ns, n, repeats):
-    print(
-        "| N | grid | finite-sum seconds | Gaussian seconds | ratio | max abs(V_fs - V_gauss) (V_gauss below median) |"
-    )
-    print("|---|---|---|---|---|---|")
+def main(argv=None):
+    args = _tables.arguments(__doc__.splitlines()[0]).parse_args(argv)
+    Ns, n, repeats = ([4, 17], 65, 1) if args.quick else ([4, 17, 100], 257, args.repeats)
     row(4, 17, 1)  # warm-up: compiles the kernels
-    for N in Ns:
-        print(row(N, n, repeats), flush=True)
+    rows = [row(N, n, repeats) for N in Ns]
+    body = f"{_tables.machine(quick=args.quick)}\n\n{_tables.markdown(HEADER, rows)}"
+    _tables.emit({"finitesum.py:olim_2d": body}, args)
 
 
 if __name__ == "__main__":
-    repeats = int(sys.argv[sys.argv.index("--repeats") + 1]) if "--repeats" in sys.argv else 3
-    if "--quick" in sys.argv:
-        main([4, 17], 65, 1)
-    else:
-        main([4, 17, 100], 257, repeats)
+    main()

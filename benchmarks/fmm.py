@@ -1,8 +1,10 @@
 """method="fmm" against its anchor, a bare scikit-fmm travel_time call on the same grid and speed.
 
-Prints a Markdown table: grid, seconds (fmm total, best of 3), seconds of the bare travel_time call
-(best of 3), their ratio, max and RMS error on the Langevin double well (V = f - f* in the left well).
-Run: python benchmarks/fmm.py [--quick]
+Langevin double well (V = f - f* in the left well), start radius 0.1. Columns: grid, seconds of
+``fw.quasipotential(..., method="fmm")`` (the whole call, best of ``--repeats`` after a warm-up
+call), seconds of the bare ``skfmm.travel_time`` call on the same level-set function and speed
+(best of ``--repeats``), their ratio, max and RMS error.
+Run: python benchmarks/fmm.py [--quick] [--write] [--repeats N]
 """
 
 from __future__ import annotations
@@ -10,15 +12,22 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import skfmm
 
-import fwpotential as fw
-from fwpotential import problems
+# time the checkout this file belongs to, not another installed copy of the package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _tables  # noqa: E402
+
+import fwpotential as fw  # noqa: E402
+from fwpotential import problems  # noqa: E402
+
+HEADER = ["grid", "fmm seconds", "bare skfmm.travel_time seconds", "ratio", "max error", "RMS error"]
 
 
-def best_of(fn, k=3):
+def best_of(fn, k):
     t = np.inf
     for _ in range(k):
         t0 = time.perf_counter()
@@ -27,27 +36,35 @@ def best_of(fn, k=3):
     return t
 
 
-def main(sizes):
+def row(prob, n, repeats):
+    g = prob.grid(n)
+
+    def solve():
+        return fw.quasipotential(prob.dynamics, g, prob.attractor, method="fmm", radius=0.1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fw.FWWarning)
+        qp = solve()  # warm-up
+        t_fmm = best_of(solve, repeats)
+    X = g.points()
+    speed = 2.0 / np.maximum(np.linalg.norm(prob.extra["loss"].grad(X), axis=-1), 1e-12)
+    phi = np.linalg.norm(X - np.array(prob.attractor), axis=-1) - 0.1
+    dx = [float(h) for h in g.spacing]
+    t_bare = best_of(lambda: skfmm.travel_time(phi, speed, dx=dx, order=2), repeats)
+    return [f"{n}²", f"{t_fmm:.3f}", f"{t_bare:.3f}", f"{t_fmm / t_bare:.2f}"] + [
+        f"{prob.max_error(qp):.2e}",
+        f"{prob.rms_error(qp):.2e}",
+    ]
+
+
+def main(argv=None):
+    args = _tables.arguments(__doc__.splitlines()[0]).parse_args(argv)
+    sizes, repeats = ([129, 257], 1) if args.quick else ([129, 257, 513, 1025], args.repeats)
     prob = problems.langevin_double_well_2d()
-    print("| grid | fmm seconds | bare skfmm.travel_time seconds | ratio | max error | RMS error |")
-    print("|---|---|---|---|---|---|")
-    for n in sizes:
-        g = prob.grid(n)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", fw.FWWarning)
-            qp = fw.quasipotential(prob.dynamics, g, prob.attractor, method="fmm", radius=0.1)
-            t_fmm = best_of(lambda g=g: fw.quasipotential(prob.dynamics, g, prob.attractor, method="fmm", radius=0.1))
-        X = g.points()
-        speed = 2.0 / np.maximum(np.linalg.norm(prob.extra["loss"].grad(X), axis=-1), 1e-12)
-        phi = np.linalg.norm(X - np.array(prob.attractor), axis=-1) - 0.1
-        t_bare = best_of(
-            lambda phi=phi, speed=speed, g=g: skfmm.travel_time(phi, speed, dx=[float(h) for h in g.spacing], order=2)
-        )
-        print(
-            f"| {n}^2 | {t_fmm:.2f} | {t_bare:.2f} | {t_fmm / t_bare:.2f} | {prob.max_error(qp):.2e} | {prob.rms_error(qp):.2e} |",
-            flush=True,
-        )
+    rows = [row(prob, n, repeats) for n in sizes]
+    body = f"{_tables.machine(quick=args.quick)}\n\n{_tables.markdown(HEADER, rows)}"
+    _tables.emit({"fmm.py:langevin_double_well_2d": body}, args)
 
 
 if __name__ == "__main__":
-    main([129, 257, 513] if "--quick" in sys.argv else [129, 257, 513, 1025])
+    main()

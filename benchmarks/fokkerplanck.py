@@ -5,7 +5,7 @@ is exp(-f/ε)/Z. Each case runs in a fresh process, so the peak resident memory 
 case's own (the import of FiPy, NumPy and SciPy included: see the "import only" row).
 Columns: grid, solver, seconds of the solve (FiPy assembly + null vector), peak RSS, max relative
 density error where p > 1e-6 max p, max |ε log p - ε log p_exact| there, error in the left basin's mass.
-Run: python benchmarks/fokkerplanck.py [--quick]
+Run: python benchmarks/fokkerplanck.py [--quick] [--write]
 """
 
 from __future__ import annotations
@@ -13,9 +13,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+# time the checkout this file belongs to, not another installed copy of the package
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import _tables  # noqa: E402
 
 CASE = r"""
 import json, resource, sys, time, warnings
+sys.path.insert(0, sys.argv[3])
 import numpy as np
 import fwpotential as fw
 n, solver = int(sys.argv[1]), sys.argv[2]
@@ -44,30 +51,39 @@ print(json.dumps(out))
 """
 
 
+HEADER = [
+    "grid",
+    "solver",
+    "seconds",
+    "peak RSS (MiB)",
+    "max rel. density error",
+    "max eps-log error",
+    "left-mass error",
+]
+
+
 def run(n, solver):
-    r = subprocess.run([sys.executable, "-c", CASE, str(n), solver], capture_output=True, text=True, check=True)
+    cmd = [sys.executable, "-c", CASE, str(n), solver, str(ROOT)]
+    r = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def main(cases):
+def row(n, solver):
+    r = run(n, solver)
+    mib = f"{r['rss'] / 1024:.0f}"
+    return [f"{n}²", solver, f"{r['seconds']:.2f}", mib, f"{r['rel']:.2e}", f"{r['log']:.2e}", f"{r['mass']:.1e}"]
+
+
+def main(argv=None):
+    args = _tables.arguments(__doc__.splitlines()[0], repeats=1).parse_args(argv)
+    cases = [(129, "gth"), (129, "lu"), (257, "lu")]
+    if not args.quick:
+        cases = [(129, "gth"), (257, "gth"), (129, "lu"), (257, "lu"), (513, "lu")]
     base = run(0, "lu")
-    print("| grid | solver | seconds | peak RSS (MiB) | max rel. density error | max eps-log error | left-mass error |")
-    print("|---|---|---|---|---|---|---|")
-    print(f"| (import only) | | | {base['rss'] / 1024:.0f} | | | |")
-    for n, solver in cases:
-        r = run(n, solver)
-        print(
-            f"| {n}² | {solver} | {r['seconds']:.2f} | {r['rss'] / 1024:.0f} | {r['rel']:.2e} | {r['log']:.2e} "
-            f"| {r['mass']:.1e} |",
-            flush=True,
-        )
+    rows = [["(import only)", "", "", f"{base['rss'] / 1024:.0f}", "", "", ""]] + [row(n, s) for n, s in cases]
+    machine = _tables.machine(quick=args.quick, packages=("numpy", "scipy", "fipy"))
+    _tables.emit({"fokkerplanck.py:double_well_2d": f"{machine}\n\n{_tables.markdown(HEADER, rows)}"}, args)
 
 
 if __name__ == "__main__":
-    quick = "--quick" in sys.argv
-    cases = (
-        [(129, "gth"), (129, "lu"), (257, "lu")]
-        if quick
-        else [(129, "gth"), (257, "gth"), (129, "lu"), (257, "lu"), (513, "lu")]
-    )
-    main(cases)
+    main()

@@ -1,6 +1,6 @@
 """Chain-steps per second of fw.simulate (Numba kernel, all cores) against a vectorised NumPy chain.
 
-Run: python benchmarks/montecarlo.py   (prints a Markdown table; warm-up call first, best of 3)
+Run: python benchmarks/montecarlo.py [--quick] [--write] [--repeats N]   (warm-up call first, best of 3)
 
 1. 2-D polynomial loss f = (x² - 1)² + 2y² + 0.3 x y², SGD with state-dependent Gaussian noise
    a(x) = (0.5 + f(x)) I.
@@ -17,22 +17,38 @@ kernel and the model hooks) and once more with those caches filled.
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numba
 import numpy as np
 
-import fwpotential as fw
-from fwpotential.montecarlo import simulate
+# time the checkout this file belongs to, not another installed copy of the package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _tables  # noqa: E402
+
+import fwpotential as fw  # noqa: E402
+from fwpotential.montecarlo import simulate  # noqa: E402
 
 LOOP = {"rate": 0.0}  # best run.info["chain_steps_per_second"]: the stepping loop without the set-up
+REPEATS = {"n": 3}  # timed calls after the warm-up (``--repeats``)
+THROUGHPUT = [
+    "problem",
+    "chains × steps",
+    "fw.simulate, all threads",
+    "fw.simulate, 1 thread",
+    "NumPy loop (anchor)",
+    "ratio (all / 1 thread)",
+    "stepping loop only, all threads",
+]
+FIRST_CALL = ["first simulate call in a fresh process", "2-D polynomial", "finite sum"]
 
 
-def best_of(fn, repeat=3):
+def best_of(fn, repeat=None):
+    repeat = REPEATS["n"] if repeat is None else repeat
     fn()  # warm-up (compilation, caches)
     best = np.inf
     for _ in range(repeat):
@@ -140,33 +156,38 @@ def compile_times():
     return rows
 
 
-def main():
-    if "--first-calls" in sys.argv:
+def throughput(quick):
+    """Rows of the chain-steps-per-second table."""
+    sizes = {"poly": (4096, 2000), "fs": (1024, 300)} if not quick else {"poly": (1024, 200), "fs": (256, 50)}
+    rows = []
+    for name, fn, (chains, steps) in (
+        ("2-D polynomial, Gaussian noise a = (0.5 + f) I", poly2d, sizes["poly"]),
+        ("finite sum N=1000, B=32, d=10", finite_sum, sizes["fs"]),
+    ):
+        k, k1, a, loop = fn(n_chains=chains, n_steps=steps)
+        rows.append([name, f"{chains} × {steps}", f"{k:.3g}", f"{k1:.3g}", f"{a:.3g}", f"{k / a:.2f} / {k1 / a:.2f}"])
+        rows[-1].append(f"{loop:.3g}")
+    return rows
+
+
+def main(argv=None):
+    if argv is None and "--first-calls" in sys.argv:
         print(*first_calls())
         return
-    cpu = platform.processor() or platform.machine()
-    print(f"Machine: {cpu}, {os.cpu_count()} logical cores, Numba threads {numba.get_num_threads()}\n")
-    print(f"Load average before the run: {os.getloadavg()[0]:.2f} (other processes share the cores)\n")
-    print(
-        "| problem | chains × steps | fw.simulate, all threads | fw.simulate, 1 thread | NumPy loop "
-        "| ratio (all / 1 thread) | stepping loop only, all threads |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for name, fn, size in (
-        ("2-D polynomial, Gaussian noise a = (0.5 + f) I", poly2d, "4096 × 2000"),
-        ("finite sum N=1000, B=32, d=10", finite_sum, "1024 × 300"),
-    ):
-        k, k1, a, loop = fn()
-        print(f"| {name} | {size} | {k:.3g} | {k1:.3g} | {a:.3g} | {k / a:.2f} / {k1 / a:.2f} | {loop:.3g} |")
-    print("\nchain-steps per second, best of 3 after a warm-up call; fw.simulate columns time the whole call")
-    print("(seeding, stability check at the minimum, kernel launches); the last column is run.info's rate")
-    print("of the stepping loop alone")
-    print(f"Load average after the run: {os.getloadavg()[0]:.2f}\n")
+    args = _tables.arguments(__doc__.splitlines()[0]).parse_args(argv)
+    REPEATS["n"] = 1 if args.quick else args.repeats
+    head = f"{_tables.machine(quick=args.quick, packages=('numpy', 'numba'))} Numba threads: {numba.get_num_threads()}."
+    rows = throughput(args.quick)
     (c2, cs), (w2, ws) = compile_times()
-    print("| first simulate call in a fresh process | 2-D polynomial | finite sum |")
-    print("|---|---|---|")
-    print(f"| empty caches (compiles the kernel and the hook) | {c2:.2f} s | {cs:.2f} s |")
-    print(f"| caches filled | {w2:.2f} s | {ws:.2f} s |")
+    first = [
+        ["empty caches (compiles the kernel and the hook)", f"{c2:.2f} s", f"{cs:.2f} s"],
+        ["caches filled", f"{w2:.2f} s", f"{ws:.2f} s"],
+    ]
+    tables = {
+        "montecarlo.py:throughput": f"{head}\n\n{_tables.markdown(THROUGHPUT, rows)}",
+        "montecarlo.py:first_call": f"{head}\n\n{_tables.markdown(FIRST_CALL, first)}",
+    }
+    _tables.emit(tables, args)
 
 
 if __name__ == "__main__":

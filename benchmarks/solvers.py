@@ -1,58 +1,61 @@
-"""Benchmark of the grid quasi-potential solvers: prints a Markdown table.
+"""The grid quasi-potential solvers on the exact problems of ``fwpotential.problems``.
 
-Columns: problem, method, grid, K (olim), seconds (best of 3 after a warm-up call that compiles),
-max and RMS error (on nodes at least K cells from the boundary and below the boundary's lowest exact
-V, see tests/test_olim.py), observed order (slope of log max error vs log h over the rows of one
-entry). Other solvers append entries to ``ENTRIES``:
+Columns: problem, method, grid, K (the update radius in cells, olim and sweep), seconds (best of
+``--repeats`` calls of the solver's ``solve`` after one warm-up call per entry, which compiles or
+loads the Numba caches), max and RMS error (on nodes at least K cells from the boundary and below
+the boundary's lowest exact V, see tests/test_olim.py), observed order (slope of log max error
+against log h over the rows of one entry so far), sweeps (method="sweep": ordered passes plus
+cycles of the four orderings).
 
-    ENTRIES.append(("linear_2d", "sweep", [129, 257, 513], {}))
+3-D entries also get a table of the same errors on a fixed interior box (|x_i| <= 1/2 of the
+half-width around the box centre, below the boundary's lowest exact V, no K margin): the same
+physical region at every grid. The K-cell margin of the main table shrinks as the grid is refined
+while the error grows with V along the characteristics, so the main table's 3-D order is biased
+low. ``benchmarks/olim3d_one.py N`` runs one 3-D grid and prints both errors, the seconds and the
+peak memory.
 
-3-D entries also get a second table: the same errors on a fixed interior box (|x_i| <= 1/2 of the
-half-width around the box centre, below the boundary's lowest exact V, no K margin), so that every grid is
-measured on the same physical region. The K-cell margin of the main table shrinks as the grid is
-refined (17^3, K = 5: |x| <= 0.38; 33^3, K = 5: |x| <= 0.69; 129^3, K = 5: |x| <= 0.92; without the curvature correction
-K = 7 / 9: |x| <= 0.56 / 0.86), and the error grows with V along the characteristics, so the main
-table's 3-D order is biased low. ``benchmarks/olim3d_one.py N`` runs one 3-D grid (e.g. 257^3) and
-prints both errors, the seconds and the peak memory.
+The anchor, a bare ``skfmm.travel_time`` call (order 2) on a fixed 1025^2 grid, is timed in the
+same run and printed above the tables, so that tables from different machines can be compared.
 
-Run: ``python benchmarks/solvers.py [--quick] [--3d]`` (``--quick``: only grids up to 257 per side /
-33^3; ``--3d``: only the 3-D olim entries).
+Run: ``python benchmarks/solvers.py [--quick] [--write] [--repeats N] [--3d]`` (``--quick``: grids
+up to 257 per side and 33^3, one repeat; ``--3d``: only the 3-D olim entries; ``--write``: rewrite
+the tables in docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
-import platform
+import importlib
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
+import skfmm
 
-from fwpotential import problems
-from fwpotential.errors import FWWarning
-from fwpotential.geometry.grid import Attractor
-from fwpotential.solvers.api import QuasiPotential
+# time the checkout this file belongs to, not another installed copy of the package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _tables  # noqa: E402
 
-#: (problem name, method, grid sizes per side, options). Options may hold "K": {n: K} per grid.
+from fwpotential import METHODS, Attractor, QuasiPotential, problems  # noqa: E402
+from fwpotential.errors import FWWarning  # noqa: E402
+
+#: (table, problem name, method, grid sizes per side, options). Options may hold "K": {n: K} per grid.
 ENTRIES = [
-    ("linear_2d", "olim", [129, 257, 513], {}),
-    ("linear_2d", "olim", [1025], {}),  # the 1.2e-4 / 21 s target row (default K = 13)
-    ("rotational_2d(kappa=5)", "olim", [129, 257, 513], {}),
-    ("limit_cycle_2d", "olim", [129, 257, 513], {}),
-    ("linear_3d", "olim", [17, 33, 65, 129], {}),  # 3-D: curvature correction on, K = 3 (obliquity 2)
-    ("rotational_3d", "olim", [17, 33, 65, 129], {}),  # K = 5 (obliquity 3.6)
-    ("linear_3d", "olim", [33, 65], {"correction": False}),  # plain linear interpolation, K = 7 / 8
-    ("rotational_3d", "olim", [33, 65], {"correction": False}),
-    # method="sweep" (semi-Lagrangian); the target is within 3x of olim's time at equal error at 513^2
-    # (the sweep reaches olim's 513^2 error at about 321^2)
-    ("linear_2d", "sweep", [129, 257, 321, 513], {}),
-    ("rotational_2d(kappa=5)", "sweep", [129, 257, 513], {}),
-    ("limit_cycle_2d", "sweep", [129, 257, 513], {}),
-    ("langevin_double_well_2d", "sweep", [129, 257], {}),
-    ("linear_3d", "sweep", [17, 33], {}),
-    # method="sweep", scheme="godunov" (on H through the support function of {H <= 0})
-    ("linear_2d", "sweep", [129, 257, 513], {"scheme": "godunov"}),
-    ("rotational_2d(kappa=5)", "sweep", [129, 257, 513], {"scheme": "godunov"}),
+    ("linear_2d", "linear_2d", "olim", [129, 257, 513, 1025], {}),
+    ("linear_2d", "linear_2d", "sweep", [129, 257, 321, 513], {}),
+    ("linear_2d", "linear_2d", "sweep", [129, 257, 513], {"scheme": "godunov"}),
+    ("rotational_2d", "rotational_2d(kappa=5)", "olim", [129, 257, 513], {}),
+    ("rotational_2d", "rotational_2d(kappa=5)", "sweep", [129, 257, 513], {}),
+    ("rotational_2d", "rotational_2d(kappa=5)", "sweep", [129, 257, 513], {"scheme": "godunov"}),
+    ("other_2d", "limit_cycle_2d", "olim", [129, 257, 513], {}),
+    ("other_2d", "limit_cycle_2d", "sweep", [129, 257, 513], {}),
+    ("other_2d", "langevin_double_well_2d", "sweep", [129, 257], {}),
+    ("3d", "linear_3d", "olim", [17, 33, 65, 129], {}),  # curvature correction on, K = 3 (obliquity 2)
+    ("3d", "rotational_3d", "olim", [17, 33, 65, 129], {}),  # K = 5 (obliquity 3.6)
+    ("3d", "linear_3d", "olim", [33, 65], {"correction": False}),  # plain linear interpolation
+    ("3d", "rotational_3d", "olim", [33, 65], {"correction": False}),
+    ("3d", "linear_3d", "sweep", [17, 33], {}),
 ]
 # method="fmm" against bare scikit-fmm: benchmarks/fmm.py
 
@@ -64,12 +67,15 @@ PROBLEMS = {
     "linear_3d": problems.linear_3d,
     "rotational_3d": problems.rotational_3d,
 }
+HEADER = ["problem", "method", "grid", "K", "seconds", "max error", "RMS error", "observed order", "sweeps"]
+BOX_HEADER = ["problem", "method", "grid", "K", "max error", "RMS error", "order (max)", "order (RMS)"]
+ANCHOR_N = 1025
+POWER = {2: "²", 3: "³"}
 
 
 def _solver(method):
-    import importlib
-
-    return importlib.import_module(f"fwpotential.solvers.{method}")
+    module = METHODS[method]
+    return importlib.import_module(module) if isinstance(module, str) else module
 
 
 def _interior(grid, frac=0.5):
@@ -77,6 +83,26 @@ def _interior(grid, frac=0.5):
     c = 0.5 * (grid.lower + grid.upper)
     w = 0.5 * (grid.upper - grid.lower)
     return np.all(np.abs(grid.points() - c) <= frac * w + 1e-12, axis=-1)
+
+
+def best_of(fn, repeats):
+    """Smallest wall-clock seconds (time.perf_counter) of `repeats` calls, and the last result."""
+    best, out = np.inf, None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def anchor_seconds(repeats=3):
+    """Seconds of bare skfmm.travel_time (order 2) on a fixed 1025^2 grid and speed field."""
+    x = np.linspace(-1.0, 1.0, ANCHOR_N)
+    X, Y = np.meshgrid(x, x, indexing="ij")
+    phi = np.hypot(X, Y) - 0.1
+    speed = 1.0 + 0.5 * np.sin(3.0 * X) * np.cos(2.0 * Y)
+    dx = float(x[1] - x[0])
+    return best_of(lambda: skfmm.travel_time(phi, speed, dx=[dx, dx], order=2), repeats)[0]
 
 
 def run_one(prob, method, n, options, repeats=3, warmup=True):
@@ -94,11 +120,7 @@ def run_one(prob, method, n, options, repeats=3, warmup=True):
             opts["K"] = K
     if warmup:
         solve(prob.dynamics, grid, att, **opts)  # warm-up (compilation, caches)
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        values, info = solve(prob.dynamics, grid, att, **opts)
-        best = min(best, time.perf_counter() - t)
+    best, (values, info) = best_of(lambda: solve(prob.dynamics, grid, att, **opts), repeats)
     qp = QuasiPotential(values, grid, att, method, info)
     margin = int(info.get("K", 1))
     exclude = ~prob.below_boundary(grid)
@@ -123,56 +145,57 @@ def _order(rows, col):
     return f"{np.polyfit(np.log(hs), np.log([r[col] for r in rows]), 1)[0]:.2f}"
 
 
-def run(entries=ENTRIES, *, max_n2=None, max_n3=None, repeats=3, out=sys.stdout):
-    """Run the entries and print the Markdown table."""
-    print(
-        f"Machine: {platform.processor() or platform.machine()}, {platform.system()}, Python {platform.python_version()}",
-        file=out,
-    )
-    print("", file=out)
-    print("| problem | method | grid | K | seconds | max error | RMS error | observed order | sweeps |", file=out)
-    print("|---|---|---|---|---|---|---|---|---|", file=out)
-    interior = []
-    for name, method, ns, options in entries:
-        prob = PROBLEMS[name]()
-        d = len(prob.bounds)
+def _label(method, options):
+    label = method + (f" ({options['scheme']})" if "scheme" in options else "")
+    return label + (" (plain)" if options.get("correction") is False else "")
+
+
+def run_entry(name, method, ns, options, repeats):
+    """Rows (n, seconds, max, RMS, K, box max, box RMS, sweeps) of one entry, one warm-up first."""
+    prob = PROBLEMS[name]()
+    # one warm-up per entry (compilation); numba caches the rest
+    return [(n,) + run_one(prob, method, n, options, repeats, warmup=i == 0) for i, n in enumerate(ns)]
+
+
+def run(entries=ENTRIES, *, max_n2=None, max_n3=None, repeats=3):
+    """{table key: Markdown} for the entries (3-D entries also in the "3d_box" table)."""
+    main, box = {}, []
+    for table, name, method, ns, options in entries:
+        d = len(PROBLEMS[name]().bounds)
         lim = max_n2 if d == 2 else max_n3
-        ns = [n for n in ns if lim is None or n <= lim]
-        rows = []
-        label = method + (f" ({options['scheme']})" if "scheme" in options else "")
-        label += " (plain)" if options.get("correction") is False else ""
-        for i, n in enumerate(ns):
-            # one warm-up per entry (compilation); numba caches the rest
-            rows.append((n,) + run_one(prob, method, n, options, repeats, warmup=i == 0))
-            n_, sec, mx, rms, K = rows[-1][:5]
-            print(
-                f"| {name} | {label} | {n_}^{d} | {K} | {sec:.2f} | {mx:.2e} | {rms:.2e} | {_order(rows, 2)} | {rows[-1][7]} |",
-                file=out,
-                flush=True,
-            )
-        if d == 3 and rows:
-            interior.append((name, label, d, rows))
-    if interior:
-        print("", file=out)
-        print("3-D, fixed interior box |x_i| <= 0.5 (same region at every grid):", file=out)
-        print("", file=out)
-        print("| problem | method | grid | K | max error | RMS error | order (max) | order (RMS) |", file=out)
-        print("|---|---|---|---|---|---|---|---|", file=out)
-        for name, label, d, rows in interior:
-            for k, r in enumerate(rows):
+        rows = run_entry(name, method, [n for n in ns if lim is None or n <= lim], options, repeats)
+        label = _label(method, options)
+        for k, (n, sec, mx, rms, K, bmx, brms, sweeps) in enumerate(rows):
+            cells = [name, label, f"{n}{POWER[d]}", K, f"{sec:.2f}", f"{mx:.2e}", f"{rms:.2e}"]
+            main.setdefault(table, []).append(cells + [_order(rows[: k + 1], 2), sweeps])
+            print("|", " | ".join(map(str, main[table][-1])), "|", file=sys.stderr, flush=True)
+            if d == 3:
                 sub = rows[: k + 1]
-                print(
-                    f"| {name} | {label} | {r[0]}^{d} | {r[4]} | {r[5]:.2e} | {r[6]:.2e} | {_order(sub, 5)} | "
-                    f"{_order(sub, 6)} |",
-                    file=out,
+                box.append(
+                    [name, label, f"{n}{POWER[d]}", K, f"{bmx:.2e}", f"{brms:.2e}", _order(sub, 5), _order(sub, 6)]
                 )
+    tables = {f"solvers.py:{key}": _tables.markdown(HEADER, rows) for key, rows in main.items()}
+    if box:
+        tables["solvers.py:3d_box"] = _tables.markdown(BOX_HEADER, box)
+    return tables
+
+
+def main(argv=None):
+    ap = _tables.arguments(__doc__.splitlines()[0])
+    ap.add_argument("--3d", dest="only_3d", action="store_true", help="only the 3-D olim entries")
+    args = ap.parse_args(argv)
+    entries = ENTRIES
+    if args.only_3d:
+        entries = [e for e in ENTRIES if e[0] == "3d" and e[2] == "olim"]
+    limits = {"max_n2": 257, "max_n3": 33} if args.quick else {}
+    repeats = 1 if args.quick else args.repeats
+    anchor = anchor_seconds()
+    tables = run(entries, repeats=repeats, **limits)
+    head = (
+        f"{_tables.machine(quick=args.quick)} Anchor, bare `skfmm.travel_time` {ANCHOR_N}² (order 2): {anchor:.3f} s."
+    )
+    _tables.emit({key: f"{head}\n\n{body}" for key, body in tables.items()}, args)
 
 
 if __name__ == "__main__":
-    entries = ENTRIES
-    if "--3d" in sys.argv:
-        entries = [e for e in ENTRIES if len(PROBLEMS[e[0]]().bounds) == 3 and e[1] == "olim"]
-    if "--quick" in sys.argv:
-        run(entries, max_n2=257, max_n3=33, repeats=1)
-    else:
-        run(entries, repeats=int(sys.argv[sys.argv.index("--repeats") + 1]) if "--repeats" in sys.argv else 3)
+    main()

@@ -3,11 +3,17 @@
 Conventions (docs/theory, theory.md): H(x, p) = <b(x), p> + Λ(x, p); the stationary law
 concentrates like exp(-W/ε), ε the noise level (the step size γ for SGD, the temperature for
 Langevin dX = -∇f dt + √(2ε) dW); V = 0 on the attractor and +inf where unreachable.
+
+The public names below are imported on first use (PEP 562), so ``import fwpotential`` does not
+load SymPy, Numba or Matplotlib; a call imports the layer it needs.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from fwpotential import _cache  # noqa: F401  (first: points Numba's cache outside the package before numba is imported)
-from fwpotential.analysis.landscapes import Comparison, Landscape, compare, landscape
-from fwpotential.analysis.weights import hwang_weights, manifold_density
 from fwpotential.errors import (
     AttractorError,
     ConvergenceError,
@@ -20,69 +26,130 @@ from fwpotential.errors import (
     InputError,
     NonFiniteError,
 )
-from fwpotential.geometry.equilibria import CriticalPoints, critical_points
-from fwpotential.geometry.grid import Attractor, Grid
-from fwpotential.model.dynamics import Diffusion, Dynamics, langevin, sgd
-from fwpotential.model.loss import FiniteSum, Loss
-from fwpotential.model.noise import CustomNoise, FiniteSumNoise, GaussianNoise, IsotropicNoise, NoiseLaw
-from fwpotential.montecarlo import (
-    Exits,
-    MCCheck,
-    Occupation,
-    Run,
-    StationaryChain,
-    mc_check,
-    simulate,
-    stationary_chain,
-)
-from fwpotential.solvers.api import METHODS, QuasiPotential, quasipotential
-from fwpotential.stationary.fokkerplanck import FokkerPlanck, fokker_planck
+
+if TYPE_CHECKING:  # the same names for type checkers and the API docs; test_api_names keeps both in step
+    from fwpotential.analysis.landscapes import Comparison, Landscape, compare, landscape
+    from fwpotential.analysis.weights import hwang_weights, manifold_density
+    from fwpotential.geometry.attractor import Attractor
+    from fwpotential.geometry.equilibria import CriticalPoints, critical_points
+    from fwpotential.geometry.grid import Grid
+    from fwpotential.model.dynamics import Diffusion, Dynamics, langevin, sgd
+    from fwpotential.model.loss import FiniteSum, Loss
+    from fwpotential.model.noise import CustomNoise, FiniteSumNoise, GaussianNoise, IsotropicNoise, NoiseLaw
+    from fwpotential.montecarlo.check import MCCheck, mc_check
+    from fwpotential.montecarlo.results import Exits, Occupation, Run
+    from fwpotential.montecarlo.run import simulate
+    from fwpotential.solvers.api import METHODS, QuasiPotential, quasipotential
+    from fwpotential.stationary.chain import StationaryChain, stationary_chain
+    from fwpotential.stationary.fokkerplanck import FokkerPlanck, fokker_planck
 
 __version__ = "0.1.0"
 
+#: public name -> the module that defines it, grouped as in docs/api.md
+_PUBLIC = {
+    # model
+    "Loss": "fwpotential.model.loss",
+    "FiniteSum": "fwpotential.model.loss",
+    "NoiseLaw": "fwpotential.model.noise",
+    "GaussianNoise": "fwpotential.model.noise",
+    "IsotropicNoise": "fwpotential.model.noise",
+    "FiniteSumNoise": "fwpotential.model.noise",
+    "CustomNoise": "fwpotential.model.noise",
+    "Dynamics": "fwpotential.model.dynamics",
+    "Diffusion": "fwpotential.model.dynamics",
+    "langevin": "fwpotential.model.dynamics",
+    "sgd": "fwpotential.model.dynamics",
+    # geometry
+    "Grid": "fwpotential.geometry.grid",
+    "Attractor": "fwpotential.geometry.attractor",
+    "CriticalPoints": "fwpotential.geometry.equilibria",
+    "critical_points": "fwpotential.geometry.equilibria",
+    # solvers
+    "quasipotential": "fwpotential.solvers.api",
+    "QuasiPotential": "fwpotential.solvers.api",
+    "METHODS": "fwpotential.solvers.api",
+    # analysis
+    "landscape": "fwpotential.analysis.landscapes",
+    "Landscape": "fwpotential.analysis.landscapes",
+    "compare": "fwpotential.analysis.landscapes",
+    "Comparison": "fwpotential.analysis.landscapes",
+    "hwang_weights": "fwpotential.analysis.weights",
+    "manifold_density": "fwpotential.analysis.weights",
+    # Monte Carlo
+    "simulate": "fwpotential.montecarlo.run",
+    "Run": "fwpotential.montecarlo.results",
+    "Occupation": "fwpotential.montecarlo.results",
+    "Exits": "fwpotential.montecarlo.results",
+    "mc_check": "fwpotential.montecarlo.check",
+    "MCCheck": "fwpotential.montecarlo.check",
+    # stationary laws
+    "stationary_chain": "fwpotential.stationary.chain",
+    "StationaryChain": "fwpotential.stationary.chain",
+    "fokker_planck": "fwpotential.stationary.fokkerplanck",
+    "FokkerPlanck": "fwpotential.stationary.fokkerplanck",
+}
+
+#: public submodules, also imported on first use
+_SUBMODULES = ("plot", "problems", "montecarlo", "solvers", "model", "geometry", "analysis", "stationary", "app")
+
 __all__ = [
+    "Loss",
+    "FiniteSum",
+    "NoiseLaw",
+    "GaussianNoise",
+    "IsotropicNoise",
+    "FiniteSumNoise",
+    "CustomNoise",
+    "Dynamics",
+    "Diffusion",
+    "langevin",
+    "sgd",
+    "Grid",
     "Attractor",
-    "Comparison",
-    "Exits",
-    "MCCheck",
-    "Occupation",
-    "Run",
-    "StationaryChain",
-    "mc_check",
-    "simulate",
-    "stationary_chain",
-    "FokkerPlanck",
-    "fokker_planck",
+    "CriticalPoints",
+    "critical_points",
+    "quasipotential",
+    "QuasiPotential",
+    "METHODS",
+    "landscape",
     "Landscape",
     "compare",
+    "Comparison",
     "hwang_weights",
-    "landscape",
     "manifold_density",
+    "simulate",
+    "Run",
+    "Occupation",
+    "Exits",
+    "mc_check",
+    "MCCheck",
+    "stationary_chain",
+    "StationaryChain",
+    "fokker_planck",
+    "FokkerPlanck",
     "AttractorError",
     "ConvergenceError",
     "CovarianceError",
-    "CriticalPoints",
-    "CustomNoise",
-    "Diffusion",
     "DimensionError",
-    "Dynamics",
     "ExpressionError",
     "FWError",
     "FWWarning",
-    "FiniteSum",
-    "FiniteSumNoise",
-    "GaussianNoise",
-    "Grid",
     "GridError",
     "InputError",
-    "IsotropicNoise",
-    "Loss",
-    "METHODS",
-    "NoiseLaw",
     "NonFiniteError",
-    "QuasiPotential",
-    "critical_points",
-    "langevin",
-    "quasipotential",
-    "sgd",
 ]
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"fwpotential.{name}")
+    else:
+        raise AttributeError(f"module 'fwpotential' has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_PUBLIC, *_SUBMODULES})

@@ -23,6 +23,8 @@ import inspect
 import sys
 import threading
 
+from fwpotential.errors import InputError
+
 __all__ = ["DELAY", "advance", "bar", "default", "set_total", "stage", "tracked"]
 
 #: seconds a call runs before its bar appears when ``progress=None``
@@ -47,8 +49,6 @@ def _isatty() -> bool:
 
 def _check(progress):
     if progress is not None and not isinstance(progress, bool):
-        from fwpotential.errors import InputError
-
         raise InputError(f"progress must be True, False or None (a bar on a terminal), got {progress!r}")
 
 

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fwpotential.geometry.grid import Attractor, Grid
+from fwpotential.geometry.attractor import Attractor
+from fwpotential.geometry.equilibria import critical_points
+from fwpotential.geometry.grid import Grid
 from fwpotential.model.dynamics import Diffusion, langevin, sgd
 from fwpotential.model.loss import FiniteSum, Loss
 from fwpotential.model.noise import GaussianNoise
@@ -176,8 +178,6 @@ def langevin_double_well_2d() -> Problem:
     {x < 0, f < f(saddle)}; beyond it V is the eikonal reduction (method="fmm")."""
     loss = Loss.from_expr("(x**2 - 1)**2/4 + y**2/2 + x/10")
     dyn = langevin(loss)
-    from fwpotential.geometry.equilibria import critical_points
-
     cps = critical_points(loss, [(-2, 2), (-2, 2)])
     mins = cps.points[cps.of_kind("minimum")]
     left = mins[np.argmin(mins[:, 0])]
@@ -250,8 +250,6 @@ def gaussian_sgd_1d() -> Problem:
 
 def _piecewise_1d(name, dyn, loss, F):
     """1-D: V from the right minimum = climb of F where the path goes up, flat where it goes down."""
-    from fwpotential.geometry.equilibria import critical_points
-
     cps = critical_points(loss, [(-2, 2)])
     mins = np.sort(cps.points[cps.of_kind("minimum")][:, 0])
     sad = float(cps.points[cps.of_kind("maximum")][0, 0])

@@ -1,4 +1,4 @@
-"""Exact stationary law of the finite-step chain (fwpotential.montecarlo.stationary_chain, GTH)."""
+"""Exact stationary law of the finite-step chain (fwpotential.stationary_chain, GTH)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import pytest
 from test_montecarlo import DW, double_well_land
 
 import fwpotential as fw
-from fwpotential.montecarlo import simulate, stationary_chain
+from fwpotential.montecarlo import simulate
 from fwpotential.stationary import gth
+from fwpotential.stationary.chain import stationary_chain
 
 
 def test_linear_sgd_closed_form_1d():

@@ -43,5 +43,6 @@ def test_mkdocs_build_strict(tmp_path):
     api = (site / "api" / "index.html").read_text(encoding="utf-8")
     missing = [name for name in fw.__all__ if f'id="fwpotential.{name}"' not in api]
     assert not missing, f"public names without an API entry: {missing}"
-    for page in ("theory", "conventions", "solvers", "landscape", "cli", "gallery", "quickstart"):
+    pages = ("theory", "conventions", "solvers", "landscape", "cli", "gallery", "quickstart", "benchmarks")
+    for page in pages + ("dev/architecture", "dev/solver-contract", "dev/design-notes"):
         assert (site / page / "index.html").is_file(), page

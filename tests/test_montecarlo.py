@@ -16,8 +16,9 @@ import pytest
 from scipy.integrate import quad
 
 import fwpotential as fw
-from fwpotential.montecarlo import _kernel, _rng, codegen, mc_check, runners, seeding, simulate, stationary_chain
+from fwpotential.montecarlo import _kernel, _rng, codegen, mc_check, runners, seeding, simulate
 from fwpotential.montecarlo import check as check_mod
+from fwpotential.stationary.chain import stationary_chain
 
 DW = "(x**2 - 1)**2 / 4 + 0.15*x"  # minima -1.0679, 0.9143; maximum 0.1536
 

@@ -13,7 +13,8 @@ import pytest
 import fwpotential as fw
 from fwpotential import problems
 from fwpotential.errors import CovarianceError, DimensionError, FWWarning, InputError, NonFiniteError
-from fwpotential.geometry.grid import Attractor, Grid
+from fwpotential.geometry.attractor import Attractor
+from fwpotential.geometry.grid import Grid
 from fwpotential.solvers.api import QuasiPotential
 from fwpotential.solvers.olim import _kernels as kern
 from fwpotential.solvers.olim import driver as olim

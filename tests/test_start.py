@@ -10,7 +10,8 @@ import pytest
 
 import fwpotential as fw
 from fwpotential import problems
-from fwpotential.geometry.grid import Attractor, Grid
+from fwpotential.geometry.attractor import Attractor
+from fwpotential.geometry.grid import Grid
 from fwpotential.solvers.olim import driver as olim
 from fwpotential.solvers.start import START_CELLS, default_radius, quadratic_scale
 from fwpotential.solvers.sweep import driver as sweep

@@ -190,7 +190,7 @@ def test_anchoring_not_constant():
     prob = problems.linear_2d()
     g, V, info = _solve(prob, 65, radius=0.1)
     ex = prob.exact_on(g)
-    _, init = fw.solvers._start.start_values(prob.dynamics, g, _attractor(prob, g), 0.1)
+    _, init = fw.solvers.start.start_values(prob.dynamics, g, _attractor(prob, g), 0.1)
     # fixed on the start set to the Lyapunov quadratic (exact here), growing away from it
     np.testing.assert_allclose(V[init], ex[init], atol=1e-12)
     assert np.ptp(V) > 0.8 * np.ptp(ex)
@@ -621,7 +621,7 @@ def test_godunov_anchoring():
         warnings.simplefilter("ignore", fw.errors.FWWarning)
         V, info = sweep.solve(dyn, g, att, scheme="godunov", radius=0.2)
         T, Bh, Ah, gauss, corr = _godunov.tables(dyn, g, 32)
-    _, init = fw.solvers._start.start_values(dyn, g, att, 0.2)
+    _, init = fw.solvers.start.start_values(dyn, g, att, 0.2)
     X = g.points()
     q = 0.5 * np.einsum("...i,ij,...j->...", X, dyn.potential_hessian(np.zeros(2)), X)
     np.testing.assert_allclose(V[init], q[init], atol=1e-12)

@@ -34,6 +34,7 @@ mismatch is reported. Derivatives of H in x are central differences of the dynam
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -46,7 +47,7 @@ from fwpotential.solvers.jet import third_order
 __all__ = ["FluctuationPath", "fluctuation_path"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class FluctuationPath:
     """A fluctuation path from a stable equilibrium to an index-1 saddle.
 
@@ -213,50 +214,100 @@ def _back_map(A, dx, r):
     return expm(-A * brentq(log_size, 0.0, t_max))
 
 
-def _forward_shooting_2d(dyn, der1, fwd, x_star, saddle, e_sep, Q0, A, T3, Qs, r0, rtol, Ls, T_max):
+class _Setup(NamedTuple):
+    """What the two halves of the path construction share (all at x* and s)."""
+
+    dyn: object
+    x_star: np.ndarray
+    saddle: np.ndarray
+    Ls: float  # |s - x*|, the length scale of every offset and tolerance
+    mu: float  # the unstable rate of Db(s)
+    der1: _Derivs
+    der2: _Derivs
+    fwd: object  # forward Hamiltonian right-hand side
+    Q0: np.ndarray  # ∇²V(x*)
+    A: np.ndarray  # the linearised flow on the manifold at x*
+    rate_star: float
+    T3: np.ndarray  # ∇³V(x*)
+    g: np.ndarray  # ∇c(x*)
+    r0: float
+    rtol: float
+
+
+def _forward_shooting_2d(S, e_sep, Qs, T_max):
     """The fluctuation path as the orbit from x* that reaches s, found by bisection on the start angle
     θ (on a small ellipse of the Lyapunov quadratic, mapped back to radius r0 by the linearised flow):
     orbits on either side of it pass s and run off along ±e_sep (the separatrix direction of V at s),
     so the sign of (x - s)·e_sep where they leave the region classifies them."""
-    Lc = np.linalg.cholesky(Q0)
+    run = _angle_shooter(S, T_max, e_sep)
+    lo = _closest_angle(S, run)
+    _, sol, t_close, miss = run(lo, dense=True)
+    if t_close is None or miss > 1e-4 * S.Ls:
+        raise ConvergenceError(
+            f"shooting from x* = {S.x_star} did not reach the saddle {S.saddle} (closest approach "
+            f"{'none' if miss is None else f'{miss:.3g}'}, start angle {lo!r}..{lo!r})"
+        )
+    r = sol.sol(t_close)[:2] - S.saddle
+    # forward orbits drift off the manifold near s (at rate μ while they approach at rate μ): stop
+    # at r_stop = 2e-3·|s - x*|; the caller adds the exponential tail of ∫c from there
+    tg = np.linspace(0.0, t_close, 2001)
+    gap = np.linalg.norm(sol.sol(tg)[:2].T - S.saddle, axis=1) - 2e-3 * S.Ls
+    j = int(np.argmax(gap <= 0))
+    t_m = (
+        brentq(lambda t: np.linalg.norm(sol.sol(t)[:2] - S.saddle) - 2e-3 * S.Ls, tg[j - 1], tg[j]) if j > 0 else tg[-1]
+    )
+    y = sol.sol(t_m)
+    rm = y[:2] - S.saddle
+    return [(sol.sol, (0.0, t_m))], float(y[-1]) - 0.5 * rm @ Qs @ rm, r, t_m  # V(s + r) = V(s) + ½rᵀQ(s)r
+
+
+def _angle_shooter(S, T_max, e_sep):
+    """run(θ, dense) -> (side, solution, time of closest approach to s, miss) for the orbit from x*
+    started at angle θ on the small Lyapunov ellipse."""
+    Lc = np.linalg.cholesky(S.Q0)
 
     def closest(t, y):
-        r = y[:2] - saddle
-        return -1.0 if r @ r > (0.5 * Ls) ** 2 else float(r @ fwd(t, y)[:2])
+        r = y[:2] - S.saddle
+        return -1.0 if r @ r > (0.5 * S.Ls) ** 2 else float(r @ S.fwd(t, y)[:2])
 
     def away(t, y):
-        return float(np.linalg.norm(y[:2] - x_star)) - 3.0 * Ls
+        return float(np.linalg.norm(y[:2] - S.x_star)) - 3.0 * S.Ls
 
     away.terminal = True
     closest.direction = 1.0
 
     def run(theta, dense=False):
         w = np.linalg.solve(Lc.T, [np.cos(theta), np.sin(theta)])
-        dx = 2e-2 * Ls * w / np.linalg.norm(w)
-        dx0 = _back_map(A, dx, r0 * Ls) @ dx
+        dx = 2e-2 * S.Ls * w / np.linalg.norm(w)
+        dx0 = _back_map(S.A, dx, S.r0 * S.Ls) @ dx
         sol = solve_ivp(
-            fwd,
+            S.fwd,
             (0.0, T_max),
-            _start_state(x_star, dx0, Q0, T3),
+            _start_state(S.x_star, dx0, S.Q0, S.T3),
             method="DOP853",
-            rtol=rtol,
-            atol=rtol * 1e-3 * Ls,
+            rtol=S.rtol,
+            atol=S.rtol * 1e-3 * S.Ls,
             events=(closest, away),
             dense_output=dense,
         )
-        side = float(np.sign((sol.y[:2, -1] - saddle) @ e_sep))
+        side = float(np.sign((sol.y[:2, -1] - S.saddle) @ e_sep))
         t_close = float(sol.t_events[0][0]) if len(sol.t_events[0]) else None
         if dense and t_close is None:  # no turning point: the orbit may sit on s until T_max
             tg = np.linspace(0.0, float(sol.t[-1]), 4001)
-            t_close = float(tg[int(np.argmin(np.linalg.norm(sol.sol(tg)[:2].T - saddle, axis=1)))])
-        miss = np.linalg.norm(sol.sol(t_close)[:2] - saddle) if dense else None
+            t_close = float(tg[int(np.argmin(np.linalg.norm(sol.sol(tg)[:2].T - S.saddle, axis=1)))])
+        miss = np.linalg.norm(sol.sol(t_close)[:2] - S.saddle) if dense else None
         return side, sol, t_close, miss
+
+    return run
+
+
+def _closest_angle(S, run):
+    """The start angle whose orbit comes closest to s: a scan, then golden-section search on the
+    closest-approach distance (it vanishes like |θ - θ*|^(μ/(μ+λ)) at the path)."""
 
     def dist(theta):
         return float(run(theta, dense=True)[3])
 
-    # the path is the orbit that comes closest to s: scan, then golden-section search on the
-    # closest-approach distance (it vanishes like |θ - θ*|^(μ/(μ+λ)) at the path)
     thetas = np.linspace(0.0, 2 * np.pi, 25)[:-1]
     d_scan = [dist(th) for th in thetas]
     i = int(np.argmin(d_scan))
@@ -264,7 +315,7 @@ def _forward_shooting_2d(dyn, der1, fwd, x_star, saddle, e_sep, Q0, A, T3, Qs, r
     g = 0.5 * (np.sqrt(5.0) - 1.0)
     c, e = hi - g * (hi - lo), lo + g * (hi - lo)
     dc, de = dist(c), dist(e)
-    while hi - lo > 1e-14 * (1.0 + abs(lo)) and min(dc, de) > 5e-5 * Ls:  # 2.5% of the stop radius
+    while hi - lo > 1e-14 * (1.0 + abs(lo)) and min(dc, de) > 5e-5 * S.Ls:  # 2.5% of the stop radius
         if dc < de:
             hi, e, de = e, c, dc
             c = hi - g * (hi - lo)
@@ -273,24 +324,218 @@ def _forward_shooting_2d(dyn, der1, fwd, x_star, saddle, e_sep, Q0, A, T3, Qs, r
             lo, c, dc = c, e, de
             e = lo + g * (hi - lo)
             de = dist(e)
-    lo = c if dc < de else e
-    hi = lo
-    _, sol, t_close, miss = run(lo, dense=True)
-    if t_close is None or miss > 1e-4 * Ls:
-        raise ConvergenceError(
-            f"shooting from x* = {x_star} did not reach the saddle {saddle} (closest approach "
-            f"{'none' if miss is None else f'{miss:.3g}'}, start angle {lo!r}..{hi!r})"
+    return c if dc < de else e
+
+
+def _saddle_rates(dyn, saddle):
+    """(μ, weak): the unstable rate of Db(s) and whether the path reaches s along a direction that
+    decays faster than 1.3 μ. Raises InputError unless s is an index-1 saddle."""
+    lam_s = np.linalg.eigvals(dyn.drift_jacobian(saddle))
+    mu = float(np.max(lam_s.real))
+    if not (mu > 0 and np.sum(lam_s.real > 0) == 1):
+        raise InputError(f"{saddle} is not an index-1 saddle of the drift (eigenvalues of Db: {lam_s})")
+    # backward integration from s starts O(δ²) off the orbit, and the error grows like (r/δ)^(λ/μ)
+    # while the orbit grows like r/δ: fine up to λ/μ ≈ 1.3 (error ≲ δ^0.7); beyond, shoot forward
+    # from x* (2-D)
+    weak = any(lam < 0 and abs(lam) > 1.3 * mu for lam in lam_s.real)
+    if weak and dyn.dim != 2:
+        raise InputError(
+            f"the fluctuation path reaches the saddle {saddle} with unstable rate {mu:.4g} below 1/1.3 of a "
+            "decay rate of Db(s); this needs forward shooting, implemented in 2-D only"
         )
-    r = sol.sol(t_close)[:2] - saddle
-    # forward orbits drift off the manifold near s (at rate μ while they approach at rate μ): stop
-    # at r_stop = 2e-3·|s - x*|; the caller adds the exponential tail of ∫c from there
-    tg = np.linspace(0.0, t_close, 2001)
-    dist = np.linalg.norm(sol.sol(tg)[:2].T - saddle, axis=1) - 2e-3 * Ls
-    j = int(np.argmax(dist <= 0))
-    t_m = brentq(lambda t: np.linalg.norm(sol.sol(t)[:2] - saddle) - 2e-3 * Ls, tg[j - 1], tg[j]) if j > 0 else tg[-1]
-    y = sol.sol(t_m)
-    rm = y[:2] - saddle
-    return [(sol.sol, (0.0, t_m))], float(y[-1]) - 0.5 * rm @ Qs @ rm, r, t_m  # V(s + r) = V(s) + ½rᵀQ(s)r
+    return mu, weak
+
+
+def _saddle_plane(dyn, saddle, x_star, mu):
+    """The Lagrangian plane of V at (s, 0): (Q(s), Xv, k, v) with Xv the position parts of its
+    invariant directions, k the one leaving at rate μ and v that direction in (x, p), pointing to x*.
+
+    The linearised flow ẋ = Db x + a p, ṗ = -Dbᵀp has the invariant directions p = eigenvector of
+    -Dbᵀ (eigenvalue ν ∈ {-μ, +|λ_i|}), x = (ν - Db)⁻¹ a p; built this way (not from eig of the
+    2d x 2d matrix) it stays well conditioned when μ ≈ |λ_i|."""
+    d = dyn.dim
+    Db_s = dyn.drift_jacobian(saddle)
+    a_s = dyn.hamiltonian_hess_p(saddle, np.zeros(d))
+    nu, Pv = np.linalg.eig(-Db_s.T)
+    nu, Pv = np.real(nu), np.real(Pv)
+    Xv = np.stack([np.linalg.solve(nu[i] * np.eye(d) - Db_s, a_s @ Pv[:, i]) for i in range(d)], axis=1)
+    Qs = Pv @ np.linalg.inv(Xv)
+    Qs = 0.5 * (Qs + Qs.T)
+    k = int(np.argmin(np.abs(nu + mu)))
+    v = np.concatenate([Xv[:, k], Pv[:, k]]) / np.linalg.norm(Xv[:, k])
+    if v[:d] @ (x_star - saddle) < 0:
+        v = -v
+    return Qs, Xv, k, v
+
+
+class _BackwardHalf(NamedTuple):
+    """The orbit from s backward in time to x*, and the meeting point of the two halves."""
+
+    orbit: object  # dense solution, y = (x, p, V(s) - V)
+    V_s: float
+    tau_m: float  # time of the meeting point x_m on the backward orbit
+    x_m: np.ndarray
+    V_m: float
+    xg: np.ndarray  # (4001, d) orbit samples
+    dx_end: np.ndarray  # where the orbit ends, relative to x*
+    nfev: int
+
+
+def _backward_half(S, v, delta, budget):
+    """Half 1: from the saddle, backward in time, until the orbit comes back to x*."""
+    d, x_star, Ls = S.dyn.dim, S.x_star, S.Ls
+    back = _orbit_rhs(S.der1, -1.0, budget)
+
+    def near(tau, y):
+        return float(np.linalg.norm(y[:d] - x_star)) - 1e-3 * Ls
+
+    def passed(tau, y):  # closest approach to x*: the backward orbit starts to move away again
+        r = y[:d] - x_star
+        return -1.0 if r @ r > (1e-2 * Ls) ** 2 else float(r @ back(tau, y)[:d])
+
+    near.terminal = passed.terminal = True
+    passed.direction = 1.0
+    T = 50.0 * (np.log(1.0 / delta) / S.mu + np.log(1.0 / S.r0) / S.rate_star)
+    y0 = np.concatenate([S.saddle + delta * Ls * v[:d], delta * Ls * v[d:], [0.0]])
+    sol = solve_ivp(
+        back,
+        (0.0, T),
+        y0,
+        method="DOP853",
+        rtol=S.rtol,
+        atol=S.rtol * 1e-3 * Ls,
+        events=(near, passed),
+        dense_output=True,
+    )
+    dx_end = sol.y[:d, -1] - x_star
+    if sol.status != 1 or np.linalg.norm(dx_end) > 1e-2 * Ls:
+        far = float(np.min(np.linalg.norm(sol.y[:d].T - x_star, axis=1)))
+        raise ConvergenceError(
+            f"the orbit leaving the saddle {S.saddle} backward in time does not come back to x* = {x_star} "
+            f"(closest {far:.3g}); is x* the attractor on this side of the saddle?"
+        )
+    V_s = float(sol.y[-1, -1]) + 0.5 * dx_end @ S.Q0 @ dx_end
+    tg = np.linspace(0.0, float(sol.t[-1]), 4001)
+    xg = sol.sol(tg)[:d].T
+    tau_m = float(tg[int(np.argmax(np.linalg.norm(xg - x_star, axis=1) <= np.linalg.norm(xg - S.saddle, axis=1)))])
+    y_m = sol.sol(tau_m)
+    return _BackwardHalf(sol.sol, V_s, tau_m, y_m[:d], V_s - float(y_m[-1]), xg, dx_end, sol.nfev)
+
+
+def _forward_half(S, half):
+    """Half 2: from x*, forward in time, shooting at x_m on the level V = V_m. Returns
+    (pieces, miss, t_m, nfev): the path as dense pieces in forward time, and the shooting residual.
+
+    The start is on the third-order expansion of V at x* (errors O(r0³) in V, O(r0²) in p and Q); the
+    shooting coordinates α displace a reference point of half 1 across the orbit, and the linearised
+    manifold flow ẋ = A δx run backward maps it to radius ~r0 (well conditioned at nodes too)."""
+    d, Ls = S.dyn.dim, S.Ls
+    i_ref = int(np.argmax(np.linalg.norm(half.xg - S.x_star, axis=1) <= 2e-2 * Ls))
+    dx_ref = half.xg[i_ref] - S.x_star if i_ref > 0 else half.dx_end
+    P = _back_map(S.A, dx_ref, S.r0 * Ls)
+    E = null_space(dx_ref[None, :]) * np.linalg.norm(dx_ref)  # (d, d-1)
+
+    def level(t, y):
+        return float(y[-1]) - half.V_m
+
+    level.terminal, level.direction = True, 1.0
+    T_f = 50.0 * (np.log(Ls / (S.r0 * Ls)) / S.rate_star + 1.0 / S.mu)
+
+    def shoot(alpha, dense=False):
+        y0 = _start_state(S.x_star, P @ (dx_ref + E @ alpha), S.Q0, S.T3)
+        s = solve_ivp(
+            S.fwd,
+            (0.0, T_f),
+            y0,
+            method="DOP853",
+            rtol=S.rtol,
+            atol=S.rtol * 1e-3 * Ls,
+            events=level,
+            dense_output=dense,
+        )
+        return (None if s.status != 1 else s.y[:d, -1] - half.x_m), s
+
+    nfev = [half.nfev]
+
+    def miss_of(alpha):
+        F, s = shoot(np.atleast_1d(alpha))
+        nfev[0] += s.nfev
+        if F is None:
+            raise ConvergenceError(f"the orbit leaving x* = {S.x_star} does not reach the level V = {half.V_m:.6g}")
+        return F
+
+    alpha, F = _bracket_angle(S, half, miss_of) if d == 2 else _gauss_newton(miss_of, d - 1, Ls)
+    if np.linalg.norm(F) > 1e-4 * Ls:
+        raise ConvergenceError(
+            f"shooting from x* = {S.x_star} to the fluctuation path of {S.saddle} did not converge "
+            f"(miss {np.linalg.norm(F):.3g})"
+        )
+    F, s = shoot(alpha, dense=True)
+    orbit_f, t_m = s.sol, float(s.t[-1])
+    pieces = [(orbit_f, (0.0, t_m)), (lambda t: half.orbit(t_m + half.tau_m - t), (t_m, t_m + half.tau_m))]
+    return pieces, F, t_m, nfev[0]
+
+
+def _bracket_angle(S, half, miss_of):
+    """2-D shooting: orbits do not cross, so the point where they reach the closed level curve V = V_m
+    moves monotonically with α; bracket the signed angle to x_m and bisect (robust at nodes, where
+    the path may be the exceptional orbit along the fast eigendirection)."""
+    ref = half.x_m - S.x_star
+
+    def angle(alpha):
+        h = miss_of(alpha) + ref
+        return float(np.arctan2(ref[0] * h[1] - ref[1] * h[0], ref @ h))
+
+    grid_a = np.linspace(-1.0, 1.0, 7)
+    phis = [angle(al) for al in grid_a]
+    brackets = [i for i in range(len(grid_a) - 1) if phis[i] * phis[i + 1] <= 0 and abs(phis[i] - phis[i + 1]) < np.pi]
+    if not brackets:
+        raise ConvergenceError(
+            f"shooting from x* = {S.x_star}: no start direction reaches the fluctuation path of {S.saddle}"
+        )
+    i = min(brackets, key=lambda i: abs(phis[i]) + abs(phis[i + 1]))
+    alpha = np.array([brentq(angle, grid_a[i], grid_a[i + 1], xtol=1e-13, rtol=1e-14, maxiter=200)])
+    return alpha, miss_of(alpha)
+
+
+def _gauss_newton(miss_of, m, Ls):
+    """Shooting in 3-D: Gauss–Newton with backtracking on |miss| over the m = d - 1 coordinates α."""
+    alpha, step = np.zeros(m), 1e-6
+    F = miss_of(alpha)
+    for _ in range(60):
+        if np.linalg.norm(F) < 1e-9 * Ls:
+            break
+        J = np.stack([(miss_of(alpha + step * np.eye(m)[j]) - F) / step for j in range(m)], axis=1)
+        da = -np.linalg.lstsq(J, F, rcond=None)[0]
+        da *= min(1.0, 0.5 / max(np.linalg.norm(da), 1e-300))
+        for _ in range(30):
+            F_new = miss_of(alpha + da)
+            if np.linalg.norm(F_new) < np.linalg.norm(F):
+                alpha, F = alpha + da, F_new
+                break
+            da *= 0.5
+        else:
+            break
+    return alpha, F
+
+
+def _along_path(S, pieces, t_m, Qs):
+    """Q and the transport integrals along the whole path, forward from x*: (t, Y, Q, ∫c, ∫uᵀQu, nfev,
+    mismatch of Q with Q(s) at the end)."""
+    d = S.dyn.dim
+    y0 = pieces[0][0](0.0)
+    dx0 = y0[:d] - S.x_star
+    e0 = S.dyn.hamiltonian_grad_p(y0[:d], y0[d : 2 * d])
+    Q_start = S.Q0 + np.einsum("ijk,k->ij", S.T3, dx0)
+    t, Q, int_diff, int_uqu, nq = _transport(S.der1, S.der2, pieces, e0 / np.linalg.norm(e0), Q_start, 1e-8)
+    int_diff += float(S.g @ np.linalg.solve(S.A, dx0))  # ∫ c over x* → start, c ≈ g·δx, δx(t) = exp(At) δx0
+    Y = np.array([pieces[0][0](ti) if ti <= t_m else pieces[-1][0](ti) for ti in t])
+    # the rest of the way into s, where the path approaches at rate μ and c, uᵀQu vanish like |x - s|, |x - s|²
+    _, u_end, _, Hxp_end, Hpp_end = S.der2.all(Y[-1:, :d], Y[-1:, d : 2 * d])
+    int_diff += float(np.trace(Hxp_end[0]) + 0.5 * np.trace(Q[-1] @ Hpp_end[0])) / S.mu
+    int_uqu += float(u_end[0] @ Q[-1] @ u_end[0]) / (2 * S.mu)
+    mismatch = float(np.abs(Q[-1] - Qs).max() / max(1.0, np.abs(Qs).max()))
+    return t, Y, Q, int_diff, int_uqu, nq, mismatch
 
 
 def fluctuation_path(dyn, x_star, saddle, *, delta=1e-7, r0=1e-4, rtol=1e-10) -> FluctuationPath:
@@ -312,193 +557,22 @@ def fluctuation_path(dyn, x_star, saddle, *, delta=1e-7, r0=1e-4, rtol=1e-10) ->
     der1 = _Derivs(dyn, 1e-5 * Ls)  # first differences for the orbit
     budget = [_MAX_EVALS]
     der2 = _Derivs(dyn, 2e-4 * Ls)  # second differences: truncation O(h²), rounding O(eps/h²)
-    lam_s = np.linalg.eigvals(dyn.drift_jacobian(saddle))
-    mu = float(np.max(lam_s.real))
-    if not (mu > 0 and np.sum(lam_s.real > 0) == 1):
-        raise InputError(f"{saddle} is not an index-1 saddle of the drift (eigenvalues of Db: {lam_s})")
-    # backward integration from s starts O(δ²) off the orbit, and the error grows like (r/δ)^(λ/μ)
-    # while the orbit grows like r/δ: fine up to λ/μ ≈ 1.3 (error ≲ δ^0.7); beyond, shoot forward
-    # from x* (2-D)
-    weak = any(lam < 0 and abs(lam) > 1.3 * mu for lam in lam_s.real)
-    if weak and d != 2:
-        raise InputError(
-            f"the fluctuation path reaches the saddle {saddle} with unstable rate {mu:.4g} below 1/1.3 of a "
-            "decay rate of Db(s); this needs forward shooting, implemented in 2-D only"
-        )
-    # the Lagrangian plane of V at (s, 0): the linearised flow ẋ = Db x + a p, ṗ = -Dbᵀp has the
-    # invariant directions p = eigenvector of -Dbᵀ (eigenvalue ν ∈ {-μ, +|λ_i|}), x = (ν - Db)⁻¹ a p;
-    # built this way (not from eig of the 2d x 2d matrix) it stays well conditioned when μ ≈ |λ_i|
-    Db_s = dyn.drift_jacobian(saddle)
-    a_s = dyn.hamiltonian_hess_p(saddle, np.zeros(d))
-    nu, Pv = np.linalg.eig(-Db_s.T)
-    nu, Pv = np.real(nu), np.real(Pv)
-    Xv = np.stack([np.linalg.solve(nu[i] * np.eye(d) - Db_s, a_s @ Pv[:, i]) for i in range(d)], axis=1)
-    Qs = Pv @ np.linalg.inv(Xv)
-    Qs = 0.5 * (Qs + Qs.T)
-    k = int(np.argmin(np.abs(nu + mu)))
-    v = np.concatenate([Xv[:, k], Pv[:, k]]) / np.linalg.norm(Xv[:, k])
-    if v[:d] @ (x_star - saddle) < 0:
-        v = -v
+    mu, weak = _saddle_rates(dyn, saddle)
+    Qs, Xv, k, v = _saddle_plane(dyn, saddle, x_star, mu)
     Q0 = dyn.potential_hessian(x_star)
-    jac_star = dyn.drift_jacobian(x_star)
-    A = jac_star + dyn.hamiltonian_hess_p(x_star, np.zeros(d)) @ Q0  # ẋ ≈ A δx on the manifold
+    A = dyn.drift_jacobian(x_star) + dyn.hamiltonian_hess_p(x_star, np.zeros(d)) @ Q0  # ẋ ≈ A δx on the manifold
     rate_star = float(np.min(np.linalg.eigvals(A).real))
-
     fwd = _orbit_rhs(der1, 1.0, budget)
     T3, g = third_order(dyn, x_star, Q0, 1e-4 * Ls)
+    S = _Setup(dyn, x_star, saddle, Ls, mu, der1, der2, fwd, Q0, A, rate_star, T3, g, r0, rtol)
     if weak:
-        pieces, V_s, F, t_m = _forward_shooting_2d(
-            dyn, der1, fwd, x_star, saddle, Xv[:, 1 - k], Q0, A, T3, Qs, r0, rtol, Ls, T_max=200.0 / mu
-        )
-        nfev = [0]
+        pieces, V_s, F, t_m = _forward_shooting_2d(S, Xv[:, 1 - k], Qs, T_max=200.0 / mu)
+        nfev = 0
     else:
-        # ---- half 1: from the saddle, backward in time --------------------------------------------
-        back = _orbit_rhs(der1, -1.0, budget)
-
-        def near(tau, y):
-            return float(np.linalg.norm(y[:d] - x_star)) - 1e-3 * Ls
-
-        def passed(tau, y):  # closest approach to x*: the backward orbit starts to move away again
-            r = y[:d] - x_star
-            return -1.0 if r @ r > (1e-2 * Ls) ** 2 else float(r @ back(tau, y)[:d])
-
-        near.terminal = passed.terminal = True
-        passed.direction = 1.0
-        T = 50.0 * (np.log(1.0 / delta) / mu + np.log(1.0 / r0) / rate_star)
-        y0 = np.concatenate([saddle + delta * Ls * v[:d], delta * Ls * v[d:], [0.0]])
-        sol = solve_ivp(
-            back,
-            (0.0, T),
-            y0,
-            method="DOP853",
-            rtol=rtol,
-            atol=rtol * 1e-3 * Ls,
-            events=(near, passed),
-            dense_output=True,
-        )
-        dx_end = sol.y[:d, -1] - x_star
-        if sol.status != 1 or np.linalg.norm(dx_end) > 1e-2 * Ls:
-            far = float(np.min(np.linalg.norm(sol.y[:d].T - x_star, axis=1)))
-            raise ConvergenceError(
-                f"the orbit leaving the saddle {saddle} backward in time does not come back to x* = {x_star} "
-                f"(closest {far:.3g}); is x* the attractor on this side of the saddle?"
-            )
-        orbit_b = sol.sol
-        V_s = float(sol.y[-1, -1]) + 0.5 * dx_end @ Q0 @ dx_end
-        tg = np.linspace(0.0, float(sol.t[-1]), 4001)
-        xg = orbit_b(tg)[:d].T
-        tau_m = float(tg[int(np.argmax(np.linalg.norm(xg - x_star, axis=1) <= np.linalg.norm(xg - saddle, axis=1)))])
-        y_m = orbit_b(tau_m)
-        x_m, V_m = y_m[:d], V_s - float(y_m[-1])
-
-        # ---- half 2: from x*, forward in time, shooting at x_m on the level V = V_m ----------------
-        # start on the third-order expansion of V at x* (errors O(r0³) in V, O(r0²) in p and Q); the
-        # shooting coordinates α displace a reference point of half 1 across the orbit, and the linearised
-        # manifold flow ẋ = A δx run backward maps it to radius ~r0 (well conditioned at nodes too)
-        i_ref = int(np.argmax(np.linalg.norm(xg - x_star, axis=1) <= 2e-2 * Ls))
-        dx_ref = xg[i_ref] - x_star if i_ref > 0 else dx_end
-        P = _back_map(A, dx_ref, r0 * Ls)
-        E = null_space(dx_ref[None, :]) * np.linalg.norm(dx_ref)  # (d, d-1)
-
-        def start(alpha):
-            return _start_state(x_star, P @ (dx_ref + E @ alpha), Q0, T3)
-
-        def level(t, y):
-            return float(y[-1]) - V_m
-
-        level.terminal, level.direction = True, 1.0
-        T_f = 50.0 * (np.log(Ls / (r0 * Ls)) / rate_star + 1.0 / mu)
-
-        def shoot(alpha, dense=False):
-            s = solve_ivp(
-                fwd,
-                (0.0, T_f),
-                start(alpha),
-                method="DOP853",
-                rtol=rtol,
-                atol=rtol * 1e-3 * Ls,
-                events=level,
-                dense_output=dense,
-            )
-            if s.status != 1:
-                return None, s
-            return s.y[:d, -1] - x_m, s
-
-        nfev = [sol.nfev]
-
-        def miss_of(alpha):
-            F, s = shoot(np.atleast_1d(alpha))
-            nfev[0] += s.nfev
-            if F is None:
-                raise ConvergenceError(f"the orbit leaving x* = {x_star} does not reach the level V = {V_m:.6g}")
-            return F
-
-        if d == 2:
-            # orbits do not cross: the point where they reach the closed level curve V = V_m moves
-            # monotonically with α, so bracket the signed angle to x_m and bisect (robust at nodes, where
-            # the path may be the exceptional orbit along the fast eigendirection)
-            ref = x_m - x_star
-
-            def angle(alpha):
-                h = miss_of(alpha) + ref
-                return float(np.arctan2(ref[0] * h[1] - ref[1] * h[0], ref @ h))
-
-            grid_a = np.linspace(-1.0, 1.0, 7)
-            phis = [angle(al) for al in grid_a]
-            brackets = [
-                i for i in range(len(grid_a) - 1) if phis[i] * phis[i + 1] <= 0 and abs(phis[i] - phis[i + 1]) < np.pi
-            ]
-            if not brackets:
-                raise ConvergenceError(
-                    f"shooting from x* = {x_star}: no start direction reaches the fluctuation path of {saddle}"
-                )
-            i = min(brackets, key=lambda i: abs(phis[i]) + abs(phis[i + 1]))
-            alpha = np.array([brentq(angle, grid_a[i], grid_a[i + 1], xtol=1e-13, rtol=1e-14, maxiter=200)])
-            F = miss_of(alpha)
-        else:
-            # Gauss–Newton with backtracking on |miss|
-            alpha, step = np.zeros(d - 1), 1e-6
-            F = miss_of(alpha)
-            for _ in range(60):
-                if np.linalg.norm(F) < 1e-9 * Ls:
-                    break
-                J = np.stack([(miss_of(alpha + step * np.eye(d - 1)[j]) - F) / step for j in range(d - 1)], axis=1)
-                da = -np.linalg.lstsq(J, F, rcond=None)[0]
-                da *= min(1.0, 0.5 / max(np.linalg.norm(da), 1e-300))
-                for _ in range(30):
-                    F_new = miss_of(alpha + da)
-                    if np.linalg.norm(F_new) < np.linalg.norm(F):
-                        alpha, F = alpha + da, F_new
-                        break
-                    da *= 0.5
-                else:
-                    break
-        if np.linalg.norm(F) > 1e-4 * Ls:
-            raise ConvergenceError(
-                f"shooting from x* = {x_star} to the fluctuation path of {saddle} did not converge "
-                f"(miss {np.linalg.norm(F):.3g})"
-            )
-        F, s = shoot(alpha, dense=True)
-        orbit_f, t_m = s.sol, float(s.t[-1])
-
-        pieces = [
-            (orbit_f, (0.0, t_m)),
-            (lambda t: orbit_b(t_m + tau_m - t), (t_m, t_m + tau_m)),
-        ]
-
-    # ---- Q and the transport integrals along the whole path, forward from x* ------------------
-    y0 = pieces[0][0](0.0)
-    dx0 = y0[:d] - x_star
-    e0 = dyn.hamiltonian_grad_p(y0[:d], y0[d : 2 * d])
-    Q_start = Q0 + np.einsum("ijk,k->ij", T3, dx0)
-    t, Q, int_diff, int_uqu, nq = _transport(der1, der2, pieces, e0 / np.linalg.norm(e0), Q_start, 1e-8)
-    int_diff += float(g @ np.linalg.solve(A, dx0))  # ∫ c over x* → start, c ≈ g·δx, δx(t) = exp(At) δx0
-    Y = np.array([pieces[0][0](ti) if ti <= t_m else pieces[-1][0](ti) for ti in t])
-    # the rest of the way into s, where the path approaches at rate μ and c, uᵀQu vanish like |x - s|, |x - s|²
-    _, u_end, _, Hxp_end, Hpp_end = der2.all(Y[-1:, :d], Y[-1:, d : 2 * d])
-    int_diff += float(np.trace(Hxp_end[0]) + 0.5 * np.trace(Q[-1] @ Hpp_end[0])) / mu
-    int_uqu += float(u_end[0] @ Q[-1] @ u_end[0]) / (2 * mu)
-    mismatch = float(np.abs(Q[-1] - Qs).max() / max(1.0, np.abs(Qs).max()))
+        half = _backward_half(S, v, delta, budget)
+        V_s = half.V_s
+        pieces, F, t_m, nfev = _forward_half(S, half)
+    t, Y, Q, int_diff, int_uqu, nq, mismatch = _along_path(S, pieces, t_m, Qs)
     return FluctuationPath(
         t=t,
         x=Y[:, :d],
@@ -509,7 +583,7 @@ def fluctuation_path(dyn, x_star, saddle, *, delta=1e-7, r0=1e-4, rtol=1e-10) ->
         info={
             "riccati_mismatch": mismatch,
             "miss": float(np.linalg.norm(F)),
-            "nfev": nfev[0] + nq,
+            "nfev": nfev + nq,
             "mu": mu,
             "int_uQu": int_uqu,
         },

@@ -14,8 +14,9 @@ from fwpotential.analysis import wgraph
 from fwpotential.analysis.weights import hwang_weights, manifold_density
 from fwpotential.errors import AttractorError, ConvergenceError, FWWarning, InputError
 from fwpotential.geometry import flow as _flow
+from fwpotential.geometry.attractor import Attractor
 from fwpotential.geometry.equilibria import critical_points, stable_in_higher_order
-from fwpotential.geometry.grid import Attractor, Grid
+from fwpotential.geometry.grid import Grid
 from fwpotential.model.dynamics import coerce_dynamics, langevin, sgd
 from fwpotential.model.loss import coerce_loss
 from fwpotential.solvers.api import check_method, quasipotential
@@ -518,7 +519,7 @@ def _neighbourhoods(grid, atts, cells):
     out = []
     for a in atts:
         if a.mask is not None:
-            out.append(_flow._dilate(a.mask, int(np.ceil(cells))))
+            out.append(_flow.dilate(a.mask, int(np.ceil(cells))))
         else:
             out.append(np.linalg.norm(X - a.point, axis=-1) <= r)
     return out

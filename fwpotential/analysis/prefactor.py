@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from fwpotential.analysis.fluctuation import fluctuation_path
 from fwpotential.errors import ConvergenceError, InputError
+from fwpotential.solvers import exact1d
 
 KINDS = ("hwang", "diffusion", "chain")
 
@@ -73,8 +75,6 @@ def log_K(land, kind) -> np.ndarray:
 # ---- fluctuation paths (2-D, 3-D) ---------------------------------------------------------------
 def _integral_path(dyn, land, xi, s, kind):
     """∫_{x_i → s} c dt along the fluctuation path (shooting + Riccati), cached in land.info."""
-    from fwpotential.analysis.fluctuation import fluctuation_path
-
     cache = land.info.setdefault("fluctuation_paths", {})
     key = (tuple(np.round(np.ravel(xi), 12)), tuple(np.round(np.ravel(s), 12)))
     if key not in cache:
@@ -92,9 +92,7 @@ def _integral_path(dyn, land, xi, s, kind):
 # ---- 1-D ------------------------------------------------------------------------------------------
 def _pstar(dyn, x, sigma):
     """Signed non-zero root p*(x) of H(x, p) = 0 on the side sigma (climbing)."""
-    from fwpotential.solvers.exact1d import _rate
-
-    rate, ok = _rate(dyn, np.asarray(x, float), sigma)
+    rate, ok = exact1d.climb_rate(dyn, np.asarray(x, float), sigma)
     return np.where(ok, sigma * rate, np.nan)
 
 

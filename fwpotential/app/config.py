@@ -191,7 +191,7 @@ class ProblemFile:
 
     def build_attractors(self, grid):
         """None (find the stable equilibria) or the list given in ``[solve] attractors`` / ``sets``."""
-        from fwpotential.geometry.grid import Attractor
+        from fwpotential.geometry.attractor import Attractor
         from fwpotential.model.loss import Loss
 
         S = self.solve

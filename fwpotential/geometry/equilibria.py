@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fwpotential.errors import DimensionError, InputError, NonFiniteError
-from fwpotential.model.loss import Loss, coerce_loss
+from fwpotential.model.dynamics import Dynamics
+from fwpotential.model.loss import coerce_loss
 
 __all__ = ["CriticalPoints", "critical_points"]
 
@@ -55,8 +56,6 @@ class CriticalPoints:
 
 def _field(obj):
     """(F, JF, value, symmetric) for a loss (F = ∇f) or dynamics (F = b)."""
-    from fwpotential.model.dynamics import Dynamics
-
     if isinstance(obj, Dynamics):
         val = obj.loss.value if obj.loss is not None else None
         return obj.drift, obj.drift_jacobian, val, False, obj.dim
@@ -112,7 +111,7 @@ def critical_points(obj, box, *, n_starts=None, seed=0, tol=1e-9) -> CriticalPoi
     Parameters
     ----------
     obj : Loss, expression string or Dynamics
-    box : sequence of (lo, hi) or Grid
+    box : sequence of (lo, hi), or any object with a ``bounds`` attribute (a Grid)
     n_starts : int, optional
         Number of starts (default about 30 per dimension for d ≤ 3, capped at 8000).
     seed : int
@@ -126,10 +125,8 @@ def critical_points(obj, box, *, n_starts=None, seed=0, tol=1e-9) -> CriticalPoi
     >>> cps.kinds
     ('minimum', 'maximum', 'minimum')
     """
-    from fwpotential.geometry.grid import Grid
-
     F, JF, val, symmetric, d = _field(obj)
-    bounds = box.bounds if isinstance(box, Grid) else box
+    bounds = getattr(box, "bounds", box)
     try:
         lo = np.array([float(b[0]) for b in bounds])
         hi = np.array([float(b[1]) for b in bounds])
@@ -206,7 +203,7 @@ def _field_scale(F, lo, hi, d, rng):
     return float(s) if np.isfinite(s) and s > 0 else 1.0
 
 
-def _newton_equilibrium(dynamics, x):
+def newton_equilibrium(dynamics, x):
     """Newton on b(x) = 0 from one point; returns (x*, converged)."""
     x = np.asarray(x, dtype=float).reshape(1, -1)
     span = np.maximum(1.0, np.abs(x))
@@ -239,7 +236,3 @@ def stable_in_higher_order(dynamics, x, radius, *, n_directions=256, seed=0) -> 
         if not np.all(np.einsum("nd,nd->n", b, u) < 0):
             return False
     return True
-
-
-def is_loss(obj) -> bool:
-    return isinstance(obj, (Loss, str))

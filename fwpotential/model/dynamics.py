@@ -9,7 +9,7 @@ import sympy as sp
 
 from fwpotential.errors import CovarianceError, DimensionError, InputError
 from fwpotential.model import expressions as _expr
-from fwpotential.model.loss import FiniteSum, Loss, _fd_jac, as_points, check_finite, coerce_loss
+from fwpotential.model.loss import FiniteSum, Loss, as_points, check_finite, coerce_loss, fd_jacobian
 from fwpotential.model.noise import BatchNoise, FiniteSumNoise, GaussianNoise, NoiseLaw
 
 __all__ = ["Dynamics", "Diffusion", "langevin", "sgd"]
@@ -64,7 +64,7 @@ class Dynamics:
     def drift_jacobian(self, x) -> np.ndarray:
         """Db(x), shape (..., d, d), entry [i, j] = ∂b_i/∂x_j."""
         x = as_points(x, self.dim)
-        J = np.asarray(self._jac(x), dtype=float) if self._jac is not None else _fd_jac(self._drift, x)
+        J = np.asarray(self._jac(x), dtype=float) if self._jac is not None else fd_jacobian(self._drift, x)
         return check_finite("drift Jacobian", J, x)
 
     def noise_cov(self, x) -> np.ndarray:

@@ -127,7 +127,7 @@ class Loss:
         x = as_points(x, self.dim)
         if self._grad is None:
             self._warn_fd("gradient")
-            g = _fd_grad(self._value, x)
+            g = fd_gradient(self._value, x)
         else:
             g = np.asarray(self._grad(x), dtype=float)
         if g.shape != x.shape:
@@ -139,8 +139,8 @@ class Loss:
         x = as_points(x, self.dim)
         if self._hess is None:
             self._warn_fd("Hessian")
-            grad = self._grad if self._grad is not None else (lambda y: _fd_grad(self._value, y))
-            H = _fd_jac(grad, x)
+            grad = self._grad if self._grad is not None else (lambda y: fd_gradient(self._value, y))
+            H = fd_jacobian(grad, x)
             H = 0.5 * (H + np.swapaxes(H, -1, -2))
         else:
             H = np.asarray(self._hess(x), dtype=float)
@@ -192,12 +192,12 @@ def _fd_partials(fn, x):
     return np.concatenate(parts, axis=-1)
 
 
-def _fd_grad(fn, x):
+def fd_gradient(fn, x):
     """Central-difference gradient of a scalar function, shape (..., d)."""
     return _fd_partials(fn, x)
 
 
-def _fd_jac(fn, x):
+def fd_jacobian(fn, x):
     """Central-difference Jacobian of a vector function (..., d) -> (..., d): J[..., i, k] = ∂F_i/∂x_k."""
     return _fd_partials(fn, x)
 

@@ -19,7 +19,7 @@ from scipy.special import logsumexp
 from fwpotential.errors import CovarianceError, DimensionError, FWWarning, InputError
 from fwpotential.model import _cost_kernels as _ck
 from fwpotential.model import expressions as _expr
-from fwpotential.model.loss import as_points, check_finite
+from fwpotential.model.loss import FiniteSum, as_points, check_finite, fd_gradient, fd_jacobian
 
 __all__ = [
     "NoiseLaw",
@@ -477,8 +477,6 @@ class FiniteSumNoise(_DiscreteNoise):
         self.loss = self.dim = None
 
     def _on_bind(self):
-        from fwpotential.model.loss import FiniteSum
-
         if not isinstance(self.loss, FiniteSum):
             raise InputError("minibatch noise needs a FiniteSum loss (fw.FiniteSum([...]))")
         N, B = self.loss.n_samples, self.batch_size
@@ -603,9 +601,7 @@ class CustomNoise(NoiseLaw):
         if self._grad is not None:
             return np.asarray(self._grad(x, p), dtype=float)
         self._fd_warn("cgf_grad")
-        from fwpotential.model.loss import _fd_grad
-
-        return _fd_grad(
+        return fd_gradient(
             lambda q: self._cgf(np.broadcast_to(x[..., None, :], q.shape) if q.ndim > x.ndim else x, q),
             np.broadcast_to(p, np.broadcast_shapes(x.shape, p.shape)).copy(),
         )
@@ -615,10 +611,10 @@ class CustomNoise(NoiseLaw):
         if self._hess is not None:
             return np.asarray(self._hess(x, p), dtype=float)
         self._fd_warn("cgf_hess")
-        from fwpotential.model.loss import _fd_jac
-
         pb = np.broadcast_to(p, np.broadcast_shapes(x.shape, p.shape)).copy()
-        H = _fd_jac(lambda q: self.cgf_grad(np.broadcast_to(x[..., None, :], q.shape) if q.ndim > x.ndim else x, q), pb)
+        H = fd_jacobian(
+            lambda q: self.cgf_grad(np.broadcast_to(x[..., None, :], q.shape) if q.ndim > x.ndim else x, q), pb
+        )
         return 0.5 * (H + np.swapaxes(H, -1, -2))
 
     def cov(self, x):

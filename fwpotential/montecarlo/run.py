@@ -31,6 +31,7 @@ import numpy as np
 
 from fwpotential import _progress
 from fwpotential.errors import FWWarning, InputError
+from fwpotential.geometry.equilibria import newton_equilibrium
 from fwpotential.montecarlo import checkpoint as _checkpoint
 from fwpotential.montecarlo.labels import Labels
 from fwpotential.montecarlo.model import ChainModel
@@ -352,12 +353,10 @@ def _stability(dyn, gamma, land, X0):
     if land is not None:
         mins = np.atleast_2d(np.asarray(land.attractors, dtype=float))
     else:
-        from fwpotential.geometry.equilibria import _newton_equilibrium
-
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FWWarning)
-                xs, ok = _newton_equilibrium(dyn, X0[0])
+                xs, ok = newton_equilibrium(dyn, X0[0])
         except Exception:  # noqa: BLE001 - only a diagnostic
             ok = False
         mins = np.atleast_2d(xs) if ok else np.zeros((0, dyn.dim))

@@ -9,7 +9,8 @@ import numpy as np
 
 from fwpotential import _progress
 from fwpotential.errors import DimensionError, GridError, InputError
-from fwpotential.geometry.grid import Attractor, Grid
+from fwpotential.geometry.attractor import Attractor
+from fwpotential.geometry.grid import Grid
 from fwpotential.model.dynamics import coerce_dynamics
 
 __all__ = ["QuasiPotential", "quasipotential", "METHODS"]

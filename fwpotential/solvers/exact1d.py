@@ -64,9 +64,9 @@ def solve(dynamics, grid, attractor, *, quad_points=8):
         mid = 0.5 * (a + bnd)
         half = 0.5 * (bnd - a)
         y = mid[:, None] + half[:, None] * gl_t[None, :]
-        rate, reach = _rate(dynamics, y, sigma)
+        rate, reach = climb_rate(dynamics, y, sigma)
         # the end points: a root must exist there too for the piece to be crossed
-        _, reach_end = _rate(dynamics, bnd[:, None], sigma)
+        _, reach_end = climb_rate(dynamics, bnd[:, None], sigma)
         piece = np.abs(half) * np.sum(rate * gl_w, axis=1)
         piece = _graded(dynamics, piece, a, bnd, quiet, sigma, gl_t, gl_w)
         ok = reach.all(axis=1) & reach_end[:, 0] & np.isfinite(piece)
@@ -131,15 +131,20 @@ def _graded(dynamics, piece, a, bnd, quiet, sigma, gl_t, gl_w, levels=16):
             j = np.arange(max(deepest, 0) + 1)
             lo, hi = z + length * 2.0 ** (-j - 1), z + length * 2.0 ** (-j)
             y = 0.5 * (lo + hi)[:, None] + 0.5 * (hi - lo)[:, None] * gl_t[None, :]
-            rate, _ = _rate(dynamics, y, sigma)
+            rate, _ = climb_rate(dynamics, y, sigma)
             shells = np.abs(0.5 * (hi - lo)) * np.sum(rate * gl_w, axis=1)
             diverges = deepest >= 2 * levels and shells[-1] > 0 and shells[-1] >= 0.5 * shells[-1 - levels]
             piece[k] = np.inf if diverges or not np.isfinite(shells).all() else float(np.sum(shells))
     return piece
 
 
-def _rate(dynamics, y, sigma):
-    """r(y) = σ p*(y) where σ b(y) < 0, else 0; and whether a root exists. y: any shape."""
+def climb_rate(dynamics, y, sigma):
+    """The slope of the 1-D quasi-potential on the side ``sigma`` = ±1 of the attractor.
+
+    r(y) = σ p*(y) ≥ 0 where σ b(y) < 0 (the path climbs against the drift), p*(y) the non-zero root of
+    H(y, p) = 0; r = 0 where the drift carries the path; +inf where H(y, ·) has no such root. Returns
+    ``(rate, reachable)``, arrays of the shape of ``y``.
+    """
     shape = y.shape
     yf = y.reshape(-1, 1)
     b = dynamics.drift(yf)[:, 0]
