@@ -38,7 +38,8 @@ if TYPE_CHECKING:  # the same names for type checkers and the API docs; test_api
     from fwpotential.model.loss import FiniteSum, Loss
     from fwpotential.model.noise import CustomNoise, FiniteSumNoise, GaussianNoise, IsotropicNoise, NoiseLaw
     from fwpotential.montecarlo.check import MCCheck, mc_check
-    from fwpotential.montecarlo.run import Exits, Occupation, Run, simulate
+    from fwpotential.montecarlo.results import Exits, Occupation, Run
+    from fwpotential.montecarlo.run import simulate
     from fwpotential.solvers.api import METHODS, QuasiPotential, quasipotential
     from fwpotential.stationary.chain import StationaryChain, stationary_chain
     from fwpotential.stationary.fokkerplanck import FokkerPlanck, fokker_planck
@@ -77,9 +78,9 @@ _PUBLIC = {
     "manifold_density": "fwpotential.analysis.weights",
     # Monte Carlo
     "simulate": "fwpotential.montecarlo.run",
-    "Run": "fwpotential.montecarlo.run",
-    "Occupation": "fwpotential.montecarlo.run",
-    "Exits": "fwpotential.montecarlo.run",
+    "Run": "fwpotential.montecarlo.results",
+    "Occupation": "fwpotential.montecarlo.results",
+    "Exits": "fwpotential.montecarlo.results",
     "mc_check": "fwpotential.montecarlo.check",
     "MCCheck": "fwpotential.montecarlo.check",
     # stationary laws

@@ -7,7 +7,8 @@ import pytest
 from test_montecarlo import DW, double_well_land
 
 import fwpotential as fw
-from fwpotential.montecarlo import _chains, simulate
+from fwpotential.montecarlo import simulate
+from fwpotential.stationary import gth
 from fwpotential.stationary.chain import stationary_chain
 
 
@@ -45,12 +46,12 @@ def test_gth_matches_dense_solve_on_random_chain():
     P /= P.sum(1, keepdims=True)
     lo = np.array([max(0, i - 3) for i in range(n)])
     hi = np.array([min(n - 1, i + 3) for i in range(n)])
-    lo_f = _chains.profile_lower(lo, hi)
+    lo_f = gth.profile_lower(lo, hi)
     off = np.concatenate([[0], np.cumsum(hi - lo_f + 1)])
     vals = np.zeros(off[-1])
     for i in range(n):
         vals[off[i] : off[i + 1]] = P[i, lo_f[i] : hi[i] + 1]
-    pi, status = _chains.gth_solve(vals, off[:-1].copy(), lo_f, hi)
+    pi, status = gth.gth_solve(vals, off[:-1].copy(), lo_f, hi)
     assert status == 0
     w, V = np.linalg.eig(P.T)
     ref = np.real(V[:, np.argmin(np.abs(w - 1))])
@@ -119,3 +120,14 @@ def test_split_chain_asks_for_a_finer_grid():
         r"refine the grid to h <= 5e-05 .*or use a larger step_size",
     ):
         stationary_chain(dyn, 0.001, fw.Grid([(-2, 2)], (101,)))
+
+
+def test_gth_row_entirely_below_its_diagonal():
+    """A row whose entries all lie left of the diagonal (the chain jumps far down from the last
+    state): the profile still holds the diagonal, so the elimination reads only stored entries."""
+    n = 6
+    rows = np.array([0, 1, 2, 3, 4, 5])
+    cols = np.array([1, 2, 3, 4, 5, 0])  # a cycle: 5 -> 0 only
+    pi, status = gth.gth_stationary(n, rows, cols, np.ones(n))
+    assert status == 0
+    np.testing.assert_allclose(pi, np.full(n, 1.0 / n), rtol=1e-14)

@@ -13,7 +13,7 @@ import fwpotential as fw
 from fwpotential.app import cli, config, problem
 from fwpotential.app.config import ConfigError, loads
 from fwpotential.model import expressions as _expr
-from fwpotential.montecarlo import _chains
+from fwpotential.montecarlo import codegen
 
 EXAMPLES = Path(fw.__file__).resolve().parent / "examples"
 TOUCH = "__import__('pathlib').Path('SENTINEL').touch()"
@@ -199,7 +199,7 @@ def test_nonsmooth_gradient_prints_for_numba():
     """The chain hook of a loss whose gradient holds a DiracDelta term prints (the term is dropped)."""
     f = fw.Loss.from_expr("x*sign(x) + y**2")  # d/dx = sign(x) + 2x DiracDelta(x)
     assert f.grad(np.array([-0.5, 1.0])) == pytest.approx([-1.0, 2.0])
-    src = _chains.gaussian_block_source(f, 4, L=np.eye(2))
+    src = codegen.gaussian_block_source(f, 4, L=np.eye(2))
     assert "DiracDelta" not in src and "copysign" in src
     compile(src, "<hook>", "exec")  # valid Python
 

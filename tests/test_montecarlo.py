@@ -5,7 +5,6 @@ a tolerance of 4 standard errors from the run, and assert the error bar is small
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
 import signal
 import warnings
@@ -17,11 +16,9 @@ import pytest
 from scipy.integrate import quad
 
 import fwpotential as fw
-from fwpotential.montecarlo import _chains, mc_check, simulate
+from fwpotential.montecarlo import _kernel, _rng, codegen, mc_check, runners, seeding, simulate
 from fwpotential.montecarlo import check as check_mod
 from fwpotential.stationary.chain import stationary_chain
-
-sim_mod = importlib.import_module("fwpotential.montecarlo.run")
 
 DW = "(x**2 - 1)**2 / 4 + 0.15*x"  # minima -1.0679, 0.9143; maximum 0.1536
 
@@ -243,7 +240,7 @@ def test_ctrl_c_leaves_valid_checkpoint(tmp_path, monkeypatch):
     dyn = fw.sgd(fw.Loss.from_expr(DW), noise=fw.GaussianNoise(0.5))
     kw = dict(step_size=0.1, n_steps=30_000, n_chains=512, x0=[1.0], seed=2, progress=False)
     ref = simulate(dyn, **kw)
-    orig = sim_mod._NumbaRunner.advance
+    orig = runners.NumbaRunner.advance
     calls = {"n": 0}
 
     def advance(self, st, t0, n):
@@ -252,11 +249,11 @@ def test_ctrl_c_leaves_valid_checkpoint(tmp_path, monkeypatch):
         if calls["n"] == 2:
             os.kill(os.getpid(), signal.SIGINT)  # handled between blocks
 
-    monkeypatch.setattr(sim_mod._NumbaRunner, "advance", advance)
+    monkeypatch.setattr(runners.NumbaRunner, "advance", advance)
     path = tmp_path / "int.npz"
     with pytest.raises(KeyboardInterrupt):
         simulate(dyn, checkpoint=path, **kw)
-    monkeypatch.setattr(sim_mod._NumbaRunner, "advance", orig)
+    monkeypatch.setattr(runners.NumbaRunner, "advance", orig)
     res = simulate(dyn, checkpoint=path, **kw)
     assert 0 < res.info["resumed_from"] < kw["n_steps"]
     np.testing.assert_array_equal(ref.positions, res.positions)
@@ -383,7 +380,7 @@ def test_errors():
 
 def test_ziggurat_normals_moments():
     keys = np.stack([s.generate_state(4, np.uint64) for s in np.random.SeedSequence(0).spawn(4)])
-    z = _chains.normals(keys, 250_000).reshape(-1)
+    z = _rng.normals(keys, 250_000).reshape(-1)
     n = z.size
     assert abs(z.mean()) < 4 / np.sqrt(n)
     assert abs(z.var() - 1) < 4 * np.sqrt(2 / n)
@@ -400,7 +397,7 @@ def test_one_kernel_step_matches_reference_update():
     run = simulate(dyn, step_size=0.05, n_steps=1, n_chains=50, x0=X0, seed=12, progress=False)
     assert run.info["backend"] == "numba"
     keys = np.stack([s.generate_state(4, np.uint64) for s in np.random.SeedSequence(12).spawn(50)])
-    xi = _chains.normals(keys, 2)
+    xi = _rng.normals(keys, 2)
     ref = X0 - 0.05 * (loss.grad(X0) + np.sqrt(dyn.noise.scalar(X0))[:, None] * xi)
     np.testing.assert_allclose(run.positions, ref, rtol=1e-13, atol=1e-13)
 
@@ -408,7 +405,7 @@ def test_one_kernel_step_matches_reference_update():
 def test_spawned_states_equal_seed_sequence_spawn():
     for seed in (0, 9, 2**32 - 1, 2**32 + 7, 2**70 + 3, 2**140 + 1):
         ref = np.stack([s.generate_state(4, np.uint64) for s in np.random.SeedSequence(seed).spawn(37)])
-        np.testing.assert_array_equal(sim_mod.spawned_states(seed, 37), ref)
+        np.testing.assert_array_equal(seeding.spawned_states(seed, 37), ref)
 
 
 @pytest.mark.parametrize("model", ["gaussian", "finite_sum"])
@@ -434,9 +431,9 @@ def test_blocking_does_not_change_results(monkeypatch, model):
         ref = simulate(dyn, **kw)
         runs = []
         for nb, buf in ((1, 7), (32, 5000)):
-            monkeypatch.setattr(_chains, "GAUSS_NB", nb)
-            monkeypatch.setattr(_chains, "SUM_NB", nb)
-            monkeypatch.setattr(_chains, "BUF_DOUBLES", buf)
+            monkeypatch.setattr(_kernel, "GAUSS_NB", nb)
+            monkeypatch.setattr(_kernel, "SUM_NB", nb)
+            monkeypatch.setattr(_kernel, "BUF_DOUBLES", buf)
             runs.append(simulate(dyn, **kw))
     assert ref.info["backend"] == "numba"
     assert 0 < ref.n_diverged < 21 and ref.counts.sum() > 0
@@ -449,14 +446,14 @@ def test_hook_cache_file_and_in_memory_fallback(tmp_path, monkeypatch):
     dyn = fw.sgd(fw.Loss.from_expr("x**2/2 + 0.123*x**4"), noise=fw.IsotropicNoise("0.5 + x**2"))
     kw = dict(step_size=0.1, n_steps=50, n_chains=20, x0=[0.3], seed=1, progress=False)
     monkeypatch.setenv("FWPOTENTIAL_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(_chains, "_HOOKS", {})
+    monkeypatch.setattr(codegen, "_HOOKS", {})
     cached = simulate(dyn, **kw)
     files = list((tmp_path / "mc_hooks").glob("fwpotential_hook_*.py"))
     assert len(files) == 1 and "def block(" in files[0].read_text()
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("")
     monkeypatch.setenv("FWPOTENTIAL_CACHE_DIR", str(blocker))  # cannot make a folder there
-    monkeypatch.setattr(_chains, "_HOOKS", {})
+    monkeypatch.setattr(codegen, "_HOOKS", {})
     memory = simulate(dyn, **kw)
     np.testing.assert_array_equal(cached.positions, memory.positions)
 

@@ -163,7 +163,11 @@ def _run_fokker_planck(lands, fpc, say, stages):
             say(f"Fokker-Planck: {LABELS[lab]} at eps = {e:g} ...")
             t0 = time.perf_counter()
             fp = fokker_planck(L.dynamics, L.grid, float(e))
-            row = {"eps": float(e), "gap": fp.gap(L), "masses": fp.basin_masses(L).tolist()}
+            row = {
+                "eps": float(e),
+                "gap": fp.gap(L),
+                "masses": fp.basin_masses(L)[:-1].tolist(),
+            }  # attractors only, as predicted_*
             for kind in ("hwang", "diffusion", "chain"):
                 try:
                     row[f"predicted_{kind}"] = L.predicted_masses(float(e), kind=kind).tolist()

@@ -10,7 +10,7 @@ import sympy as sp
 from fwpotential.errors import CovarianceError, DimensionError, InputError
 from fwpotential.model import expressions as _expr
 from fwpotential.model.loss import FiniteSum, Loss, as_points, check_finite, coerce_loss, fd_jacobian
-from fwpotential.model.noise import FiniteSumNoise, GaussianNoise, NoiseLaw
+from fwpotential.model.noise import BatchNoise, FiniteSumNoise, GaussianNoise, NoiseLaw
 
 __all__ = ["Dynamics", "Diffusion", "langevin", "sgd"]
 
@@ -127,23 +127,7 @@ class Dynamics:
         """s as a function of the loss value when b = -∇f and a = s(f) I (Langevin: s = 2; constant or
         f-dependent isotropic SGD noise), else None. This is the class where W has a closed form in the
         basin, V = 2 (G(f) - G(f*)) with G' = 1/s, and the eikonal reduction of theory.md §3 applies."""
-        law, scale = self.noise, 1.0
-        if isinstance(law, _Batched):
-            law, scale = law.inner, 1.0 / law.B
-        if self.loss is None or not isinstance(law, GaussianNoise):
-            return None
-        if law._const is not None:
-            A = law._const
-            if not np.allclose(A, A[0, 0] * np.eye(A.shape[0]), rtol=0, atol=1e-14 * abs(A[0, 0])):
-                return None
-            c = float(A[0, 0]) * scale
-            return lambda fv: np.full(np.shape(fv), c)
-        if law._scalar is not None and not law.uses_x:
-            zero = np.zeros(self.dim)
-            return lambda fv: (
-                scale * law._scalar(np.broadcast_to(zero, np.shape(fv) + (self.dim,)), np.asarray(fv, float))
-            )
-        return None
+        return None if self.loss is None else self.noise.loss_variance()
 
     def potential_hessian(self, x_star) -> np.ndarray:
         """∇²V at an equilibrium x*: C⁻¹ where J C + C Jᵀ + a(x*) = 0, J = Db(x*) (theory.md §3).
@@ -351,7 +335,7 @@ def sgd(loss, noise=None, *, batch_size=None, replace=True, name=None) -> Dynami
         if isinstance(law, FiniteSumNoise):
             law = law if batch_size is None else FiniteSumNoise(int(B), replace=law.replace)
         elif B != 1:
-            law = _Batched(law, int(B))
+            law = BatchNoise(law, int(B))
         kind_name = f"SGD ({type(noise).__name__}{'' if B == 1 else f', B={B}'}) on {loss.name}"
     else:
         raise InputError(f"noise must be a noise law, 'exact', 'gaussian' or None, got {type(noise).__name__}")
@@ -364,49 +348,6 @@ def sgd(loss, noise=None, *, batch_size=None, replace=True, name=None) -> Dynami
         kind="sgd",
         name=name or kind_name,
     )
-
-
-class _Batched(NoiseLaw):
-    """Mean of B independent draws of a law: Λ_B(x, p) = B Λ(x, p / B)."""
-
-    def __init__(self, law, B):
-        self.inner, self.B = law, B
-        self.is_gaussian = law.is_gaussian
-        self.loss = self.dim = None
-
-    def _on_bind(self):
-        self.inner = self.inner.bind(self.loss, self.dim)
-
-    def cgf(self, x, p):
-        return self.B * self.inner.cgf(x, self._pts(p) / self.B)
-
-    def cgf_grad(self, x, p):
-        return self.inner.cgf_grad(x, self._pts(p) / self.B)
-
-    def cgf_hess(self, x, p):
-        return self.inner.cgf_hess(x, self._pts(p) / self.B) / self.B
-
-    def cov(self, x):
-        return self.inner.cov(x) / self.B
-
-    def conjugate(self, x, u):
-        return self.B * self.inner.conjugate(x, u)
-
-    def support(self, x, e):
-        return self.inner.support(x, e)
-
-    def geometric_cost(self, x, b, e):
-        # {<b, p> + B Λ(p / B) <= 0} is B times the inner law's set
-        c = self.inner.geometric_cost(x, b, e)
-        return None if c is None else self.B * c
-
-    def sample(self, x, rng):
-        x = self._pts(x)
-        return np.mean([self.inner.sample(x, rng) for _ in range(self.B)], axis=0)
-
-    def scalar(self, x):
-        s = self.inner.scalar(x) if hasattr(self.inner, "scalar") else None
-        return None if s is None else s / self.B
 
 
 def coerce_dynamics(obj):

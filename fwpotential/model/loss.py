@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
@@ -10,7 +11,7 @@ import sympy as sp
 from fwpotential.errors import DimensionError, ExpressionError, FWWarning, InputError, NonFiniteError
 from fwpotential.model import expressions as _expr
 
-__all__ = ["Loss", "FiniteSum"]
+__all__ = ["Loss", "FiniteSum", "SampleExpressions"]
 
 _CHUNK = 2_000_000  # floats per finite-difference batch
 
@@ -201,6 +202,29 @@ def fd_jacobian(fn, x):
     return _fd_partials(fn, x)
 
 
+@dataclass(frozen=True)
+class SampleExpressions:
+    """The samples of :meth:`FiniteSum.from_expr`: f_i(x) = ``expr`` at the coordinates and at row
+    i of the data columns (parameters already substituted).
+
+    Attributes
+    ----------
+    expr : sympy.Expr
+        The sample loss in the symbols ``variables`` and ``data_names`` (real SymPy symbols).
+    variables : tuple of str
+        Coordinate names, in order (d of them).
+    data_names : tuple of str
+        Data column names, in order.
+    columns : tuple of ndarray (N,)
+        The data columns, in the order of ``data_names``.
+    """
+
+    expr: sp.Expr
+    variables: tuple
+    data_names: tuple
+    columns: tuple
+
+
 class FiniteSum(Loss):
     """f = (1/N) Σ_i f_i, a loss with N samples (for SGD's minibatch noise).
 
@@ -214,6 +238,14 @@ class FiniteSum(Loss):
     ``sample_grads(x)`` gives ∇f_i(x) with shape (..., N, d); :func:`fwpotential.sgd` builds the
     exact minibatch noise law from them (theory.md §2). For many samples sharing one formula use
     :meth:`from_expr` with data arrays, which evaluates all samples in one vectorised call.
+
+    Attributes
+    ----------
+    samples : list of Loss or None
+        The per-sample losses (None for :meth:`from_expr`).
+    sample_expressions : SampleExpressions or None
+        The formula and data of :meth:`from_expr` (None for a list of samples).
+    n_samples : int
     """
 
     def __init__(self, samples):
@@ -229,6 +261,7 @@ class FiniteSum(Loss):
                 f"FiniteSum samples have different dimensions {sorted(dims)}; build them with the same variables=[...]"
             )
         self.samples = samples
+        self.sample_expressions = None
         self.n_samples = len(samples)
         d = dims.pop()
         super().__init__(
@@ -271,6 +304,9 @@ class FiniteSum(Loss):
 
         obj = cls.__new__(cls)
         obj.samples = None
+        obj.sample_expressions = SampleExpressions(
+            expr=e, variables=tuple(names), data_names=dnames, columns=tuple(cols)
+        )
         obj.n_samples = len(cols[0])
         obj._sample_values = lambda x: per_sample(fv, x)
         obj._sample_grads = lambda x: np.stack([per_sample(g, x) for g in gv], axis=-1)

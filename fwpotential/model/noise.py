@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from itertools import combinations
+from dataclasses import dataclass
+from itertools import combinations, combinations_with_replacement
 
 import numpy as np
 from scipy.special import logsumexp
@@ -20,9 +21,44 @@ from fwpotential.model import _cost_kernels as _ck
 from fwpotential.model import expressions as _expr
 from fwpotential.model.loss import FiniteSum, as_points, check_finite, fd_gradient, fd_jacobian
 
-__all__ = ["NoiseLaw", "GaussianNoise", "IsotropicNoise", "FiniteSumNoise", "CustomNoise"]
+__all__ = [
+    "NoiseLaw",
+    "GaussianNoise",
+    "IsotropicNoise",
+    "FiniteSumNoise",
+    "CustomNoise",
+    "BatchNoise",
+    "CompiledNoise",
+]
 
 MAX_SUBSETS = 20_000  # exact without-replacement law enumerates at most this many batches
+
+
+@dataclass(frozen=True)
+class CompiledNoise:
+    """How a compiled chain kernel draws Z for one step (from :meth:`NoiseLaw.compiled_form`).
+
+    Attributes
+    ----------
+    kind : {"constant", "scalar", "minibatch"}
+        "constant": Z is the mean of ``draws`` independent N(0, ``covariance``) vectors;
+        "scalar": the mean of ``draws`` independent N(0, s(x) I) vectors, s = ``variance``;
+        "minibatch": the minibatch noise of a FiniteSum, ``draws`` sample indices per step.
+    draws : int
+        Independent draws averaged per step (the batch size B).
+    covariance : ndarray (d, d) or None
+        The constant covariance of one draw ("constant").
+    variance : sympy.Expr or None
+        s in the coordinates and the loss value ``f`` ("scalar").
+    replace : bool
+        Minibatch indices drawn with replacement ("minibatch").
+    """
+
+    kind: str
+    draws: int = 1
+    covariance: np.ndarray | None = None
+    variance: object = None
+    replace: bool = True
 
 
 class NoiseLaw:
@@ -34,6 +70,11 @@ class NoiseLaw:
     - ``conjugate(x, u)`` → (...): Λ*(x, u) = sup_p <p, u> - Λ(x, p) (+inf where infinite)
     - ``support(x, e)`` → (...): sup over the support of -Z of <e, -Z> (+inf when unbounded)
     - ``sample(x, rng)`` → (..., d): one draw of Z at each point
+
+    and, for the consumers that treat some laws in closed form (Monte Carlo kernels, the exact
+    finite-step chain, the eikonal reduction): ``constant_covariance()``, ``loss_variance()``,
+    ``compiled_form()``, ``point_masses(x)`` and ``describe()``; each returns None (or a generic
+    answer) where the law has no such form.
     """
 
     is_gaussian = False
@@ -69,6 +110,29 @@ class NoiseLaw:
         """sup {<p, e> : <b, p> + Λ(x, p) <= 0} for drift b(x), shape broadcast(x, e)[:-1], by a method
         of the law itself; None when the law has none (the caller then searches over speeds)."""
         return None
+
+    def constant_covariance(self):
+        """Cov Z (d, d) when it does not depend on x, else None."""
+        return None
+
+    def loss_variance(self):
+        """s as a function of the loss value, ``s(f) -> (...)``, when Cov Z = s(f(x)) I depends on x
+        only through f (constants included), else None."""
+        return None
+
+    def compiled_form(self):
+        """A :class:`CompiledNoise` when a compiled kernel can draw Z without calling Python, else
+        None (the Monte Carlo driver then samples with :meth:`sample`)."""
+        return None
+
+    def point_masses(self, x, *, max_atoms=20_000):
+        """The law of Z at points x (n, d) as point masses: atoms (n, K, d) and their
+        probabilities (K,), when it is finitely supported, else None."""
+        return None
+
+    def describe(self):
+        """What one draw of Z is, in words (``Run.info["model"]``)."""
+        return f"{type(self).__name__} sampler"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,6 +281,31 @@ class GaussianNoise(NoiseLaw):
         ):
             return np.sqrt(self.scalar(x))[..., None] * xi
         return np.einsum("...ij,...j->...i", psd_sqrt(self.cov(x)), xi)
+
+    def constant_covariance(self):
+        return None if self._const is None else self._const.copy()
+
+    def loss_variance(self):
+        if self._const is not None:
+            A = self._const
+            if not np.allclose(A, A[0, 0] * np.eye(A.shape[0]), rtol=0, atol=1e-14 * abs(A[0, 0])):
+                return None
+            c = float(A[0, 0])
+            return lambda fv: np.full(np.shape(fv), c)
+        if self._scalar is not None and not self.uses_x:
+            zero, d, s = np.zeros(self.dim), self.dim, self._scalar
+            return lambda fv: s(np.broadcast_to(zero, np.shape(fv) + (d,)), np.asarray(fv, float))
+        return None
+
+    def compiled_form(self):
+        if self._const is not None:
+            return CompiledNoise(kind="constant", covariance=self._const.copy())
+        if self._scalar is not None and getattr(self, "scalar_expr", None) is not None:
+            return CompiledNoise(kind="scalar", variance=self.scalar_expr)
+        return None  # a callable or a matrix field
+
+    def describe(self):
+        return "Gaussian noise"
 
 
 class IsotropicNoise(GaussianNoise):
@@ -429,6 +518,42 @@ class FiniteSumNoise(_DiscreteNoise):
         N, B = self.loss.n_samples, self.batch_size
         return 1.0 / B if self.replace else (N - B) / (B * (N - 1)) if N > 1 else 0.0
 
+    def compiled_form(self):
+        return CompiledNoise(kind="minibatch", draws=self.batch_size, replace=self.replace)
+
+    def point_masses(self, x, *, max_atoms=20_000):
+        """Atoms z (n, K, d) of the batch-mean noise and their probabilities (K,): the multisets of
+        B indices with their multinomial weights (with replacement, B > 1), else the K equally
+        likely atoms of :meth:`atoms`.
+
+        Raises
+        ------
+        InputError
+            More than ``max_atoms`` multisets.
+        """
+        x = self._pts(x)
+        if self.replace and self.batch_size > 1:
+            N, B = self.loss.n_samples, self.batch_size
+            combos = math.comb(N + B - 1, B)
+            if combos > max_atoms:
+                raise InputError(f"the batch-mean law has C({N}+{B}-1, {B}) = {combos} atoms (> {max_atoms})")
+            g = self.loss.sample_grads(x)  # (n, N, d)
+            sets = np.array(list(combinations_with_replacement(range(N), B)), dtype=np.intp)
+            counts = np.stack([np.bincount(s, minlength=N) for s in sets])
+            logw = (
+                math.lgamma(B + 1)
+                - np.sum([[math.lgamma(c + 1) for c in row] for row in counts], axis=1)
+                - B * math.log(N)
+            )
+            z = np.einsum("kn,pnd->pkd", counts / B, g) - g.mean(axis=1, keepdims=True)
+            return z, np.exp(logw)
+        z = self.atoms(x)  # B = 1 with replacement, or exact subsets without
+        return z, np.full(z.shape[1], 1.0 / z.shape[1])
+
+    def describe(self):
+        how = "with" if self.replace else "without"
+        return f"minibatch B={self.batch_size} ({how} replacement) of N={self.loss.n_samples}"
+
 
 # ---------------------------------------------------------------------------------------------
 class CustomNoise(NoiseLaw):
@@ -511,6 +636,83 @@ class CustomNoise(NoiseLaw):
         if z.shape != x.shape:
             raise DimensionError(f"CustomNoise sampler returned shape {z.shape}, expected {x.shape}")
         return z
+
+
+class BatchNoise(NoiseLaw):
+    """Mean of B independent draws of a law: Λ_B(x, p) = B Λ(x, p / B), Cov Z = Cov/B.
+
+    Built by ``fw.sgd(loss, noise=law, batch_size=B)`` for a law of one sample's gradient noise.
+
+    Parameters
+    ----------
+    law : NoiseLaw
+        The law of one draw (``inner``).
+    batch_size : int
+        B ≥ 1.
+    """
+
+    def __init__(self, law, batch_size):
+        self.inner, self.batch_size = law, int(batch_size)
+        self.is_gaussian = law.is_gaussian
+        self.loss = self.dim = None
+
+    def _on_bind(self):
+        self.inner = self.inner.bind(self.loss, self.dim)
+
+    def cgf(self, x, p):
+        return self.batch_size * self.inner.cgf(x, self._pts(p) / self.batch_size)
+
+    def cgf_grad(self, x, p):
+        return self.inner.cgf_grad(x, self._pts(p) / self.batch_size)
+
+    def cgf_hess(self, x, p):
+        return self.inner.cgf_hess(x, self._pts(p) / self.batch_size) / self.batch_size
+
+    def cov(self, x):
+        return self.inner.cov(x) / self.batch_size
+
+    def conjugate(self, x, u):
+        return self.batch_size * self.inner.conjugate(x, u)
+
+    def support(self, x, e):
+        return self.inner.support(x, e)
+
+    def geometric_cost(self, x, b, e):
+        # {<b, p> + B Λ(p / B) <= 0} is B times the inner law's set
+        c = self.inner.geometric_cost(x, b, e)
+        return None if c is None else self.batch_size * c
+
+    def sample(self, x, rng):
+        x = self._pts(x)
+        return np.mean([self.inner.sample(x, rng) for _ in range(self.batch_size)], axis=0)
+
+    def scalar(self, x):
+        """The scalar s(x)/B when the inner law's covariance is s(x) I (else None)."""
+        s = self.inner.scalar(x) if hasattr(self.inner, "scalar") else None
+        return None if s is None else s / self.batch_size
+
+    def constant_covariance(self):
+        a = self.inner.constant_covariance()
+        return None if a is None else a / self.batch_size
+
+    def loss_variance(self):
+        s, scale = self.inner.loss_variance(), 1.0 / self.batch_size
+        return None if s is None else (lambda fv: np.asarray(scale * s(fv)))
+
+    def compiled_form(self):
+        form = self.inner.compiled_form()
+        if form is None or form.kind == "minibatch":
+            return None
+        return CompiledNoise(
+            kind=form.kind,
+            draws=form.draws * self.batch_size,
+            covariance=form.covariance,
+            variance=form.variance,
+            replace=form.replace,
+        )
+
+    def describe(self):
+        return f"{self.inner.describe()}, mean of B={self.batch_size} draws"
 
 
 # ---------------------------------------------------------------------------------------------

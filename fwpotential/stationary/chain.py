@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from itertools import combinations_with_replacement
 
 import numpy as np
 from scipy.special import ndtr
@@ -22,9 +21,7 @@ from scipy.special import ndtr
 from fwpotential import _progress
 from fwpotential.errors import ConvergenceError, GridError, InputError
 from fwpotential.geometry.grid import Grid
-from fwpotential.model.dynamics import _Batched
-from fwpotential.model.noise import FiniteSumNoise, GaussianNoise
-from fwpotential.montecarlo import _chains as _k
+from fwpotential.stationary.gth import gth_stationary
 
 __all__ = ["stationary_chain", "StationaryChain"]
 
@@ -57,8 +54,9 @@ class StationaryChain:
     info: dict = field(default_factory=dict)
 
     def basin_masses(self, land) -> np.ndarray:
-        """Stationary mass of each basin of ``land`` (nearest node of ``land.grid``; last entry: no
-        basin or off the landscape's grid), shape (m + 1,)."""
+        """Stationary mass of each basin of ``land`` (nearest node of ``land.grid``), shape (m + 1,):
+        entry i for attractor i, the last entry no basin or off the landscape's grid (as
+        :meth:`FokkerPlanck.basin_masses` and :attr:`Occupation.fractions`)."""
         m = len(np.atleast_2d(land.attractors))
         pts = self.grid.points().reshape(-1, self.grid.dim)
         g = land.grid
@@ -132,32 +130,29 @@ def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=
     pts = grid.points().reshape(-1, grid.dim)
     mean = pts - gamma * dynamics.loss.grad(pts)
     noise = dynamics.noise
-    if dynamics.kind == "langevin":
-        eps = gamma if temperature is None else float(temperature)
-        cov = np.broadcast_to(2 * gamma * eps * np.eye(grid.dim), (len(pts), grid.dim, grid.dim))
-        rows = _gaussian_rows(grid, mean, cov)
-        kernel = f"gaussian (ULA, ε={eps:g})"
-    elif isinstance(noise, FiniteSumNoise):
-        atoms, w = _finite_sum_atoms(noise, pts)
+    eps = gamma if temperature is None else float(temperature)
+    masses = None if dynamics.kind == "langevin" else _point_masses(noise, pts)
+    if masses is not None:
+        atoms, w = masses
         rows = _atom_rows(grid, mean[:, None, :] - gamma * atoms, w)
         cov = gamma**2 * noise.cov(pts)
         kernel = f"atoms ({atoms.shape[1]} per node)"
-    elif isinstance(noise, GaussianNoise) or (isinstance(noise, _Batched) and isinstance(noise.inner, GaussianNoise)):
-        cov = gamma**2 * dynamics.noise_cov(pts)
+    elif noise.is_gaussian:  # N(x - γ∇f, γ² a) for SGD, N(x - γ∇f, γ ε a) = N(x - γ∇f, 2γε I) for ULA
+        cov = (gamma * eps if dynamics.kind == "langevin" else gamma**2) * dynamics.noise_cov(pts)
         rows = _gaussian_rows(grid, mean, cov)
-        kernel = "gaussian"
+        kernel = f"gaussian (ULA, ε={eps:g})" if dynamics.kind == "langevin" else "gaussian"
     else:
         raise InputError(
-            f"stationary_chain needs Gaussian or finite-sum noise, got {type(noise).__name__}; use fw.simulate"
+            f"stationary_chain needs Gaussian or finite-sum noise, got {noise.describe()}; use fw.simulate"
         )
-    lo, hi, seg, lost = rows
+    lo, _, seg, lost = rows
     _progress.advance(text="GTH")
     try:
         keep, n_transient = _closed_class(lo, seg, grid.size)
     except ConvergenceError as exc:
         raise ConvergenceError(f"{exc}; {_closed_class_advice(grid, gamma, cov)}") from None
     pi = np.zeros(grid.size)
-    pi[keep] = _gth(lo, hi, seg, keep)
+    pi[keep] = _gth(lo, seg, keep)
     P = pi.reshape(grid.shape)
     info = {
         "n_states": grid.size,
@@ -168,7 +163,16 @@ def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=
         "seconds": time.perf_counter() - t0,
         "method": "gth",
     }
-    return StationaryChain(P, P / float(np.prod(grid.spacing)), grid, gamma, info)
+    return StationaryChain(
+        probabilities=P, density=P / float(np.prod(grid.spacing)), grid=grid, step_size=gamma, info=info
+    )
+
+
+def _coo(lo, seg):
+    """Row, column and value of every stored entry of the rows ``seg`` (row i from column lo[i])."""
+    rows = np.repeat(np.arange(len(seg)), [len(r) for r in seg])
+    cols = np.concatenate([lo[i] + np.arange(len(r)) for i, r in enumerate(seg)])
+    return rows, cols, np.concatenate(seg)
 
 
 def _closed_class(lo, seg, n):
@@ -177,9 +181,7 @@ def _closed_class(lo, seg, n):
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
-    rows = np.repeat(np.arange(n), [len(r) for r in seg])
-    cols = np.concatenate([lo[i] + np.arange(len(r)) for i, r in enumerate(seg)])
-    vals = np.concatenate(seg)
+    rows, cols, vals = _coo(lo, seg)
     nz = vals > 0
     G = csr_matrix((np.ones(int(nz.sum())), (rows[nz], cols[nz])), shape=(n, n))
     n_comp, comp = connected_components(G, directed=True, connection="strong")
@@ -197,32 +199,18 @@ def _closed_class(lo, seg, n):
     return keep, n - len(keep)
 
 
-def _gth(lo, hi, seg, keep):
+def _gth(lo, seg, keep):
     """GTH on the sub-chain of the states ``keep`` (a closed class: rows stay stochastic)."""
     n = len(lo)
-    if len(keep) == n:
-        sub_lo, sub_hi, sub_seg = lo, hi, seg
-    else:
+    rows, cols, vals = _coo(lo, seg)
+    if len(keep) < n:
         new = np.full(n, -1, np.int64)
         new[keep] = np.arange(len(keep))
-        sub_lo, sub_hi, sub_seg = np.zeros(len(keep), np.int64), np.zeros(len(keep), np.int64), []
-        for a, i in enumerate(keep):
-            cols = lo[i] + np.flatnonzero(seg[i] > 0)
-            c = new[cols]
-            if np.any(c < 0):
-                raise ConvergenceError("internal: a closed class leaks")  # pragma: no cover
-            sub_lo[a], sub_hi[a] = c.min(), c.max()
-            row = np.zeros(c.max() - c.min() + 1)
-            row[c - c.min()] = seg[i][seg[i] > 0]
-            sub_seg.append(row)
-    lo_f = _k.profile_lower(sub_lo, sub_hi)
-    off = np.zeros(len(sub_lo) + 1, np.int64)
-    np.cumsum(sub_hi - lo_f + 1, out=off[1:])
-    vals = np.zeros(int(off[-1]))
-    for i in range(len(sub_lo)):
-        a = off[i] + sub_lo[i] - lo_f[i]
-        vals[a : a + len(sub_seg[i])] = sub_seg[i]
-    pi, status = _k.gth_solve(vals, off[:-1].copy(), lo_f, sub_hi)
+        use = (new[rows] >= 0) & (vals > 0)
+        rows, cols, vals = new[rows[use]], new[cols[use]], vals[use]
+        if np.any(cols < 0):
+            raise ConvergenceError("internal: a closed class leaks")  # pragma: no cover
+    pi, status = gth_stationary(len(keep), rows, cols, vals)
     if status != 0:
         raise ConvergenceError("GTH met a state with no way down: the discretised chain is not irreducible")
     return pi
@@ -306,25 +294,12 @@ def _gaussian_rows(grid, mean, cov):
     return lo, hi, seg, lost
 
 
-def _finite_sum_atoms(noise, pts):
-    """Atoms z_k(x) (n, K, d) of the minibatch noise Z and their probabilities (K,)."""
-    if noise.replace and noise.batch_size > 1:
-        N, B = noise.loss.n_samples, noise.batch_size
-        combos = math.comb(N + B - 1, B)
-        if combos > MAX_ATOMS:
-            raise InputError(
-                f"the batch-mean law has C({N}+{B}-1, {B}) = {combos} atoms (> {MAX_ATOMS}); use fw.simulate"
-            )
-        g = noise.loss.sample_grads(pts)  # (n, N, d)
-        sets = np.array(list(combinations_with_replacement(range(N), B)), dtype=np.intp)
-        counts = np.stack([np.bincount(s, minlength=N) for s in sets])
-        logw = (
-            math.lgamma(B + 1) - np.sum([[math.lgamma(c + 1) for c in row] for row in counts], axis=1) - B * math.log(N)
-        )
-        z = np.einsum("kn,pnd->pkd", counts / B, g) - g.mean(axis=1, keepdims=True)
-        return z, np.exp(logw)
-    z = noise.atoms(pts)  # B = 1 with replacement, or exact subsets without
-    return z, np.full(z.shape[1], 1.0 / z.shape[1])
+def _point_masses(noise, pts):
+    """The law's atoms (n, K, d) and weights (K,) at the nodes, or None when it has none."""
+    try:
+        return noise.point_masses(pts, max_atoms=MAX_ATOMS)
+    except InputError as exc:
+        raise InputError(f"{exc}; use fw.simulate") from None
 
 
 def _atom_rows(grid, ys, w):

@@ -23,6 +23,7 @@ from fwpotential import _progress
 from fwpotential.errors import FWWarning, GridError, InputError
 from fwpotential.geometry.grid import Grid
 from fwpotential.model.dynamics import coerce_dynamics
+from fwpotential.stationary.gth import gth_stationary
 
 __all__ = ["FokkerPlanck", "fokker_planck"]
 
@@ -51,13 +52,17 @@ class FokkerPlanck:
     info: dict = field(default_factory=dict)
 
     def basin_masses(self, land) -> np.ndarray:
-        """Probability of each basin of ``land.basins`` (same grid), shape (m,); the mass on nodes of
-        no basin is in ``info`` of nothing: it is returned as ``1 - sum``."""
+        """Probability of each basin of ``land.basins`` (same grid), shape (m + 1,): entry i for
+        attractor i, the last entry the mass on nodes of no basin (label -1), as
+        :meth:`StationaryChain.basin_masses` and :attr:`Occupation.fractions`."""
         if land.grid.shape != self.grid.shape or land.grid.bounds != self.grid.bounds:
             raise GridError("the landscape and the Fokker-Planck solution must share one grid")
         vol = float(np.prod(self.grid.spacing))
         m = len(land.attractors)
-        return np.array([self.density[land.basins == i].sum() * vol for i in range(m)])
+        basins = np.asarray(land.basins)
+        masses = [self.density[basins == i].sum() * vol for i in range(m)]
+        masses.append(self.density[(basins < 0) | (basins >= m)].sum() * vol)
+        return np.array(masses)
 
     def gap(self, land, level=None) -> float:
         """max |(-ε log p) - W| over the nodes with W ≤ ``level``, both shifted to minimum 0.
@@ -285,7 +290,7 @@ def fokker_planck(
         "scheme": f"FiPy finite volumes, {scheme} convection",
         "solver": "gth" if use_gth else "lu",
     }
-    return FokkerPlanck(dens, mel, grid, eps, info)
+    return FokkerPlanck(density=dens, minus_eps_log_p=mel, grid=grid, eps=eps, info=info)
 
 
 def _too_small_eps_advice(grid, eps, peclet, target=30.0):
@@ -303,8 +308,6 @@ def _too_small_eps_advice(grid, eps, peclet, target=30.0):
 def _gth_null_vector(B, grid, order):
     """Null vector of the conservative generator B (columns sum to 0 in the unscaled gauge; here
     B_ij ≥ 0 off the diagonal) by GTH state reduction, in the ordering of smallest bandwidth."""
-    from fwpotential.montecarlo._chains import gth_solve, profile_lower
-
     n = grid.size
     if grid.dim == 2 and grid.shape[1] < grid.shape[0]:
         perm = np.argsort(order)  # node order (y fastest): bandwidth shape[1]
@@ -316,20 +319,7 @@ def _gth_null_vector(B, grid, order):
     # row-stochastic P = I + Qᵀ/λ with Q_ji = B_ij (i ≠ j): only the off-diagonal rates matter to GTH
     off = C.row != C.col
     r, c, v = inv[C.col[off]], inv[C.row[off]], C.data[off]
-    if np.any(v < 0):
-        v = np.maximum(v, 0.0)
-    lam = 1.0
-    lo = np.arange(n, dtype=np.int64)
-    hi = np.arange(n, dtype=np.int64)
-    np.minimum.at(lo, r, c)
-    np.maximum.at(hi, r, c)
-    lo_f = profile_lower(lo, hi)
-    width = hi - lo_f + 1
-    offs = np.zeros(n + 1, np.int64)
-    np.cumsum(width, out=offs[1:])
-    vals = np.zeros(int(offs[-1]))
-    vals[offs[r] + c - lo_f[r]] += v / lam
-    pi, status = gth_solve(vals, offs[:-1].copy(), lo_f, hi)
+    pi, status = gth_stationary(n, r, c, np.maximum(v, 0.0))
     if status != 0:
         raise InputError("the discretised Fokker-Planck generator is not irreducible (a cell cannot be left)")
     return pi[inv]
