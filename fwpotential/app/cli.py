@@ -171,6 +171,12 @@ def _demo(args):
 
 
 # ------------------------------------------------------------------------------------------------
+def _quiet_flags(parser):
+    """-q/--quiet and --no-progress, shared by the commands that compute."""
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages or bars on stderr")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (step messages stay)")
+
+
 def build_parser():
     parser = _Parser(
         prog="fwpotential",
@@ -190,15 +196,14 @@ def build_parser():
     )
     demo.add_argument("--out", metavar="DIR", help="output folder (default ./fwpotential-demo)")
     demo.add_argument("--no-montecarlo", action="store_true", help="skip the Monte Carlo check")
-    demo.add_argument("-q", "--quiet", action="store_true", help="no progress messages or bars on stderr")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bars (step messages stay)")
+    _quiet_flags(demo)
     demo.set_defaults(func=_demo)
 
     run = sub.add_parser(
         "run",
         help="run a problem file (TOML) or a gallery example",
         description="Compute what a problem file describes and write results.npz (arrays), summary.json, report.md and "
-        "figures/ under --out. See docs/problem-files.md for the format.",
+        "figures/ under --out. The format is in docs/cli.md, 'Problem files'.",
     )
     run.add_argument("problem", nargs="?", metavar="PROBLEM.toml", help="the problem file")
     run.add_argument("--example", metavar="NAME", help="run a gallery example instead (see 'fwpotential examples')")
@@ -207,8 +212,7 @@ def build_parser():
         "--format", nargs="+", choices=["png", "pdf", "svg"], help="figure formats (default from the file, else png)"
     )
     run.add_argument("--no-montecarlo", action="store_true", help="skip the [montecarlo] runs")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress messages or bars on stderr")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars (step messages stay)")
+    _quiet_flags(run)
     run.set_defaults(func=_run)
 
     ex = sub.add_parser(

@@ -4,7 +4,7 @@ A problem file says what to compute; :mod:`fwpotential.app.problem` builds the o
 :mod:`fwpotential.app.report` computes them and :mod:`fwpotential.app.render` writes the files.
 Every unknown key, missing field and wrong type is a :class:`ConfigError` (an ``InputError``) whose
 message names the key (``[noise] variance``) and the expected form. The full reference is
-``docs/problem-files.md``; the shortest file:
+``docs/cli.md`` ("Problem files"); the shortest file:
 
 .. code-block:: toml
 
