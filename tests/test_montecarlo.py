@@ -193,7 +193,9 @@ def test_mc_check_warns_on_too_few_crossings():
     land = double_well_land(dyn, n=201)
     with pytest.warns(fw.FWWarning, match="crossings"):
         chk = mc_check(land, dyn, step_sizes=[0.05, 0.04], n_steps=500, n_chains=16, seed=1)
-    assert chk.notes
+    assert chk.info["warnings"] and "warning: " in str(chk)
+    with pytest.warns(DeprecationWarning, match=r'info\["warnings"\]'):
+        assert chk.notes == chk.info["warnings"]  # the old name, deprecated
 
 
 def _run_all(run):
@@ -518,7 +520,7 @@ def test_mc_check_warns_when_the_burn_in_is_too_short():
     land = double_well_land(dyn, n=201)
     with pytest.warns(fw.FWWarning, match="relaxation times"):
         chk = mc_check(land, dyn, step_sizes=[0.13, 0.17], n_steps=3000, n_chains=128, seed=1, burn_in=0)
-    assert any("increase burn_in" in n for n in chk.notes)
+    assert any("increase burn_in" in n for n in chk.info["warnings"])
     with warnings.catch_warnings():
         warnings.simplefilter("error", fw.FWWarning)
         mc_check(land, dyn, step_sizes=[0.13, 0.17], n_steps=3000, n_chains=128, seed=1, burn_in=1000)

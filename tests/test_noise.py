@@ -332,6 +332,9 @@ def test_finite_sum_covariances(B, data2, rng):
         assert not exact.is_gaussian and gauss.is_gaussian
         np.testing.assert_allclose(exact.noise_cov(x), factor * S, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(gauss.noise_cov(x), factor * S, rtol=1e-12, atol=1e-14)
+        law = fw.FiniteSumNoise(B, replace=replace).bind(data2, 2)
+        np.testing.assert_array_equal(law.gaussian_cov(x), gauss.noise_cov(x))
+        assert law.sample_deviations(x).shape == (20, N, 2)
         np.testing.assert_allclose(exact.drift(x), gauss.drift(x), rtol=0, atol=0)
         if replace is False and B == N:
             np.testing.assert_array_equal(exact.noise_cov(x), 0.0)

@@ -205,7 +205,7 @@ def _run_montecarlo(lands, mc, say, stages, notes):
         out[lab] = [_mc_row(run, y, s) for run, y, s in zip(chk.runs, chk.log_ratio, chk.log_ratio_se)]
         fits[lab] = _mc_fit(chk)
         runs[lab] = chk.runs
-        notes += [f"Monte Carlo, {LABELS[lab]}: {n}" for n in chk.notes]
+        notes += [f"Monte Carlo, {LABELS[lab]}: {n}" for n in chk.info["warnings"]]
     return out, fits, runs
 
 

@@ -319,14 +319,7 @@ def sgd(loss, noise=None, *, batch_size=None, replace=True, name=None) -> Dynami
             )
         law = FiniteSumNoise(int(B), replace=replace).bind(loss, loss.dim)
         if noise == "gaussian":
-            factor = law.gaussian_cov_factor()
-            exact = law
-
-            def cov(x):
-                z = exact.atoms(x) if exact._subsets is None else FiniteSumNoise(1).bind(loss, loss.dim).atoms(x)
-                return factor * np.einsum("...ki,...kj->...ij", z, z) / z.shape[-2]
-
-            law = GaussianNoise(cov)
+            law = GaussianNoise(law.gaussian_cov)
             kind_name = f"SGD (Gaussian approximation, B={B}) on {loss.name}"
         else:
             kind_name = f"SGD (minibatch B={B}{'' if replace else ', no replacement'}) on {loss.name}"

@@ -501,6 +501,11 @@ class FiniteSumNoise(_DiscreteNoise):
             return g - gbar
         return g[..., self._subsets, :].mean(axis=-2) - gbar
 
+    def sample_deviations(self, x):
+        """∇f_i(x) - ∇f(x) for each sample i, shape (..., N, d) (the atoms of one-sample batches)."""
+        g = self.loss.sample_grads(x)
+        return g - g.mean(axis=-2, keepdims=True)
+
     def sample(self, x, rng):
         x = self._pts(x)
         g = self.loss.sample_grads(x)
@@ -517,6 +522,12 @@ class FiniteSumNoise(_DiscreteNoise):
         """Cov Z = factor · S, S = (1/N) Σ (∇f_i - ∇f)(∇f_i - ∇f)ᵀ."""
         N, B = self.loss.n_samples, self.batch_size
         return 1.0 / B if self.replace else (N - B) / (B * (N - 1)) if N > 1 else 0.0
+
+    def gaussian_cov(self, x):
+        """Cov Z(x) = factor · S(x) (:meth:`gaussian_cov_factor`), shape (..., d, d): the covariance
+        that ``fw.sgd(noise="gaussian")`` gives its Gaussian law."""
+        z = self.sample_deviations(x)
+        return self.gaussian_cov_factor() * np.einsum("...ki,...kj->...ij", z, z) / z.shape[-2]
 
     def compiled_form(self):
         return CompiledNoise(kind="minibatch", draws=self.batch_size, replace=self.replace)

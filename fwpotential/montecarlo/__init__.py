@@ -1,5 +1,8 @@
 """Monte Carlo runs of SGD and Langevin and their checks against the potentials (theory.md §5–6)."""
 
+import importlib
+import warnings
+
 from fwpotential.montecarlo.check import MCCheck, mc_check
 from fwpotential.montecarlo.run import BACKENDS, STATUS, Exits, Occupation, Run, simulate
 
@@ -11,9 +14,6 @@ _MOVED = {"stationary_chain": "fwpotential.stationary.chain", "StationaryChain":
 
 def __getattr__(name):
     if name in _MOVED:
-        import importlib
-        import warnings
-
         warnings.warn(
             f"fwpotential.montecarlo.{name} is deprecated; use fwpotential.{name} ({_MOVED[name]})",
             DeprecationWarning,

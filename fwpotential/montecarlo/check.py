@@ -79,8 +79,9 @@ class MCCheck:
         At the smallest γ: rms and max of (-γ log p̂ - W) after matching minima, nodes used; empty if
         the landscape has no W on its grid.
     runs : list of Run
-    notes : list of str
-        Warnings raised (too few crossings, ...).
+    info : dict
+        ``warnings``: list of str, the FWWarnings raised (too few crossings, a start not forgotten
+        after the burn-in) and the reason when there is no occupation fit.
     """
 
     step_sizes: np.ndarray
@@ -105,7 +106,13 @@ class MCCheck:
     arrhenius: list
     density: dict
     runs: list = field(default_factory=list)
-    notes: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def notes(self) -> list:
+        """Deprecated alias of ``info["warnings"]``."""
+        warnings.warn('MCCheck.notes is deprecated; use MCCheck.info["warnings"]', DeprecationWarning, stacklevel=2)
+        return self.info.get("warnings", [])
 
     @property
     def verdict(self) -> str:
@@ -154,8 +161,8 @@ class MCCheck:
             f"\nχ²/dof of the occupation fit: {self.chi2_dof:.3g}; aγ term: a = {self.linear:.3g} ± {self.linear_se:.2g}"
         )
         L.append(self.verdict)
-        for n in self.notes:
-            L.append(f"note: {n}")
+        for n in self.info.get("warnings", []):
+            L.append(f"warning: {n}")
         return "\n".join(L)
 
 
@@ -265,23 +272,50 @@ def mc_check(
     MCCheck
         ``print(chk)`` shows the tables and the verdict; ``chk.consistent`` and ``chk.z`` hold it.
     """
+    gs, att, E, (i, j) = _check_args(land, dyn, step_sizes, pair)
+    burn_in = n_steps // 10 if burn_in is None else int(burn_in)
+    x0 = np.where((np.arange(n_chains) % 2 == 0)[:, None], att[i], att[j])
+    runs, y, se, cross, warned = _run_ladder(
+        land, dyn, gs, x0, (i, j), n_steps=n_steps, n_chains=n_chains, seed=seed, burn_in=burn_in,
+        min_crossings=min_crossings,
+    )  # fmt: skip
+    slope_expected, slope_expected_se = float(E[j] - E[i]), _expected_se(land, i, j)
+    fit, z, consistent, fit_warning = _occupation_fit(gs, y, se, slope_expected, slope_expected_se)
+    c_exp, kind = _prefactor_log_ratio(land, dyn, att, i, j, prefactor)
+    return MCCheck(
+        step_sizes=gs, pair=(i, j), log_ratio=y, log_ratio_se=se, crossings=cross, model=fit["model"],
+        slope=fit["slope"], slope_se=fit["slope_se"], slope_expected=slope_expected,
+        slope_expected_se=slope_expected_se, linear=fit["linear"], linear_se=fit["linear_se"],
+        z=z, consistent=consistent, intercept=fit["intercept"], intercept_se=fit["intercept_se"],
+        intercept_expected=c_exp, intercept_kind=kind, chi2_dof=fit["chi2_dof"],
+        arrhenius=_arrhenius(land, len(att), gs, runs, min_crossings), density=_density_check(land, gs, runs),
+        runs=runs, info={"warnings": warned + fit_warning},
+    )  # fmt: skip
+
+
+def _check_args(land, dyn, step_sizes, pair):
+    """Step sizes (k,), attractors (m, d), energies (m,) and the pair (default: the two lowest
+    energies), or InputError."""
     gs = np.asarray(step_sizes, dtype=float).reshape(-1)
     if gs.size < 2 or np.any(~(gs > 0)):
         raise InputError(f"step_sizes must hold at least two positive values, got {step_sizes!r}")
     _check_same_dynamics(land, dyn)
     att = np.atleast_2d(np.asarray(land.attractors, dtype=float))
-    m = len(att)
-    if m < 2:
+    if len(att) < 2:
         raise InputError("mc_check needs a landscape with at least two attractors")
     E = np.asarray(land.energies, dtype=float)
     if pair is None:
         order = np.argsort(E, kind="stable")
         pair = (int(order[0]), int(order[1]))
-    i, j = (int(p) for p in pair)
-    burn_in = n_steps // 10 if burn_in is None else int(burn_in)
-    x0 = np.where((np.arange(n_chains) % 2 == 0)[:, None], att[i], att[j])
-    notes, runs = [], []
-    y, se, cross = [], [], []
+    return gs, att, E, tuple(int(p) for p in pair)
+
+
+def _run_ladder(land, dyn, gs, x0, pair, *, n_steps, n_chains, seed, burn_in, min_crossings):
+    """``fw.simulate`` at each γ (run k with seed + k, chains from x0, labelled by the landscape), and
+    per run log(P_i/P_j), its standard error and the core-to-core crossings (arrays (k,)); with the
+    warnings, each also raised as FWWarning as its run ends."""
+    i, j = pair
+    runs, y, se, cross, warned = [], [], [], [], []
     _progress.set_total(len(gs))
     for k, g in enumerate(gs):
         run = simulate(
@@ -296,39 +330,52 @@ def mc_check(
         )
         _progress.advance()
         runs.append(run)
-        occ = run.occupation(land)
-        lr, s = occ.log_ratio(i, j)
-        ex = run.exits(land)
-        n_cross = int(ex.counts.sum())
+        lr, s, n_cross, msg = _occupation_point(land, run, g, pair, min_crossings)
         y.append(lr)
         se.append(s)
         cross.append(n_cross)
-        few = min(int(ex.n_exits[i]), int(ex.n_exits[j]))
-        if few < min_crossings or not np.isfinite(lr):
-            msg = (
-                f"γ={g:g}: only {few} exits from basin {i if ex.n_exits[i] <= ex.n_exits[j] else j} "
-                f"({n_cross} crossings in all)" + ("" if np.isfinite(lr) else f", basin {i if lr < 0 else j} never visited")
-                + "; the occupation has not equilibrated between the basins and its error bar is not reliable "
-                "(increase γ, n_steps or n_chains)"
-            )  # fmt: skip
-            notes.append(msg)
-            warnings.warn(msg, FWWarning, stacklevel=3)
-        elif (msg := _transient_note(run, occ, ex, i, j, s)) is not None:
-            notes.append(msg)
-            warnings.warn(msg, FWWarning, stacklevel=3)
-    y, se, cross = np.array(y), np.array(se), np.array(cross)
+        if msg is not None:
+            warned.append(msg)
+            warnings.warn(msg, FWWarning, stacklevel=4)  # the caller of mc_check, past the progress wrapper
+    return runs, np.array(y), np.array(se), np.array(cross), warned
+
+
+def _occupation_point(land, run, g, pair, min_crossings):
+    """log(P_i/P_j), its standard error and the crossings of one run, and a warning or None: too
+    few exits, a basin never visited, or a start not forgotten after the burn-in."""
+    i, j = pair
+    occ = run.occupation(land)
+    lr, s = occ.log_ratio(i, j)
+    ex = run.exits(land)
+    n_cross = int(ex.counts.sum())
+    few = min(int(ex.n_exits[i]), int(ex.n_exits[j]))
+    if few < min_crossings or not np.isfinite(lr):
+        msg = (
+            f"γ={g:g}: only {few} exits from basin {i if ex.n_exits[i] <= ex.n_exits[j] else j} "
+            f"({n_cross} crossings in all)" + ("" if np.isfinite(lr) else f", basin {i if lr < 0 else j} never visited")
+            + "; the occupation has not equilibrated between the basins and its error bar is not reliable "
+            "(increase γ, n_steps or n_chains)"
+        )  # fmt: skip
+        return lr, s, n_cross, msg
+    return lr, s, n_cross, _transient_note(run, occ, ex, i, j, s)
+
+
+def _occupation_fit(gs, y, se, slope_expected, slope_expected_se):
+    """The ladder fit of log(P_i/P_j) over the usable step sizes, z, the verdict, and a one-item list
+    of warnings when fewer than two step sizes are usable (the fit is then all nan)."""
     ok = np.isfinite(y) & np.isfinite(se) & (se > 0)
-    slope_expected, slope_expected_se = float(E[j] - E[i]), _expected_se(land, i, j)
     if ok.sum() >= 2:
         fit = fit_step_ladder(gs[ok], y[ok], se[ok])
         z, consistent = _slope_z(fit, slope_expected, slope_expected_se)
-    else:
-        nan = float("nan")
-        fit = {"model": "none", "intercept": nan, "intercept_se": nan, "slope": nan, "slope_se": nan}
-        fit.update(linear=nan, linear_se=nan, chi2_dof=nan)
-        z, consistent = nan, None
-        notes.append("fewer than two step sizes with both basins visited: no occupation fit")
-    c_exp, kind = _prefactor_log_ratio(land, dyn, att, i, j, prefactor)
+        return fit, z, consistent, []
+    nan = float("nan")
+    fit = {"model": "none", "intercept": nan, "intercept_se": nan, "slope": nan, "slope_se": nan}
+    fit.update(linear=nan, linear_se=nan, chi2_dof=nan)
+    return fit, nan, None, ["fewer than two step sizes with both basins visited: no occupation fit"]
+
+
+def _arrhenius(land, m, gs, runs, min_crossings):
+    """Per attractor q < m: log E τ_q against 1/γ over the runs with enough exits (see ``MCCheck.arrhenius``)."""
     arr = []
     costs = np.asarray(land.costs, dtype=float)
     for q in range(m):
@@ -353,30 +400,30 @@ def mc_check(
             fq = fit_step_ladder(np.array(gg), np.log(t), ts / t)
             rec.update(slope=fq["slope"], se=fq["slope_se"], chi2_dof=fq["chi2_dof"], model=fq["model"])
         arr.append(rec)
-    dens = {}
+    return arr
+
+
+def _density_check(land, gs, runs):
+    """-γ log p̂ against W at the smallest γ, on nodes visited at least 100 times (see
+    ``MCCheck.density``); empty when the landscape has no W on its grid or too few nodes qualify."""
     W = _land_W(land)
-    if W is not None:
-        kmin = int(np.argmin(gs))
-        h = runs[kmin].histogram()
-        if h is not None and h.shape == W.shape:
-            use = (h >= 100) & np.isfinite(W)
-            if use.sum() >= 3:
-                est = -gs[kmin] * np.log(h[use] / h.sum())
-                diff = (est - est.min()) - (W[use] - W[use].min())
-                dens = {
-                    "gamma": float(gs[kmin]),
-                    "nodes": int(use.sum()),
-                    "rms": float(np.sqrt(np.mean(diff**2))),
-                    "max": float(np.max(np.abs(diff))),
-                }
-    return MCCheck(
-        step_sizes=gs, pair=(i, j), log_ratio=y, log_ratio_se=se, crossings=cross, model=fit["model"],
-        slope=fit["slope"], slope_se=fit["slope_se"], slope_expected=slope_expected,
-        slope_expected_se=slope_expected_se, linear=fit["linear"], linear_se=fit["linear_se"],
-        z=z, consistent=consistent, intercept=fit["intercept"], intercept_se=fit["intercept_se"],
-        intercept_expected=c_exp, intercept_kind=kind, chi2_dof=fit["chi2_dof"],
-        arrhenius=arr, density=dens, runs=runs, notes=notes,
-    )  # fmt: skip
+    if W is None:
+        return {}
+    kmin = int(np.argmin(gs))
+    h = runs[kmin].histogram()
+    if h is None or h.shape != W.shape:
+        return {}
+    use = (h >= 100) & np.isfinite(W)
+    if use.sum() < 3:
+        return {}
+    est = -gs[kmin] * np.log(h[use] / h.sum())
+    diff = (est - est.min()) - (W[use] - W[use].min())
+    return {
+        "gamma": float(gs[kmin]),
+        "nodes": int(use.sum()),
+        "rms": float(np.sqrt(np.mean(diff**2))),
+        "max": float(np.max(np.abs(diff))),
+    }
 
 
 def _transient_note(run, occ, ex, i, j, se):

@@ -20,6 +20,9 @@ import weakref
 
 import numba
 import numpy as np
+import sympy as sp
+from sympy.printing.codeprinter import PrintMethodNotImplementedError
+from sympy.printing.pycode import PythonCodePrinter
 
 from fwpotential._cache import cache_root
 from fwpotential.model.expressions import derivative, drop_point_masses
@@ -36,29 +39,25 @@ class Unsupported(Exception):
     """The loss or noise cannot be printed as Numba code; the driver falls back to NumPy."""
 
 
+class _Printer(PythonCodePrinter):
+    """Small integer powers as products: Numba lowers ``x**2`` to a pow() call (~2x slower)."""
+
+    def _print_Pow(self, expr, rational=False):
+        n = expr.exp
+        if n.is_Integer and 2 <= abs(int(n)) <= 8:
+            b = self.parenthesize(expr.base, 100)  # atoms stay bare, sums get parentheses
+            prod = "*".join([b] * abs(int(n)))
+            return f"({prod})" if n > 0 else f"(1.0/({prod}))"
+        return super()._print_Pow(expr, rational=rational)
+
+
 def _printer():
-    from sympy.printing.pycode import PythonCodePrinter
-
-    class _Printer(PythonCodePrinter):
-        """Small integer powers as products: Numba lowers ``x**2`` to a pow() call (~2x slower)."""
-
-        def _print_Pow(self, expr, rational=False):
-            n = expr.exp
-            if n.is_Integer and 2 <= abs(int(n)) <= 8:
-                b = self.parenthesize(expr.base, 100)  # atoms stay bare, sums get parentheses
-                prod = "*".join([b] * abs(int(n)))
-                return f"({prod})" if n > 0 else f"(1.0/({prod}))"
-            return super()._print_Pow(expr, rational=rational)
-
     return _Printer({"fully_qualified_modules": True})
 
 
 def _assignments(exprs, targets, symbols):
     """Lines ``temporary = ...`` (common subexpressions) and ``target = expr``; ``symbols`` maps
     SymPy symbols to the local names the caller has set."""
-    import sympy as sp
-    from sympy.printing.codeprinter import PrintMethodNotImplementedError
-
     pr = _printer()
     exprs = [drop_point_masses(e).subs(symbols) for e in exprs]  # SymPy expressions, never strings
     reps, red = sp.cse(exprs, symbols=sp.numbered_symbols("_t"))
@@ -78,8 +77,6 @@ def _indent(lines, n):
 
 
 def _coordinate_symbols(expr_list, names):
-    import sympy as sp
-
     out = {}
     for e in expr_list:
         for s in e.free_symbols:
@@ -120,8 +117,6 @@ def gaussian_block_source(loss, nb, *, scalar_expr=None, L=None):
     ``nb`` chains of the block at once (independent chains: their latencies overlap, and the loop has
     no data-dependent branch). A chain whose s(x) is negative or NaN stops with code 2 and x
     unchanged; one whose new iterate is non-finite or beyond ``bound`` stops with code 1 there."""
-    import sympy as sp
-
     if getattr(loss, "expr", None) is None or loss.variables is None:
         raise Unsupported("the loss is a callable (no SymPy expression)")
     names = list(loss.variables)
@@ -188,8 +183,6 @@ def finite_sum_block_source(loss, nb, replace):
     (row-major: one sample's columns are adjacent in memory). Samples given as expressions over data
     columns (FiniteSum.from_expr) are one printed expression; a list of expression samples becomes a
     chain of branches on the index (N <= 256)."""
-    import sympy as sp
-
     d = loss.dim
     names = list(loss.variables) if loss.variables else None
     pre, inner = [], []

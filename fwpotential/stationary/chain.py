@@ -14,8 +14,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.special import ndtr
 
 from fwpotential import _progress
@@ -112,6 +115,33 @@ def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=
         The discretised chain is not irreducible (a state cannot reach lower-numbered ones).
     """
     t0 = time.perf_counter()
+    gamma = _check_args(dynamics, step_size, grid, temperature, max_states)
+    _progress.advance(text="transition kernel")
+    rows, cov, kernel = _transition_rows(dynamics, gamma, grid, temperature)
+    _progress.advance(text="GTH")
+    try:
+        keep, n_transient = _closed_class(rows.lo, rows.seg, grid.size)
+    except ConvergenceError as exc:
+        raise ConvergenceError(f"{exc}; {_closed_class_advice(grid, gamma, cov)}") from None
+    pi = np.zeros(grid.size)
+    pi[keep] = _gth(rows.lo, rows.seg, keep)
+    P = pi.reshape(grid.shape)
+    info = {
+        "n_states": grid.size,
+        "kernel": kernel,
+        "boundary_mass": float(rows.lost.max()),
+        "boundary_flux": float(pi @ rows.lost),
+        "transient_states": n_transient,
+        "seconds": time.perf_counter() - t0,
+        "method": "gth",
+    }
+    return StationaryChain(
+        probabilities=P, density=P / float(np.prod(grid.spacing)), grid=grid, step_size=gamma, info=info
+    )
+
+
+def _check_args(dynamics, step_size, grid, temperature, max_states):
+    """γ as a float, or the error that says which argument breaks which rule."""
     gamma = float(step_size)
     if not (gamma > 0 and math.isfinite(gamma)):
         raise InputError(f"step_size must be a positive number, got {step_size!r}")
@@ -126,7 +156,21 @@ def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=
         raise InputError(f"stationary_chain needs fw.sgd(...) or fw.langevin(...) dynamics, got kind={dynamics.kind!r}")
     if temperature is not None and dynamics.kind != "langevin":
         raise InputError("temperature= is for Langevin dynamics")
-    _progress.advance(text="transition kernel")
+    return gamma
+
+
+class _Rows(NamedTuple):
+    """Profile-stored transition matrix: row i holds columns lo[i]..hi[i] as seg[i]; lost[i] is the
+    one-step mass of row i that left the grid (kept in a boundary cell)."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    seg: list
+    lost: np.ndarray
+
+
+def _transition_rows(dynamics, gamma, grid, temperature):
+    """The chain's rows on the grid, the per-node increment covariance (n, d, d) and the kernel's name."""
     pts = grid.points().reshape(-1, grid.dim)
     mean = pts - gamma * dynamics.loss.grad(pts)
     noise = dynamics.noise
@@ -145,27 +189,7 @@ def stationary_chain(dynamics, step_size, grid, *, temperature=None, max_states=
         raise InputError(
             f"stationary_chain needs Gaussian or finite-sum noise, got {noise.describe()}; use fw.simulate"
         )
-    lo, _, seg, lost = rows
-    _progress.advance(text="GTH")
-    try:
-        keep, n_transient = _closed_class(lo, seg, grid.size)
-    except ConvergenceError as exc:
-        raise ConvergenceError(f"{exc}; {_closed_class_advice(grid, gamma, cov)}") from None
-    pi = np.zeros(grid.size)
-    pi[keep] = _gth(lo, seg, keep)
-    P = pi.reshape(grid.shape)
-    info = {
-        "n_states": grid.size,
-        "kernel": kernel,
-        "boundary_mass": float(lost.max()),
-        "boundary_flux": float(pi @ lost),
-        "transient_states": n_transient,
-        "seconds": time.perf_counter() - t0,
-        "method": "gth",
-    }
-    return StationaryChain(
-        probabilities=P, density=P / float(np.prod(grid.spacing)), grid=grid, step_size=gamma, info=info
-    )
+    return _Rows(*rows), cov, kernel
 
 
 def _coo(lo, seg):
@@ -178,9 +202,6 @@ def _coo(lo, seg):
 def _closed_class(lo, seg, n):
     """States of the unique closed communicating class (sorted) and the number left out (transient:
     e.g. beyond the reach of bounded finite-sum noise, where V = +inf)."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-
     rows, cols, vals = _coo(lo, seg)
     nz = vals > 0
     G = csr_matrix((np.ones(int(nz.sum())), (rows[nz], cols[nz])), shape=(n, n))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sps
@@ -159,13 +160,50 @@ def fokker_planck(
     -------
     FokkerPlanck
     """
-    import fipy as fp
+    dynamics, eps = _check_args(dynamics, grid, eps, scheme, solver)
+    t0 = time.perf_counter()
+    _progress.advance(text="assemble (FiPy)")
+    system = _assemble(dynamics, grid, eps, scheme)
+    # FiPy assembles the (singular, no-flux) matrix; the solve is ours: in the gauge p = exp(-R/ε) q,
+    # R a reference potential (e.g. the landscape's W), q is O(1) everywhere and the nearly
+    # decomposable system stays accurate across barriers of many ε
+    order = np.arange(grid.size).reshape(grid.shape).T.reshape(-1) if grid.dim == 2 else np.arange(grid.size)
+    R = _gauge(reference, grid, eps, order)
+    k = _pin_node(pin, reference, R, dynamics, system.mesh, grid, order)
+    n_bw = int(min(grid.shape)) if grid.dim == 2 else 1
+    use_gth = solver == "gth" or (solver == "auto" and scheme == "exponential" and grid.size * n_bw * n_bw <= 2e9)
+    _progress.advance(text="solve (GTH)" if use_gth else "solve (LU)")
+    if use_gth:  # no subtractions, so no gauge is needed: solve for p itself
+        try:
+            q = _gth_null_vector(system.A.tocsr(), grid, order)
+        except InputError as exc:
+            raise GridError(f"{exc}; {_too_small_eps_advice(grid, eps, system.peclet)}") from None
+        R = np.zeros(grid.size)
+    else:
+        q = _lu_null_vector(system.A, R, k)
+    dens, mel, n_neg = _density(q, R, grid, eps)
+    info = {
+        "seconds": time.perf_counter() - t0,
+        "unknowns": grid.size,
+        "nonpositive_nodes": n_neg,
+        "pinned_node": np.unravel_index(int(order[k]), grid.shape),
+        "residual": _residual(system.A, q, R, k),
+        "peclet_max": system.peclet,
+        "scheme": f"FiPy finite volumes, {scheme} convection",
+        "solver": "gth" if use_gth else "lu",
+    }
+    return FokkerPlanck(density=dens, minus_eps_log_p=mel, grid=grid, eps=eps, info=info)
 
-    _CONVECTION = {"exponential": fp.ExponentialConvectionTerm, "central": fp.CentralDifferenceConvectionTerm}
+
+SCHEMES = ("central", "exponential")
+
+
+def _check_args(dynamics, grid, eps, scheme, solver):
+    """The coerced dynamics and ε, or InputError naming the argument and the choices."""
     if solver not in ("auto", "gth", "lu"):
         raise InputError(f"unknown solver {solver!r}; choose 'auto', 'gth' or 'lu'")
-    if scheme not in _CONVECTION:
-        raise InputError(f"unknown scheme {scheme!r}; choose one of {sorted(_CONVECTION)}")
+    if scheme not in SCHEMES:
+        raise InputError(f"unknown scheme {scheme!r}; choose one of {list(SCHEMES)}")
     dynamics = coerce_dynamics(dynamics)
     if not isinstance(grid, Grid):
         raise InputError(f"grid must be a fw.Grid, got {type(grid).__name__}")
@@ -174,14 +212,30 @@ def fokker_planck(
     eps = float(eps)
     if not (np.isfinite(eps) and eps > 0):
         raise InputError(f"eps must be a positive number, got {eps!r}")
-    t0 = time.perf_counter()
+    if solver == "gth" and scheme != "exponential":
+        raise InputError("solver='gth' needs scheme='exponential' (an M-matrix); central differences are not one")
+    return dynamics, eps
+
+
+class _System(NamedTuple):
+    """The assembled generator (COO, FiPy cell order), its mesh and the largest cell Péclet number."""
+
+    A: sps.coo_matrix
+    mesh: object
+    peclet: float
+
+
+def _assemble(dynamics, grid, eps, scheme):
+    """FiPy's finite-volume matrix of the no-flux problem, after the Péclet checks."""
+    import fipy as fp  # optional dependency, loaded on the first solve
+
+    convection = {"exponential": fp.ExponentialConvectionTerm, "central": fp.CentralDifferenceConvectionTerm}
     mesh = _mesh(grid)
-    d = grid.dim
+    d, h = grid.dim, grid.spacing
     xf = np.asarray(mesh.faceCenters).T.reshape(-1, d)
     b = dynamics.drift(xf)
     a = dynamics.noise_cov(xf)
-    u = b - 0.5 * eps * _div_cov(dynamics, xf, grid.spacing)
-    h = grid.spacing
+    u = b - 0.5 * eps * _div_cov(dynamics, xf, h)
     iso = np.allclose(a, a[:, :1, :1] * np.eye(d), rtol=0, atol=1e-14 * float(np.abs(a).max()))
     if d == 1 or iso:  # scalar coefficient: FiPy's exponential scheme reads its Péclet number from it
         D = fp.FaceVariable(mesh=mesh, value=0.5 * eps * a[:, 0, 0])
@@ -190,6 +244,17 @@ def fokker_planck(
     U = fp.FaceVariable(mesh=mesh, rank=1, value=u.T)
     # Péclet number of a cell: how sharp the exponential profiles are
     peclet = float(np.max(np.abs(u) * h / np.maximum(0.5 * eps * np.abs(np.diagonal(a, axis1=-2, axis2=-1)), 1e-300)))
+    _check_peclet(peclet, eps, scheme)
+    p = fp.CellVariable(mesh=mesh, value=1.0)
+    eq = fp.DiffusionTerm(coeff=D) - convection[scheme](coeff=U)
+    A = sps.csr_matrix(
+        eq._prepareLinearSystem(var=p, solver=fp.LinearLUSolver(), boundaryConditions=(), dt=None).matrix.matrix
+    )
+    return _System(A=A.tocoo(), mesh=mesh, peclet=peclet)
+
+
+def _check_peclet(peclet, eps, scheme):
+    """GridError where exp(Péclet) overflows; FWWarning where central differences oscillate."""
     if peclet > 700:
         raise GridError(
             f"eps={eps:g} is too small for this grid (cell Peclet number {peclet:.3g} > 700: exp overflows); "
@@ -200,18 +265,12 @@ def fokker_planck(
             f"scheme='central' at cell Peclet number {peclet:.3g} > 2 (eps={eps:g}): the density oscillates "
             "and can turn negative; refine the grid or use scheme='exponential'",
             FWWarning,
-            stacklevel=3,
+            stacklevel=5,  # the caller of fokker_planck, past _assemble and the progress wrapper
         )
-    p = fp.CellVariable(mesh=mesh, value=1.0)
-    eq = fp.DiffusionTerm(coeff=D) - _CONVECTION[scheme](coeff=U)
-    # FiPy assembles the (singular, no-flux) matrix; the solve is ours: in the gauge p = exp(-R/ε) q,
-    # R a reference potential (e.g. the landscape's W), q is O(1) everywhere and the nearly
-    # decomposable system stays accurate across barriers of many ε
-    _progress.advance(text="assemble (FiPy)")
-    A = sps.csr_matrix(
-        eq._prepareLinearSystem(var=p, solver=fp.LinearLUSolver(), boundaryConditions=(), dt=None).matrix.matrix
-    )
-    order = np.arange(grid.size).reshape(grid.shape).T.reshape(-1) if d == 2 else np.arange(grid.size)
+
+
+def _gauge(reference, grid, eps, order):
+    """R = (reference - min) / ε in FiPy cell order (zeros without a reference)."""
     if reference is None:
         R = np.zeros(grid.size)
     else:
@@ -221,45 +280,45 @@ def fokker_planck(
         if not np.all(np.isfinite(R)):
             raise InputError("reference potential must be finite on the grid (use a grid inside the reachable set)")
         R = R.reshape(-1)[order]  # FiPy cell order
-    R = (R - R.min()) / eps
-    A = A.tocoo()
-    B = sps.csr_matrix((A.data * np.exp(R[A.row] - R[A.col]), (A.row, A.col)), shape=A.shape)
-    if pin is None:
-        k = (
-            int(np.argmin(R))
-            if reference is not None
-            else (
-                int(np.argmin(dynamics.loss.value(np.asarray(mesh.cellCenters).T)))
-                if dynamics.loss is not None
-                else grid.size // 2
-            )
-        )
-    else:
+    return (R - R.min()) / eps
+
+
+def _pin_node(pin, reference, R, dynamics, mesh, grid, order):
+    """FiPy cell index of the node where q = 1: the given point, else the minimum of the reference,
+    else of the loss, else the box centre."""
+    if pin is not None:
         k = int(np.ravel_multi_index(grid.nearest_index(pin), grid.shape))
-        k = int(np.flatnonzero(order == k)[0])
-    n_bw = int(min(grid.shape)) if d == 2 else 1
-    if solver == "gth" and scheme != "exponential":
-        raise InputError("solver='gth' needs scheme='exponential' (an M-matrix); central differences are not one")
-    use_gth = solver == "gth" or (solver == "auto" and scheme == "exponential" and grid.size * n_bw * n_bw <= 2e9)
-    _progress.advance(text="solve (GTH)" if use_gth else "solve (LU)")
-    if use_gth:  # no subtractions, so no gauge is needed: solve for p itself
-        try:
-            q = _gth_null_vector(A.tocsr(), grid, order)
-        except InputError as exc:
-            raise GridError(f"{exc}; {_too_small_eps_advice(grid, eps, peclet)}") from None
-        R = np.zeros(grid.size)
-    else:
-        B = B.tolil()
-        B[k, :] = 0.0
-        B[k, k] = 1.0
-        rhs = np.zeros(grid.size)
-        rhs[k] = 1.0
-        q = spla.splu(B.tocsc(), permc_spec="COLAMD", diag_pivot_thresh=0.0).solve(rhs)
-    resid = float(np.abs(A @ (q * np.exp(-R)))[np.arange(grid.size) != k].max()) if grid.size > 1 else 0.0
+        return int(np.flatnonzero(order == k)[0])
+    if reference is not None:
+        return int(np.argmin(R))
+    if dynamics.loss is not None:
+        return int(np.argmin(dynamics.loss.value(np.asarray(mesh.cellCenters).T)))
+    return grid.size // 2
+
+
+def _lu_null_vector(A, R, k):
+    """q with (A in the gauge R) q = 0 and q_k = 1, by sparse LU of the system with row k pinned."""
+    B = sps.csr_matrix((A.data * np.exp(R[A.row] - R[A.col]), (A.row, A.col)), shape=A.shape)
+    B = B.tolil()
+    B[k, :] = 0.0
+    B[k, k] = 1.0
+    rhs = np.zeros(A.shape[0])
+    rhs[k] = 1.0
+    return spla.splu(B.tocsc(), permc_spec="COLAMD", diag_pivot_thresh=0.0).solve(rhs)
+
+
+def _residual(A, q, R, k):
+    """max |A p| off the pinned row, p = q exp(-R)."""
+    n = A.shape[0]
+    return float(np.abs(A @ (q * np.exp(-R)))[np.arange(n) != k].max()) if n > 1 else 0.0
+
+
+def _density(q, R, grid, eps):
+    """Normalised density, -ε log p shifted to minimum 0, and the count of nodes with no positive
+    density (FWWarning when there are any, GridError when none is left or q is not finite)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         logp = np.where(q > 0, np.log(np.where(q > 0, q, 1.0)) - R, -np.inf)
     logp = _to_grid(logp, grid)
-    vol = float(np.prod(h))
     n_neg = int(np.sum(~np.isfinite(logp)))
     if not np.isfinite(logp).any() or not np.all(np.isfinite(q)):
         raise GridError(
@@ -272,25 +331,12 @@ def fokker_planck(
             "barriers of more than ~30 eps, or negative from central differences; basin masses may be wrong "
             "(pass reference=land.potential, or use scheme='exponential' with solver='gth')",
             FWWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of fokker_planck, past the progress wrapper
         )
     top = logp[np.isfinite(logp)].max()
     dens = np.exp(logp - top)
-    dens = dens / (dens.sum() * vol)
-    mel = -eps * (logp - top)
-    residual = resid
-    pin_idx = int(order[k])
-    info = {
-        "seconds": time.perf_counter() - t0,
-        "unknowns": grid.size,
-        "nonpositive_nodes": n_neg,
-        "pinned_node": np.unravel_index(pin_idx, grid.shape),
-        "residual": residual,
-        "peclet_max": peclet,
-        "scheme": f"FiPy finite volumes, {scheme} convection",
-        "solver": "gth" if use_gth else "lu",
-    }
-    return FokkerPlanck(density=dens, minus_eps_log_p=mel, grid=grid, eps=eps, info=info)
+    dens = dens / (dens.sum() * float(np.prod(grid.spacing)))
+    return dens, -eps * (logp - top), n_neg
 
 
 def _too_small_eps_advice(grid, eps, peclet, target=30.0):
