@@ -157,15 +157,17 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
 
     Notes
     -----
-    First order (``ORDER``). The march costs O(N K^d log N) for N nodes: each accepted node
-    updates the considered nodes of its ball of radius K. Use it for 2-D and 3-D problems with
-    any noise law on 2-D grids; ``method="fmm"`` takes any dimension, ``method="exact"`` 1-D.
+    First order (``ORDER``). Each accepted node updates the considered nodes of its ball of
+    radius K, so the march makes O(N K^d) updates for N nodes, plus O(log N) per heap change.
+    It takes any dynamics with a Lagrangian on 2-D and 3-D grids (non-Gaussian noise: 2-D);
+    ``method="fmm"`` (second order) is faster for gradient dynamics with isotropic noise whose
+    variance depends on the loss value, ``method="exact"`` solves 1-D problems.
 
-    In 2-D every considered node of the ball is updated from all triangles (p, x1), p the node
-    just accepted and x1 its front neighbours (Dahiya & Cameron). In 3-D without the correction,
-    a node is updated from the triangle (x0, p) when p is next to its best one-point base x0, or
-    from the triangles of p when p is that base, each followed by its tetrahedra (Yang, Potter &
-    Cameron).
+    With Gaussian noise in 2-D, every considered node of the ball is updated from all triangles
+    (p, x1), p the node just accepted and x1 its front neighbours (Dahiya & Cameron). Otherwise
+    (tabulated costs, or 3-D without the correction), a node is updated from the triangle
+    (x0, p) when p is next to its best one-point base x0, or from the triangles of p when p is
+    that base, in 3-D each followed by its tetrahedra (Yang, Potter & Cameron).
 
     Curvature correction (3-D, Gaussian noise of constant covariance): linear interpolation of V
     on a front segment or triangle overestimates a convex V by O(h^2) per update, which sums to
