@@ -36,9 +36,6 @@ CONSIDERED = 1
 FRONT = 2
 ACCEPTED = 3
 
-# status codes returned by the marching kernels
-OK = 0
-
 _NEWTON_TOL = 1e-10
 _TINY = 1e-300
 
