@@ -349,7 +349,6 @@ def test_triangle_update_matches_brute_force(a_const):
     A = np.repeat(A6, 2, 0)
     M = np.array([[A6[0, 0], A6[0, 1], A6[0, 2]], [A6[0, 1], A6[0, 3], A6[0, 4]], [A6[0, 2], A6[0, 4], A6[0, 5]]])
     lams = np.linspace(0, 1, 4001)
-    costs = kern.Costs(0, None, A, a_const, np.zeros((1, 1)), 1, 2.0, np.ones(3, np.int64), np.ones(3), np.eye(3))
     checked = 0
     for trial in range(300):
         b = rng.normal(size=(2, 4))
@@ -361,7 +360,7 @@ def test_triangle_update_matches_brute_force(a_const):
         u0, u1 = rng.uniform(0, 0.3, 2)
         l0, dl = x, -x1
         val, lam = kern.triangle_update(
-            (u0, u1), tuple(l0), tuple(dl), (0, 1), 0.0, costs._replace(b=b), np.zeros(6), np.zeros(6)
+            (u0, u1), tuple(l0), tuple(dl), (0, 1), 0.0, kern.Gauss(b, A, a_const), np.zeros(6), np.zeros(6)
         )
         f = u0 + lams * (u1 - u0) + _cost(b[0, :3] + lams[:, None] * (b[1, :3] - b[0, :3]), M, l0 + lams[:, None] * dl)
         if np.isfinite(val):

@@ -40,16 +40,22 @@ _NEWTON_TOL = 1e-10
 _TINY = 1e-300
 
 # ----------------------------------------------------------------------------- bundles
-# Named tuples of arrays and scalars (Numba passes each as one struct). The driver builds the
-# first three and passes them to ``march``; ``march`` builds the others.
+# Named tuples of arrays and scalars (Numba passes each as one struct). The driver builds Costs
+# (with Gauss and Tab), Stencil and Correction and passes them to ``march``, which builds the
+# others. Numba raises and lowers the reference count of every array a call passes, so a bundle
+# holds only what its kernels use.
 
-#: Everything a cost evaluation needs, fixed for the march. mode 0: Gaussian midpoint costs from
-#: b (n_half, 4) and A (n_half or 1, 6); with a constant A = L L^T (a_const) the driver passes
-#: b' = (L^T b, |L^T b|) and A = I, so the cost of a segment l' = T offset is |b'| |l'| - <b', l'>.
-#: mode 1: tabulated costs C (n_nodes, M) over pieces of at most sub_len cells (2-D). shp (3,),
-#: h (3,): grid shape and spacing (2-D: shp[2] = 1, h[2] = 1); T (3, 3) maps an index offset to
-#: the segment vector used in costs (diag(h), or L^T diag(h) when A is constant).
-Costs = namedtuple("Costs", ["mode", "b", "A", "a_const", "C", "M", "sub_len", "shp", "h", "T"])
+#: Gaussian midpoint costs: b (n_half, 4) and A (n_half or 1, 6); with a constant A = L L^T
+#: (a_const) the driver passes b' = (L^T b, |L^T b|) and A = I, so the cost of a segment
+#: l' = T offset is |b'| |l'| - <b', l'>.
+Gauss = namedtuple("Gauss", ["b", "A", "a_const"])
+#: Tabulated costs (2-D): C (n_nodes, M) on a grid of n0 x n1 nodes with spacing (h0, h1),
+#: segments split into pieces of at most sub_len cells.
+Tab = namedtuple("Tab", ["C", "n0", "n1", "M", "h0", "h1", "sub_len"])
+#: Everything a cost evaluation needs, fixed for the march: mode 0 Gaussian (gauss), mode 1
+#: tabulated (tab); shp (3,): grid shape (2-D: shp[2] = 1); T (3, 3) maps an index offset to the
+#: segment vector used in costs (diag(h), or L^T diag(h) when A is constant).
+Costs = namedtuple("Costs", ["mode", "gauss", "tab", "shp", "T"])
 #: The update stencils (the driver's ``_stencils``): offs (n_ball, 3) the update ball (radius K
 #: cells, all neighbours included); nbr (n_nbr, 3) the L_inf = 1 neighbours (8 in 2-D, 26 in
 #: 3-D); tri (n_tri, 3) base offsets x1 - x0 of triangle updates (2-D: the 4 axis steps; 3-D:
@@ -62,10 +68,10 @@ Stencil = namedtuple("Stencil", ["offs", "nbr", "tri", "tri_lut", "simp"])
 #: gradient is given (the start nodes). grad and base with one row: the correction is off.
 Correction = namedtuple("Correction", ["grad", "base", "Tinv", "given"])
 
-# Built by ``march``. Ball: per offset of the update ball, flat offsets on the grid (foff, valid
-# for nodes at least Kb steps from every face) and the half grid (hoff), the segment vectors
-# T offs (lvec) and their norms; tflat: flat offsets of the triangle bases (adjacency tests
-# without dividing), |tflat| <= tmax.
+# Ball: per offset of the update ball, flat offsets on the grid (foff, valid for nodes at least
+# Kb steps from every face) and the half grid (hoff), the segment vectors T offs (lvec) and
+# their norms; tflat: flat offsets of the triangle bases (adjacency tests without dividing),
+# |tflat| <= tmax.
 Ball = namedtuple("Ball", ["foff", "hoff", "lvec", "lnorm", "Kb", "tflat", "tmax"])
 # Front: the front neighbours x1 of the node p just accepted, as flat indices (nodes) and rows
 # of the neighbour table (edges); refilled for every p.
@@ -74,15 +80,13 @@ Front = namedtuple("Front", ["nodes", "edges", "count"])
 # = T offs; nvec (n_nbr, 3) = T nbr; nhoff (n_nbr,): half-grid flat offsets of nbr
 # (mid(x, x1) = mid(x, p) + (x1 - p) / 2).
 FanTables = namedtuple("FanTables", ["b", "lvec", "nvec", "nhoff"])
-# Nodes: values, start mask, status, best one-point base (ind0) and its value (U1) per node.
-Nodes = namedtuple("Nodes", ["V", "fixed", "status", "ind0", "U1"])
-# Heap: the binary heap's arrays (see below).
-Heap = namedtuple("Heap", ["heap", "hv", "pos"])
-# Work: scratch of the updates (A entries, Gram matrices, simplex vectors, base points, one
-# gradient) and of the neighbour lists (front nodes and edges, new nodes, base pairs).
-Work = namedtuple("Work", ["a", "a1", "G", "L", "B", "ybest", "ytmp", "ygrad", "afl", "afe", "newl", "pa", "pb"])
-# March: everything the march's helpers share.
-March = namedtuple("March", ["nodes", "heap", "costs", "sten", "corr", "ball", "fan", "work", "stats", "all_pairs"])
+# Pairs: the base segments [a[k], b[k]], k < count, of triangle updates.
+Pairs = namedtuple("Pairs", ["a", "b", "count"])
+# Scratch: A entries, Gram tables, simplex vectors and base points of the updates.
+Scratch = namedtuple("Scratch", ["a", "a1", "G", "L", "B", "ybest", "ytmp"])
+# Updates: what the triangle and tetrahedron updates read and write (V, status, the tables,
+# the correction's gradients and base points, scratch, stats).
+Updates = namedtuple("Updates", ["V", "status", "costs", "sten", "grad", "base", "work", "stats"])
 
 
 # ----------------------------------------------------------------------------- binary heap
@@ -169,29 +173,29 @@ def segment_cost(bx, by, bz, a, lx, ly, lz):
 
 
 @njit(cache=True)
-def triangle_update(u, l0, dl, m, kap, costs, a, a1):
+def triangle_update(u, l0, dl, m, kap, gauss, a, a1):
     """Minimise over lambda in (0, 1) of u0 + lambda (u1 - u0) - kap lambda (1 - lambda) / 2
     + cost(x_lambda -> x) (kap: curvature correction, 0 for plain linear interpolation).
 
     u = (u0, u1): V at x0, x1; l(lambda) = x - x_lambda = l0 + lambda dl (3-tuples, dl = x0 - x1).
     The drift at the segment's midpoint is interpolated linearly between half-grid nodes
-    m = (mid(x, x0), mid(x, x1)) of ``costs.b`` (exact for linear drift). A is frozen at m0
+    m = (mid(x, x0), mid(x, x1)) of ``gauss.b`` (exact for linear drift). A is frozen at m0
     during the search and interpolated at the minimiser for the value; a, a1 (6,) scratch.
     Returns (value, lambda); value is +inf when the minimum is not interior (the one-point
     updates cover the endpoints).
     """
     u0, u1 = u
     m0, m1 = m
-    b = costs.b
-    A = costs.A
+    b = gauss.b
+    A = gauss.A
     b0x, b0y, b0z = b[m0, 0], b[m0, 1], b[m0, 2]
     dbx, dby, dbz = b[m1, 0] - b0x, b[m1, 1] - b0y, b[m1, 2] - b0z
-    if costs.a_const:
+    if gauss.a_const:
         # constant A arrives as the identity (the driver transformed b and l)
         return tri_const((u0, u1 - u0), (b0x, b0y, b0z), (dbx, dby, dbz), l0, dl, (0.0, 0.0), np.inf, kap)
     l0x, l0y, l0z = l0
     dlx, dly, dlz = dl
-    _load_A(A, costs.a_const, m0, a)
+    _load_A(A, gauss.a_const, m0, a)
     du = u1 - u0 - 0.5 * kap
     # Gram entries: P = |b|_A^2, Q = |l|_A^2, R = <b, A l>, all quadratic in lambda.
     p0 = _dotA(a, b0x, b0y, b0z, b0x, b0y, b0z)
@@ -330,10 +334,11 @@ def _tri_grad(lam, du, P3, Q3, R2, kap):
 
 
 @njit(cache=True)
-def tetra_update(u, m, lam_start, c, A, a_const, work):
+def tetra_update(u, m, lam_start, c, gauss, work):
     """Minimise over the open simplex of u(s) + cost(x_s -> x), x_s = x0 + s1 (x1-x0) + s2 (x2-x0).
 
-    u = (u0, u1, u2): V at x0, x1, x2; m: their midpoints with x on the half grid. work.L[0] =
+    u = (u0, u1, u2): V at x0, x1, x2; m: their midpoints with x on the half grid; gauss: the
+    Gaussian tables (``Gauss``); work (``Scratch``): work.L[0] =
     x - x0, L[1] = x0 - x1, L[2] = x0 - x2 (so l(s) = L0 + s1 L1 + s2 L2); work.B[0] = b(m0),
     B[1] = b(m1) - b(m0), B[2] = b(m2) - b(m0) (midpoint drift interpolated on the half grid).
     Starts at (lam_start, 0), the successful triangle update over (x0, x1), with the KKT test of
@@ -345,6 +350,7 @@ def tetra_update(u, m, lam_start, c, A, a_const, work):
     interior point.
     """
     L, B, a, a1, G = work.L, work.B, work.a, work.a1, work.G
+    A, a_const = gauss.A, gauss.a_const
     m0, m1, m2 = m
     c11, c22, c12 = c
     _load_A(A, a_const, m0, a)
@@ -641,22 +647,22 @@ def _tab_point_cost(C, n0, n1, fi, fj, lx, ly, M):
 
 
 @njit(cache=True)
-def tab_segment_cost(costs, fi0, fj0, di, dj):
+def tab_segment_cost(tab, fi0, fj0, di, dj):
     """Cost of the segment from index-space point (fi0, fj0) by (di, dj) cells on the table
-    ``costs.C``, split into pieces of at most ``costs.sub_len`` cells, each sampled at its
+    ``tab.C`` (``Tab``), split into pieces of at most ``tab.sub_len`` cells, each sampled at its
     midpoint (theory.md section 3); +inf if the direction is not achievable at either end or at
     any sample."""
-    C = costs.C
-    n0 = costs.shp[0]
-    n1 = costs.shp[1]
-    M = costs.M
-    lx = di * costs.h[0]
-    ly = dj * costs.h[1]
+    C = tab.C
+    n0 = tab.n0
+    n1 = tab.n1
+    M = tab.M
+    lx = di * tab.h0
+    ly = dj * tab.h1
     length = np.sqrt(lx * lx + ly * ly)
     if length == 0.0:
         return 0.0
     ncell = np.sqrt(di * di + dj * dj)
-    nsub = int(np.ceil(ncell / costs.sub_len - 1e-12))
+    nsub = int(np.ceil(ncell / tab.sub_len - 1e-12))
     if nsub < 1:
         nsub = 1
     # both ends must allow this direction too: a midpoint inside the reachable set must not carry a
@@ -676,16 +682,16 @@ def tab_segment_cost(costs, fi0, fj0, di, dj):
 
 
 @njit(cache=True)
-def _tab_objective(t, u0, du, x0, dx, ex, costs):
+def _tab_objective(t, u0, du, x0, dx, ex, tab):
     """u0 + t du + cost(x_t -> x) of ``tab_triangle_update`` at lambda = t."""
     fi0, fj0 = x0
     di0, dj0 = dx
     ei, ej = ex
-    return u0 + t * du + tab_segment_cost(costs, fi0 + t * ei, fj0 + t * ej, di0 - t * ei, dj0 - t * ej)
+    return u0 + t * du + tab_segment_cost(tab, fi0 + t * ei, fj0 + t * ej, di0 - t * ei, dj0 - t * ej)
 
 
 @njit(cache=True)
-def tab_triangle_update(u, x0, dx, ex, costs):
+def tab_triangle_update(u, x0, dx, ex, tab):
     """min over lambda of u0 + lambda (u1 - u0) + cost(x_lambda -> x), x_lambda = x0 + lambda e.
 
     u = (u0, u1); x0 = (fi0, fj0): index coordinates of x0; dx = x - x0 and ex = x1 - x0 in
@@ -699,7 +705,7 @@ def tab_triangle_update(u, x0, dx, ex, costs):
     kbest = -1
     for k in range(1, ns):
         lam = k / ns
-        v = _tab_objective(lam, u0, du, x0, dx, ex, costs)
+        v = _tab_objective(lam, u0, du, x0, dx, ex, tab)
         if v < best:
             best = v
             kbest = k
@@ -710,21 +716,21 @@ def tab_triangle_update(u, x0, dx, ex, costs):
     gr = 0.6180339887498949
     c = hi - gr * (hi - lo)
     d = lo + gr * (hi - lo)
-    fc = _tab_objective(c, u0, du, x0, dx, ex, costs)
-    fd = _tab_objective(d, u0, du, x0, dx, ex, costs)
+    fc = _tab_objective(c, u0, du, x0, dx, ex, tab)
+    fd = _tab_objective(d, u0, du, x0, dx, ex, tab)
     for _ in range(30):
         if fc <= fd:
             hi = d
             d = c
             fd = fc
             c = hi - gr * (hi - lo)
-            fc = _tab_objective(c, u0, du, x0, dx, ex, costs)
+            fc = _tab_objective(c, u0, du, x0, dx, ex, tab)
         else:
             lo = c
             c = d
             fc = fd
             d = lo + gr * (hi - lo)
-            fd = _tab_objective(d, u0, du, x0, dx, ex, costs)
+            fd = _tab_objective(d, u0, du, x0, dx, ex, tab)
         if hi - lo < 1e-7:
             break
     if fc <= fd:
@@ -787,58 +793,148 @@ def march(V, fixed, costs, sten, corr, all_pairs, stats):
     stats (8,) int64 out: accepted, one-point, triangle calls, triangle successes,
     simplex calls, tetrahedron successes, nodes left at +inf in the heap.
     Returns the status array (2 or 3 where accepted).
+
+    The loops over the update ball stay in this function: Numba raises and lowers the reference
+    count of every array a call passes, and a call per node of the ball costs more than its
+    work in 2-D.
     """
-    ctx = _setup(V, fixed, costs, sten, corr, all_pairs, stats)
-    status = ctx.nodes.status
-    hp = ctx.heap
-    n1, n2 = costs.shp[1], costs.shp[2]
+    shp, b, offs = costs.shp, costs.gauss.b, sten.offs
+    n0, n1, n2 = shp[0], shp[1], shp[2]
+    N = n0 * n1 * n2
+    status = np.zeros(N, dtype=np.int8)
+    ind0 = np.full(N, -1, dtype=np.int64)
+    U1 = np.full(N, np.inf)
+    heap, hv, pos = np.zeros(N + 1, dtype=np.int64), np.zeros(N + 1), np.zeros(N, dtype=np.int64)
+    work = Scratch(
+        np.zeros(6), np.zeros(6), np.zeros((3, 3, 3)), np.zeros((3, 3)), np.zeros((3, 3)), np.zeros(3), np.zeros(3)
+    )
+    n_nbr = sten.nbr.shape[0]
+    afl, afe, newl = np.zeros(n_nbr, dtype=np.int64), np.zeros(n_nbr, dtype=np.int64), np.zeros(n_nbr, dtype=np.int64)
+    pa, pb = np.zeros(n_nbr + 1, dtype=np.int64), np.zeros(n_nbr + 1, dtype=np.int64)
+    ygrad = np.zeros(3)
+    Gr, Yb = corr.grad, corr.base
+    upd = Updates(V, status, costs, sten, Gr, Yb, work, stats)
+    (foff, hoff, lvec, lnorm, Kb, tflat, tmax), fan = _ball_tables(costs, sten)
+    fast = costs.mode == 0 and costs.gauss.a_const
+    corr_on = Gr.shape[0] > 1
+    fan2d = all_pairs and fast and not (n2 > 1 or corr_on)
     count = 0
-    for p in range(V.size):
+    for p in range(N):
         if fixed[p]:
             status[p] = CONSIDERED
-            count = heap_push(hp.heap, hp.hv, hp.pos, count, p, V[p])
+            count = heap_push(heap, hv, pos, count, p, V[p])
     n_acc = 0
     while count > 0:
-        p, count = heap_pop(hp.heap, hp.hv, hp.pos, count)
+        p, count = heap_pop(heap, hv, pos, count)
         if V[p] == np.inf:
             stats[6] = count + 1
             break
         status[p] = FRONT
         n_acc += 1
+        Vp = V[p]
         ip, jp, kp = _ijk(p, n1, n2)
-        if corr.grad.shape[0] > 1 and not corr.given[p]:
-            _accept_gradient(ctx, p, (ip, jp, kp))
-        naf, nnew = _scan_neighbours(ctx, (p, ip, jp, kp))
-        _update_ball(ctx, (p, ip, jp, kp), Front(ctx.work.afl, ctx.work.afe, naf))
-        count = _add_considered(ctx, nnew, count)
+        if corr_on and not corr.given[p]:
+            _accept_gradient(costs, corr, p, (ip, jp, kp), ygrad)
+        naf, nnew = _scan_neighbours(status, sten, shp, (ip, jp, kp), afl, afe, newl)
+        front = Front(afl, afe, naf)
+        # update the considered nodes in the ball around p (Dahiya & Cameron's two cases)
+        inner = _inner(ip, jp, kp, n0, n1, n2, Kb)
+        Hp = ((2 * ip) * (2 * n1 - 1) + 2 * jp) * (2 * n2 - 1) + 2 * kp
+        for e in range(offs.shape[0]):
+            if inner:
+                q = p + foff[e]
+            else:
+                iq, jq, kq = ip + offs[e, 0], jp + offs[e, 1], kp + offs[e, 2]
+                if not _in_grid(iq, jq, kq, n0, n1, n2):
+                    continue
+                q = (iq * n1 + jq) * n2 + kq
+            if status[q] != CONSIDERED or fixed[q]:
+                continue
+            m = Hp + hoff[e]
+            if fast:
+                c = b[m, 3] * lnorm[e] - (b[m, 0] * lvec[e, 0] + b[m, 1] * lvec[e, 1] + b[m, 2] * lvec[e, 2])
+                val = Vp + (c if c > 0.0 else 0.0)
+            else:
+                val = _one_point(Vp, m, (lvec[e, 0], lvec[e, 1], lvec[e, 2]), (ip, jp), costs, work.a)
+            stats[1] += 1
+            old = V[q]
+            if val < old:
+                V[q], ind0[q], U1[q] = val, p, val
+                if corr_on:
+                    Yb[q, 0], Yb[q, 1], Yb[q, 2] = ip, jp, kp
+            elif val < U1[q]:
+                ind0[q], U1[q] = p, val
+            x = (q, ip + offs[e, 0], jp + offs[e, 1], kp + offs[e, 2])
+            npair = 0
+            if fan2d:
+                stats[2] += naf
+                val, n_found = _fan2d(V, Vp, m, e, val - Vp, V[q], front, fan)
+                stats[3] += n_found
+                if val < V[q]:
+                    V[q] = val
+            elif all_pairs and fast:
+                # every triangle (p, x1), x1 a front neighbour of p (Dahiya & Cameron's 2-D code): the
+                # best one-point base need not be a vertex of the best segment where the
+                # characteristics run nearly along the front (in 3-D: and the tetrahedra on the two
+                # lowest triangles)
+                stats[2] += naf
+                val = _fan_const(upd, fan, (p, ip, jp, kp), front, x, m, e, val - Vp)
+                if val < V[q]:
+                    V[q] = val
+                    if corr_on:
+                        Yb[q, 0], Yb[q, 1], Yb[q, 2] = ip + work.ybest[0], jp + work.ybest[1], kp + work.ybest[2]
+            elif all_pairs or ind0[q] == p:
+                # all pairs, or case 2: p is the best one-point base: triangles with its front neighbours
+                for k in range(naf):
+                    pa[k], pb[k] = p, afl[k]
+                npair = naf
+            elif ind0[q] >= 0 and -tmax <= p - ind0[q] <= tmax:
+                # case 1: one triangle (x0, p), x0 the best one-point base, if p is next to x0
+                npair = _base_pair(tflat, sten.tri, shp, ind0[q], (p, ip, jp, kp), pa, pb)
+            if npair > 0:
+                _pairs_update(upd, x, Pairs(pa, pb, npair))
+            if V[q] < old:
+                heap_sift_up(heap, hv, pos, pos[q], q, V[q])
+        # far neighbours of p become considered: best one-point update over the front in the ball
+        for mm in range(nnew):
+            q = newl[mm]
+            status[q] = CONSIDERED
+            iq, jq, kq = _ijk(q, n1, n2)
+            inner = _inner(iq, jq, kq, n0, n1, n2, Kb)
+            Hq = ((2 * iq) * (2 * n1 - 1) + 2 * jq) * (2 * n2 - 1) + 2 * kq
+            best = np.inf
+            for e in range(offs.shape[0]):
+                if inner:
+                    q0 = q + foff[e]
+                else:
+                    i0, j0, k0 = iq + offs[e, 0], jq + offs[e, 1], kq + offs[e, 2]
+                    if not _in_grid(i0, j0, k0, n0, n1, n2):
+                        continue
+                    q0 = (i0 * n1 + j0) * n2 + k0
+                if status[q0] != FRONT:
+                    continue
+                m = Hq + hoff[e]
+                if fast:
+                    c = b[m, 3] * lnorm[e] + (b[m, 0] * lvec[e, 0] + b[m, 1] * lvec[e, 1] + b[m, 2] * lvec[e, 2])
+                    val = V[q0] + (c if c > 0.0 else 0.0)
+                else:
+                    l = (-lvec[e, 0], -lvec[e, 1], -lvec[e, 2])
+                    val = _one_point(V[q0], m, l, (iq + offs[e, 0], jq + offs[e, 1]), costs, work.a)
+                stats[1] += 1
+                if val < best:
+                    best = val
+                    ind0[q] = q0
+            V[q] = best
+            U1[q] = best
+            if ind0[q] >= 0:
+                npair = _base_pairs(status, sten.tri, shp, ind0[q], pa, pb)
+                if corr_on:
+                    Yb[q, 0], Yb[q, 1], Yb[q, 2] = _ijk(ind0[q], n1, n2)
+                if npair > 0:
+                    _pairs_update(upd, (q, iq, jq, kq), Pairs(pa, pb, npair))
+            count = heap_push(heap, hv, pos, count, q, V[q])
     stats[0] = n_acc
     return status
-
-
-@njit(cache=True)
-def _setup(V, fixed, costs, sten, corr, all_pairs, stats):
-    """The march's state, scratch and derived tables (``March``)."""
-    N = V.size
-    nodes = Nodes(V, fixed, np.zeros(N, dtype=np.int8), np.full(N, -1, dtype=np.int64), np.full(N, np.inf))
-    heap = Heap(np.zeros(N + 1, dtype=np.int64), np.zeros(N + 1), np.zeros(N, dtype=np.int64))
-    n_nbr = sten.nbr.shape[0]
-    work = Work(
-        np.zeros(6),
-        np.zeros(6),
-        np.zeros((3, 3, 3)),
-        np.zeros((3, 3)),
-        np.zeros((3, 3)),
-        np.zeros(3),
-        np.zeros(3),
-        np.zeros(3),
-        np.zeros(n_nbr, dtype=np.int64),
-        np.zeros(n_nbr, dtype=np.int64),
-        np.zeros(n_nbr, dtype=np.int64),
-        np.zeros(n_nbr + 1, dtype=np.int64),
-        np.zeros(n_nbr + 1, dtype=np.int64),
-    )
-    ball, fan = _ball_tables(costs, sten)
-    return March(nodes, heap, costs, sten, corr, ball, fan, work, stats, all_pairs)
 
 
 @njit(cache=True)
@@ -866,17 +962,15 @@ def _ball_tables(costs, sten):
     hoff = (offs[:, 0] * H1 + offs[:, 1]) * H2 + offs[:, 2]
     tflat = (tri[:, 0] * n1 + tri[:, 1]) * n2 + tri[:, 2]
     ball = Ball(foff, hoff, lvec, lnorm, Kb, tflat, n1 * n2 + n2 + 1)
-    return ball, FanTables(costs.b, lvec, nvec, nhoff)
+    return ball, FanTables(costs.gauss.b, lvec, nvec, nhoff)
 
 
 @njit(cache=True)
-def _accept_gradient(ctx, p, ijk):
+def _accept_gradient(costs, corr, p, ijk, ygrad):
     """Gradient of V at the node p just accepted (``node_grad``) and whether it is trusted."""
-    costs = ctx.costs
-    Gr = ctx.corr.grad
-    Yb = ctx.corr.base
-    ygrad = ctx.work.ygrad
-    node_grad(costs.b, costs.shp, costs.T, ctx.corr.Tinv, ijk, Yb[p], Gr[p], ygrad)
+    Gr = corr.grad
+    Yb = corr.base
+    node_grad(costs.gauss.b, costs.shp, costs.T, corr.Tinv, ijk, Yb[p], Gr[p], ygrad)
     # the envelope gradient holds where the base is a stationary point of the update: an
     # interior point of a triangle or tetrahedron, or a grid node whose (trusted) gradient
     # matches -d cost / dy (a characteristic through the node); otherwise it is the
@@ -894,16 +988,13 @@ def _accept_gradient(ctx, p, ijk):
 
 
 @njit(cache=True)
-def _scan_neighbours(ctx, s0):
-    """Neighbours of the node s0 = (p, i, j, k) just accepted: retire front nodes with no
-    unaccepted neighbour, list the other front nodes that can base a triangle with p
-    (work.afl, work.afe) and the far nodes (work.newl). Returns (front count, far count)."""
-    status = ctx.nodes.status
-    nbr = ctx.sten.nbr
-    work = ctx.work
-    shp = ctx.costs.shp
+def _scan_neighbours(status, sten, shp, ijk, afl, afe, newl):
+    """Neighbours of the node ijk just accepted: retire front nodes with no unaccepted
+    neighbour, list the other front nodes that can base a triangle with it (afl: nodes, afe:
+    rows of sten.nbr) and the far nodes (newl). Returns (front count, far count)."""
+    nbr = sten.nbr
     n0, n1, n2 = shp[0], shp[1], shp[2]
-    _, ip, jp, kp = s0
+    ip, jp, kp = ijk
     naf = 0
     nnew = 0
     for e in range(nbr.shape[0]):
@@ -915,187 +1006,50 @@ def _scan_neighbours(ctx, s0):
         q = (iq * n1 + jq) * n2 + kq
         s = status[q]
         if s == FRONT:
-            if not _has_open_neighbour(status, nbr, iq, jq, kq, shp):
+            alive = False
+            for f in range(nbr.shape[0]):
+                i2 = iq + nbr[f, 0]
+                j2 = jq + nbr[f, 1]
+                k2 = kq + nbr[f, 2]
+                if _in_grid(i2, j2, k2, n0, n1, n2) and status[(i2 * n1 + j2) * n2 + k2] < FRONT:
+                    alive = True
+                    break
+            if not alive:
                 status[q] = ACCEPTED
-            elif ctx.sten.tri_lut[_lut(nbr[e, 0], nbr[e, 1], nbr[e, 2])] >= 0:
-                work.afl[naf] = q
-                work.afe[naf] = e
+            elif sten.tri_lut[_lut(nbr[e, 0], nbr[e, 1], nbr[e, 2])] >= 0:
+                afl[naf] = q
+                afe[naf] = e
                 naf += 1
         elif s == FAR:
-            work.newl[nnew] = q
+            newl[nnew] = q
             nnew += 1
     return naf, nnew
 
 
 @njit(cache=True)
-def _has_open_neighbour(status, nbr, iq, jq, kq, shp):
-    """Whether node (iq, jq, kq) has a neighbour that is not accepted (far or considered)."""
-    n0, n1, n2 = shp[0], shp[1], shp[2]
-    for f in range(nbr.shape[0]):
-        i2 = iq + nbr[f, 0]
-        j2 = jq + nbr[f, 1]
-        k2 = kq + nbr[f, 2]
-        if _in_grid(i2, j2, k2, n0, n1, n2) and status[(i2 * n1 + j2) * n2 + k2] < FRONT:
-            return True
-    return False
-
-
-@njit(cache=True)
-def _update_ball(ctx, s0, front):
-    """Update the considered nodes in the ball around the node s0 = (p, i, j, k) just accepted:
-    the one-point update from p, then the triangle (and tetrahedron) updates (Dahiya &
-    Cameron's two cases, or every triangle (p, x1) with all_pairs)."""
-    nodes, costs, ball = ctx.nodes, ctx.costs, ctx.ball
-    V, status, fixed, ind0, U1 = nodes.V, nodes.status, nodes.fixed, nodes.ind0, nodes.U1
-    b, lvec, lnorm, hoff, foff, offs = costs.b, ball.lvec, ball.lnorm, ball.hoff, ball.foff, ctx.sten.offs
-    Yb = ctx.corr.base
-    stats = ctx.stats
-    hp = ctx.heap
-    n0, n1, n2 = costs.shp[0], costs.shp[1], costs.shp[2]
-    H1 = 2 * n1 - 1
-    H2 = 2 * n2 - 1
-    p, ip, jp, kp = s0
-    Vp = V[p]
-    corr = ctx.corr.grad.shape[0] > 1
-    fast = costs.mode == 0 and costs.a_const
-    fan2d = ctx.all_pairs and fast and not (n2 > 1 or corr)
-    inner = _inner(ip, jp, kp, n0, n1, n2, ball.Kb)
-    Hp = ((2 * ip) * H1 + 2 * jp) * H2 + 2 * kp
-    for e in range(offs.shape[0]):
-        if inner:
-            q = p + foff[e]
-        else:
-            iq = ip + offs[e, 0]
-            jq = jp + offs[e, 1]
-            kq = kp + offs[e, 2]
-            if not _in_grid(iq, jq, kq, n0, n1, n2):
-                continue
-            q = (iq * n1 + jq) * n2 + kq
-        if status[q] != CONSIDERED or fixed[q]:
-            continue
-        m = Hp + hoff[e]
-        if fast:
-            c = b[m, 3] * lnorm[e] - (b[m, 0] * lvec[e, 0] + b[m, 1] * lvec[e, 1] + b[m, 2] * lvec[e, 2])
-            val = Vp + (c if c > 0.0 else 0.0)
-        else:
-            val = _one_point(Vp, m, (lvec[e, 0], lvec[e, 1], lvec[e, 2]), (ip, jp), costs, ctx.work.a)
-        stats[1] += 1
-        old = V[q]
-        if val < old:
-            V[q] = val
-            ind0[q] = p
-            U1[q] = val
-            if corr:
-                Yb[q, 0] = ip
-                Yb[q, 1] = jp
-                Yb[q, 2] = kp
-        elif val < U1[q]:
-            ind0[q] = p
-            U1[q] = val
-        if fan2d:
-            stats[2] += front.count
-            val, n_found = _fan2d(V, Vp, m, e, val - Vp, V[q], front, ctx.fan)
-            stats[3] += n_found
-            if val < V[q]:
-                V[q] = val
-        else:
-            x = (q, ip + offs[e, 0], jp + offs[e, 1], kp + offs[e, 2])
-            _triangles_after(ctx, s0, front, x, e, m, val - Vp)
-        if V[q] < old:
-            heap_sift_up(hp.heap, hp.hv, hp.pos, hp.pos[q], q, V[q])
-
-
-@njit(cache=True)
-def _triangles_after(ctx, s0, front, x, e, m, c0):
-    """Triangle (and tetrahedron) updates of the considered node x = (q, i, j, k) = p + offs[e]
-    once p (s0) is accepted; m: half-grid index of mid(x, p); c0: the one-point cost from p."""
-    V = ctx.nodes.V
-    work = ctx.work
-    p, ip, jp, kp = s0
-    q = x[0]
-    if ctx.all_pairs and ctx.costs.mode == 0 and ctx.costs.a_const:
-        # every triangle (p, x1), x1 a front neighbour of p (Dahiya & Cameron's 2-D code): the
-        # best one-point base need not be a vertex of the best segment where the characteristics
-        # run nearly along the front (in 3-D: and the tetrahedra on the two lowest triangles)
-        ctx.stats[2] += front.count
-        val = _fan_const(ctx, s0, front, x, m, e, c0)
-        if val < V[q]:
-            V[q] = val
-            if ctx.corr.grad.shape[0] > 1:
-                Yb = ctx.corr.base
-                Yb[q, 0] = ip + work.ybest[0]
-                Yb[q, 1] = jp + work.ybest[1]
-                Yb[q, 2] = kp + work.ybest[2]
-        return
-    if ctx.all_pairs or ctx.nodes.ind0[q] == p:
-        # all pairs, or case 2: p is the best one-point base: triangles with its front neighbours
-        for k in range(front.count):
-            work.pa[k] = p
-            work.pb[k] = front.nodes[k]
-        npair = front.count
-    else:
-        # case 1: one triangle (x0, p), x0 the best one-point base, if p is next to x0
-        npair = _base_pair(ctx, ctx.nodes.ind0[q], s0)
-    if npair > 0:
-        _pairs_update(ctx, x, npair)
-
-
-@njit(cache=True)
-def _base_pair(ctx, q0, s0):
-    """Case 1 of the update: the pair (x0, p) in work.pa[0], work.pb[0] if p (s0) is a triangle
-    base neighbour of x0 = q0 (the best one-point base); returns the number of pairs (0 or 1)."""
-    ball = ctx.ball
-    tri = ctx.sten.tri
+def _base_pair(tflat, tri, shp, q0, s0, pa, pb):
+    """Case 1 of the update: the pair (x0, p) in pa[0], pb[0] if p (s0 = (p, i, j, k)) is a
+    triangle base neighbour of x0 = q0 (the best one-point base); returns the number of pairs."""
     p, ip, jp, kp = s0
     dflat = p - q0
-    if q0 >= 0 and -ball.tmax <= dflat <= ball.tmax:
-        for t in range(tri.shape[0]):
-            if ball.tflat[t] == dflat:
-                # confirm in index space (flat offsets alias near faces)
-                i0, j0, k0 = _ijk(q0, ctx.costs.shp[1], ctx.costs.shp[2])
-                if ip - i0 == tri[t, 0] and jp - j0 == tri[t, 1] and kp - k0 == tri[t, 2]:
-                    ctx.work.pa[0] = q0
-                    ctx.work.pb[0] = p
-                    return 1
-                return 0
+    for t in range(tri.shape[0]):
+        if tflat[t] == dflat:
+            # confirm in index space (flat offsets alias near faces)
+            i0, j0, k0 = _ijk(q0, shp[1], shp[2])
+            if ip - i0 == tri[t, 0] and jp - j0 == tri[t, 1] and kp - k0 == tri[t, 2]:
+                pa[0] = q0
+                pb[0] = p
+                return 1
+            return 0
     return 0
 
 
 @njit(cache=True)
-def _add_considered(ctx, nnew, count):
-    """The far neighbours of the node just accepted (work.newl) become considered, with their
-    first values (``_first_value``), and go on the heap; returns the heap's new count."""
-    hp = ctx.heap
-    V = ctx.nodes.V
-    for k in range(nnew):
-        q = ctx.work.newl[k]
-        ctx.nodes.status[q] = CONSIDERED
-        _first_value(ctx, q)
-        count = heap_push(hp.heap, hp.hv, hp.pos, count, q, V[q])
-    return count
-
-
-@njit(cache=True)
-def _first_value(ctx, q):
-    """V at a newly considered node q: the best one-point update over the front in its ball, then
-    the triangle updates from that base x0 and its front triangle-base neighbours."""
-    nodes, costs = ctx.nodes, ctx.costs
-    V, ind0, status = nodes.V, nodes.ind0, nodes.status
-    tri = ctx.sten.tri
-    n0, n1, n2 = costs.shp[0], costs.shp[1], costs.shp[2]
-    iq, jq, kq = _ijk(q, n1, n2)
-    best = _best_one_point(ctx, (q, iq, jq, kq))
-    V[q] = best
-    nodes.U1[q] = best
-    q0 = ind0[q]
-    if q0 < 0:
-        return
+def _base_pairs(status, tri, shp, q0, pa, pb):
+    """The pairs (x0, x1) in pa, pb for the front nodes x1 that base a triangle with x0 = q0;
+    returns their number."""
+    n0, n1, n2 = shp[0], shp[1], shp[2]
     i0, j0, k0 = _ijk(q0, n1, n2)
-    if ctx.corr.grad.shape[0] > 1:
-        Yb = ctx.corr.base
-        Yb[q, 0] = i0
-        Yb[q, 1] = j0
-        Yb[q, 2] = k0
     npair = 0
     for t in range(tri.shape[0]):
         i1 = i0 + tri[t, 0]
@@ -1106,52 +1060,10 @@ def _first_value(ctx, q):
         q1 = (i1 * n1 + j1) * n2 + k1
         if status[q1] != FRONT:
             continue
-        ctx.work.pa[npair] = q0
-        ctx.work.pb[npair] = q1
+        pa[npair] = q0
+        pb[npair] = q1
         npair += 1
-    if npair > 0:
-        _pairs_update(ctx, (q, iq, jq, kq), npair)
-
-
-@njit(cache=True)
-def _best_one_point(ctx, x):
-    """Smallest one-point update of node x = (q, i, j, k) over the front nodes x0 in its ball;
-    its base goes to ind0[q]. Returns the value (+inf if there is none)."""
-    nodes, costs, ball = ctx.nodes, ctx.costs, ctx.ball
-    V, status, ind0 = nodes.V, nodes.status, nodes.ind0
-    b, lvec, lnorm, hoff, foff, offs = costs.b, ball.lvec, ball.lnorm, ball.hoff, ball.foff, ctx.sten.offs
-    n0, n1, n2 = costs.shp[0], costs.shp[1], costs.shp[2]
-    H1 = 2 * n1 - 1
-    H2 = 2 * n2 - 1
-    q, iq, jq, kq = x
-    fast = costs.mode == 0 and costs.a_const
-    inner = _inner(iq, jq, kq, n0, n1, n2, ball.Kb)
-    Hq = ((2 * iq) * H1 + 2 * jq) * H2 + 2 * kq
-    best = np.inf
-    for e in range(offs.shape[0]):
-        if inner:
-            q0 = q + foff[e]
-        else:
-            i0 = iq + offs[e, 0]
-            j0 = jq + offs[e, 1]
-            k0 = kq + offs[e, 2]
-            if not _in_grid(i0, j0, k0, n0, n1, n2):
-                continue
-            q0 = (i0 * n1 + j0) * n2 + k0
-        if status[q0] != FRONT:
-            continue
-        m = Hq + hoff[e]
-        if fast:
-            c = b[m, 3] * lnorm[e] + (b[m, 0] * lvec[e, 0] + b[m, 1] * lvec[e, 1] + b[m, 2] * lvec[e, 2])
-            val = V[q0] + (c if c > 0.0 else 0.0)
-        else:
-            ij0 = (iq + offs[e, 0], jq + offs[e, 1])
-            val = _one_point(V[q0], m, (-lvec[e, 0], -lvec[e, 1], -lvec[e, 2]), ij0, costs, ctx.work.a)
-        ctx.stats[1] += 1
-        if val < best:
-            best = val
-            ind0[q] = q0
-    return best
+    return npair
 
 
 @njit(cache=True)
@@ -1160,29 +1072,28 @@ def _one_point(u0, m, l, ij0, costs, a):
     of the midpoint; ij0: index coordinates of x0 (tabulated costs). Variable A or tabulated
     costs (the march evaluates constant-A costs inline); a (6,) scratch."""
     if costs.mode == 0:
-        b = costs.b
-        _load_A(costs.A, costs.a_const, m, a)
+        g = costs.gauss
+        b = g.b
+        _load_A(g.A, g.a_const, m, a)
         return u0 + segment_cost(b[m, 0], b[m, 1], b[m, 2], a, l[0], l[1], l[2])
-    h = costs.h
-    return u0 + tab_segment_cost(costs, float(ij0[0]), float(ij0[1]), float(l[0] / h[0]), float(l[1] / h[1]))
+    tab = costs.tab
+    return u0 + tab_segment_cost(tab, float(ij0[0]), float(ij0[1]), float(l[0] / tab.h0), float(l[1] / tab.h1))
 
 
 @njit(cache=True)
-def _pairs_update(ctx, x, npair):
-    """Triangle updates of node x = (q, i, j, k) from the front segments [work.pa[k], work.pb[k]]
+def _pairs_update(upd, x, pairs):
+    """Triangle updates of node x = (q, i, j, k) from the front segments [pairs.a[k], pairs.b[k]]
     (then tetrahedra in 3-D); V[q] (and its base point with the curvature correction) takes the
-    smallest value found when lower."""
-    V = ctx.nodes.V
-    work, costs, stats = ctx.work, ctx.costs, ctx.stats
-    Gr = ctx.corr.grad
+    smallest value found when it is lower."""
+    V, costs, work, stats, Gr = upd.V, upd.costs, upd.work, upd.stats, upd.grad
     T = costs.T
-    ybest = work.ybest
+    ybest, ytmp, pa, pb = work.ybest, work.ytmp, pairs.a, pairs.b
     n1, n2 = costs.shp[1], costs.shp[2]
     corr = Gr.shape[0] > 1
     best = np.inf
-    for k in range(npair):
-        q0 = work.pa[k]
-        q1 = work.pb[k]
+    for k in range(pairs.count):
+        q0 = pa[k]
+        q1 = pb[k]
         i0, j0, k0 = _ijk(q0, n1, n2)
         i1, j1, k1 = _ijk(q1, n1, n2)
         stats[2] += 1
@@ -1199,7 +1110,7 @@ def _pairs_update(ctx, x, npair):
             )
         s0 = (q0, i0, j0, k0)
         s1 = (q1, i1, j1, k1)
-        val, lam = _triangle(V, x, s0, s1, kap, costs, work)
+        val, lam = _triangle(V, x, s0, s1, kap, costs, work.a, work.a1)
         if val < np.inf:
             stats[3] += 1
             if val < best:
@@ -1210,24 +1121,24 @@ def _pairs_update(ctx, x, npair):
                     ybest[2] = k0 + lam * (k1 - k0)
             if n2 > 1:
                 stats[4] += 1
-                val = _simplices(ctx, x, s0, s1, lam, val, np.inf)
+                val = _simplices(upd, x, s0, s1, lam, val, np.inf)
                 if val < best:
                     stats[5] += 1
                     best = val
                     for c in range(3):
-                        ybest[c] = work.ytmp[c]
+                        ybest[c] = ytmp[c]
     q = x[0]
     if best < V[q]:
         V[q] = best
         if corr:
             for c in range(3):
-                ctx.corr.base[q, c] = ybest[c]
+                upd.base[q, c] = ybest[c]
 
 
 @njit(cache=True)
-def _triangle(V, x, s0, s1, kap, costs, work):
+def _triangle(V, x, s0, s1, kap, costs, a, a1):
     """Triangle update of node x from the segment [x0, x1] (nodes as (flat, i, j, k));
-    returns (value, lambda)."""
+    returns (value, lambda). a, a1 (6,) scratch."""
     _, iq, jq, kq = x
     q0, i0, j0, k0 = s0
     q1, i1, j1, k1 = s1
@@ -1249,15 +1160,15 @@ def _triangle(V, x, s0, s1, kap, costs, work):
             T[1, 0] * ei + T[1, 1] * ej + T[1, 2] * ek,
             T[2, 0] * ei + T[2, 1] * ej + T[2, 2] * ek,
         )
-        return triangle_update((V[q0], V[q1]), l0, dl, (m0, m1), kap, costs, work.a, work.a1)
+        return triangle_update((V[q0], V[q1]), l0, dl, (m0, m1), kap, costs.gauss, a, a1)
     x0 = (float(i0), float(j0))
     dx = (float(iq - i0), float(jq - j0))
     ex = (float(i1 - i0), float(j1 - j0))
-    return tab_triangle_update((V[q0], V[q1]), x0, dx, ex, costs)
+    return tab_triangle_update((V[q0], V[q1]), x0, dx, ex, costs.tab)
 
 
 @njit(cache=True)
-def _simplices(ctx, x, s0, s1, lam, ftri, vcut):
+def _simplices(upd, x, s0, s1, lam, ftri, vcut):
     """Tetrahedron updates (x0, x1, x2) of node x for x2 a front neighbour of x0 that closes a
     small triangle with x0 and x1 (the simp table; nodes as (flat, i, j, k)); returns the
     smallest value (+inf if none) and writes its base point (index coordinates) to work.ytmp
@@ -1266,40 +1177,37 @@ def _simplices(ctx, x, s0, s1, lam, ftri, vcut):
     lam, ftri: the triangle update's minimiser on [x0, x1] and its value; with constant A, a
     simplex is skipped before its Newton solve when the objective's slope g2 into it at (lam, 0)
     is >= 0 (KKT) or when the tangent-plane bound ftri + g2 of the (convex) objective is >= vcut."""
-    V, status = ctx.nodes.V, ctx.nodes.status
-    costs, sten, work = ctx.costs, ctx.sten, ctx.work
-    Gr = ctx.corr.grad
+    V, status, costs, work, Gr = upd.V, upd.status, upd.costs, upd.work, upd.grad
     L, B, ybest = work.L, work.B, work.ytmp
+    b, tri, simp = costs.gauss.b, upd.sten.tri, upd.sten.simp
     n0, n1, n2 = costs.shp[0], costs.shp[1], costs.shp[2]
     H1 = 2 * n1 - 1
     H2 = 2 * n2 - 1
     _, iq, jq, kq = x
     q0, i0, j0, k0 = s0
     q1, i1, j1, k1 = s1
-    t = sten.tri_lut[_lut(i1 - i0, j1 - j0, k1 - k0)]
+    t = upd.sten.tri_lut[_lut(i1 - i0, j1 - j0, k1 - k0)]
     best = np.inf
     if t < 0:
         return best
     m0 = ((iq + i0) * H1 + (jq + j0)) * H2 + (kq + k0)
     m1 = ((iq + i1) * H1 + (jq + j1)) * H2 + (kq + k1)
-    for s in range(sten.simp.shape[1]):
-        w = sten.simp[t, s]
+    for s in range(simp.shape[1]):
+        w = simp[t, s]
         if w < 0:
             break
-        i2 = i0 + sten.tri[w, 0]
-        j2 = j0 + sten.tri[w, 1]
-        k2 = k0 + sten.tri[w, 2]
+        i2, j2, k2 = i0 + tri[w, 0], j0 + tri[w, 1], k0 + tri[w, 2]
         if not _in_grid(i2, j2, k2, n0, n1, n2):
             continue
         q2 = (i2 * n1 + j2) * n2 + k2
         if status[q2] != FRONT:
             continue
         m2 = ((iq + i2) * H1 + (jq + j2)) * H2 + (kq + k2)
-        _tet_vectors(costs, work, (iq - i0, jq - j0, kq - k0), (i0 - i1, j0 - j1, k0 - k1), (i0 - i2, j0 - j2, k0 - k2))
+        _tet_vectors(costs.T, L, (iq - i0, jq - j0, kq - k0), (i0 - i1, j0 - j1, k0 - k1), (i0 - i2, j0 - j2, k0 - k2))
         for c in range(3):
-            B[0, c] = costs.b[m0, c]
-            B[1, c] = costs.b[m1, c] - costs.b[m0, c]
-            B[2, c] = costs.b[m2, c] - costs.b[m0, c]
+            B[0, c] = b[m0, c]
+            B[1, c] = b[m1, c] - b[m0, c]
+            B[2, c] = b[m2, c] - b[m0, c]
         c11 = 0.0
         c22 = 0.0
         c12 = 0.0
@@ -1308,12 +1216,12 @@ def _simplices(ctx, x, s0, s1, lam, ftri, vcut):
             c11 = -_gdiff(Gr, q0, q1, L[1, 0], L[1, 1], L[1, 2])
             c22 = -_gdiff(Gr, q0, q2, L[2, 0], L[2, 1], L[2, 2])
             c12 = -0.5 * (_gdiff(Gr, q0, q2, L[1, 0], L[1, 1], L[1, 2]) + _gdiff(Gr, q0, q1, L[2, 0], L[2, 1], L[2, 2]))
-        if costs.a_const:
+        if costs.gauss.a_const:
             g2 = _tet_slope(V[q2] - V[q0], L, B, lam, c22, c12)
             if not (g2 < 0.0) or ftri + g2 >= vcut:
                 continue
         u = (V[q0], V[q1], V[q2])
-        v, s1, s2 = tetra_update(u, (m0, m1, m2), lam, (c11, c22, c12), costs.A, costs.a_const, work)
+        v, s1, s2 = tetra_update(u, (m0, m1, m2), lam, (c11, c22, c12), costs.gauss, work)
         if v < best:
             best = v
             if Gr.shape[0] > 1:
@@ -1324,10 +1232,8 @@ def _simplices(ctx, x, s0, s1, lam, ftri, vcut):
 
 
 @njit(cache=True)
-def _tet_vectors(costs, work, d0, d1, d2):
-    """work.L[r] = T d_r for the index offsets d0 = x - x0, d1 = x0 - x1, d2 = x0 - x2."""
-    T = costs.T
-    L = work.L
+def _tet_vectors(T, L, d0, d1, d2):
+    """L[r] = T d_r for the index offsets d0 = x - x0, d1 = x0 - x1, d2 = x0 - x2."""
     for c in range(3):
         L[0, c] = T[c, 0] * d0[0] + T[c, 1] * d0[1] + T[c, 2] * d0[2]
         L[1, c] = T[c, 0] * d1[0] + T[c, 1] * d1[1] + T[c, 2] * d1[2]
@@ -1356,51 +1262,24 @@ def _tet_slope(du2, L, B, lam, c22, c12):
 
 
 @njit(cache=True)
-def _fan_const(ctx, s0, front, x, m, e, c0):
+def _fan_const(upd, fan, s0, front, x, m, e, c0):
     """Triangle updates (p, x1) of the node x = p + offs[e] for the front neighbours x1 of p
-    (s0; constant A), with the curvature correction when it is on; in 3-D the two lowest
-    interior triangles are followed by their tetrahedra (x0 = p, x1, x2; pruned by
-    ``_simplices``). m: half-grid index of mid(x, p); c0: the one-point cost from p. Returns
-    the smallest value found (V[q] if none is lower); its base point relative to p goes to
-    work.ybest when the correction is on."""
-    vbest, t1, t2 = _fan_triangles(ctx, s0, front, m, e, c0, ctx.nodes.V[x[0]])
-    if ctx.costs.shp[2] == 1:
-        return vbest
-    Gr = ctx.corr.grad
-    nbr = ctx.sten.nbr
-    work = ctx.work
+    (s0; constant A: ``FanTables``), with the curvature correction when it is on; in 3-D the two
+    lowest interior triangles are followed by their tetrahedra (x0 = p, x1, x2; pruned by
+    ``_simplices``). m: half-grid index of mid(x, p); c0: the one-point cost from p. Returns the
+    smallest value found (V[q] if none is lower); its base point relative to p goes to
+    work.ybest when the correction is on. One function: a call per node of the ball passes
+    every array again."""
+    b, lvec, nvec, nhoff = fan.b, fan.lvec, fan.nvec, fan.nhoff
+    V, Gr, nbr, ybest, stats = upd.V, upd.grad, upd.sten.nbr, upd.work.ybest, upd.stats
+    edges, nodes = front.edges, front.nodes
+    corr = Gr.shape[0] > 1
     p, ip, jp, kp = s0
-    for r in range(2):
-        fk, kk, lk = t1 if r == 0 else t2
-        if kk < 0:
-            break
-        ee = front.edges[kk]
-        ctx.stats[4] += 1
-        s1 = (front.nodes[kk], ip + nbr[ee, 0], jp + nbr[ee, 1], kp + nbr[ee, 2])
-        tv = _simplices(ctx, x, s0, s1, lk, fk, vbest)
-        if tv < vbest:
-            ctx.stats[5] += 1
-            vbest = tv
-            if Gr.shape[0] > 1:
-                work.ybest[0] = work.ytmp[0] - ip
-                work.ybest[1] = work.ytmp[1] - jp
-                work.ybest[2] = work.ytmp[2] - kp
-    return vbest
-
-
-@njit(cache=True)
-def _fan_triangles(ctx, s0, front, m, e, c0, vbest):
-    """The triangle updates of ``_fan_const``. Returns (smallest value, vbest if none is lower;
-    (value, row of front, lambda) of the lowest and second-lowest interior triangles in 3-D,
-    row -1 where there is none)."""
-    b, lvec, nvec, nhoff = ctx.fan.b, ctx.fan.lvec, ctx.fan.nvec, ctx.fan.nhoff
-    V, Gr, nbr, ybest, stats = ctx.nodes.V, ctx.corr.grad, ctx.sten.nbr, ctx.work.ybest, ctx.stats
-    tet = ctx.costs.shp[2] > 1
-    p = s0[0]
     Vp = V[p]
+    vbest = V[x[0]]
     b0x, b0y, b0z = b[m, 0], b[m, 1], b[m, 2]
     l0x, l0y, l0z = lvec[e, 0], lvec[e, 1], lvec[e, 2]
-    t1 = (np.inf, -1, 0.0)
+    t1 = (np.inf, -1, 0.0)  # (value, row of front, lambda) of the two lowest interior triangles
     t2 = (np.inf, -1, 0.0)
     # slope of the objective at lambda = 0 (x_lambda = p) towards each x1, without the tables' square
     # roots: an interior minimum needs it negative (most triangles stop here)
@@ -1408,11 +1287,10 @@ def _fan_triangles(ctx, s0, front, m, e, c0, vbest):
     q0 = l0x * l0x + l0y * l0y + l0z * l0z
     S0 = np.sqrt(p0 * q0)
     for k in range(front.count):
-        ee = front.edges[k]
-        x1 = front.nodes[k]
+        ee, x1 = edges[k], nodes[k]
         m1 = m + nhoff[ee]  # mid(x, x1) = mid(x, p) + (x1 - p) / 2
         nx, ny, nz = nvec[ee, 0], nvec[ee, 1], nvec[ee, 2]
-        kap = _gdiff(Gr, p, x1, nx, ny, nz) if Gr.shape[0] > 1 else 0.0
+        kap = _gdiff(Gr, p, x1, nx, ny, nz) if corr else 0.0
         dbx, dby, dbz = b[m1, 0] - b0x, b[m1, 1] - b0y, b[m1, 2] - b0z
         if S0 > _TINY:
             p1 = b0x * dbx + b0y * dby + b0z * dbz
@@ -1420,8 +1298,7 @@ def _fan_triangles(ctx, s0, front, m, e, c0, vbest):
             r1 = -(b0x * nx + b0y * ny + b0z * nz) + (dbx * l0x + dby * l0y + dbz * l0z)
             if V[x1] - Vp - 0.5 * kap + (p1 * q0 + p0 * q1) / S0 - r1 >= 0.0:
                 continue
-        # l1 = x - x1 = l0 - T (x1 - p)
-        l1x, l1y, l1z = l0x - nx, l0y - ny, l0z - nz
+        l1x, l1y, l1z = l0x - nx, l0y - ny, l0z - nz  # l1 = x - x1 = l0 - T (x1 - p)
         c1 = b[m1, 3] * np.sqrt(l1x * l1x + l1y * l1y + l1z * l1z) - (b[m1, 0] * l1x + b[m1, 1] * l1y + b[m1, 2] * l1z)
         tv, lam = tri_const(
             (Vp, V[x1] - Vp), (b0x, b0y, b0z), (dbx, dby, dbz), (l0x, l0y, l0z), (-nx, -ny, -nz),
@@ -1431,18 +1308,29 @@ def _fan_triangles(ctx, s0, front, m, e, c0, vbest):
             stats[3] += 1
             if tv < vbest:
                 vbest = tv
-                if Gr.shape[0] > 1:
-                    ybest[0] = lam * nbr[ee, 0]  # relative to p
-                    ybest[1] = lam * nbr[ee, 1]
-                    ybest[2] = lam * nbr[ee, 2]
-            if tet:
-                # remember the two lowest interior triangles: their tetrahedra are tried after
-                if tv < t1[0]:
-                    t2 = t1
-                    t1 = (tv, k, lam)
-                elif tv < t2[0]:
-                    t2 = (tv, k, lam)
-    return vbest, t1, t2
+                if corr:
+                    ybest[0], ybest[1], ybest[2] = lam * nbr[ee, 0], lam * nbr[ee, 1], lam * nbr[ee, 2]
+            if tv < t1[0]:
+                t2 = t1
+                t1 = (tv, k, lam)
+            elif tv < t2[0]:
+                t2 = (tv, k, lam)
+    if upd.costs.shp[2] == 1:
+        return vbest
+    for r in range(2):
+        fk, kk, lk = t1 if r == 0 else t2
+        if kk < 0:
+            break
+        ee = edges[kk]
+        stats[4] += 1
+        tv = _simplices(upd, x, s0, (nodes[kk], ip + nbr[ee, 0], jp + nbr[ee, 1], kp + nbr[ee, 2]), lk, fk, vbest)
+        if tv < vbest:
+            stats[5] += 1
+            vbest = tv
+            if corr:
+                ytmp = upd.work.ytmp
+                ybest[0], ybest[1], ybest[2] = ytmp[0] - ip, ytmp[1] - jp, ytmp[2] - kp
+    return vbest
 
 
 @njit(cache=True)
@@ -1452,7 +1340,7 @@ def _fan2d(V, Vp, m, e, c0, vbest, front, tab):
     c0: the one-point cost from p; vbest: the node's current value. Returns (smallest value found,
     vbest if none is lower; number of interior triangle minima).
 
-    The same updates, in the same floating-point order, as ``_fan_triangles`` without the
+    The same updates, in the same floating-point order, as ``_fan_const`` without the
     curvature correction and the tetrahedra. Kept apart because the march calls the fan for
     every considered node in the ball of every accepted node: a kernel that reads only the 2-D
     components and passes only the arrays it uses keeps that inner loop short."""

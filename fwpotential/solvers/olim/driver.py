@@ -320,22 +320,24 @@ def _cost_tables(dynamics, grid, mode, b, A, a_const, n_directions, max_segment)
     h3[:d] = grid.spacing
     shp3 = np.array(list(grid.shape) + [1] * (3 - d), dtype=np.int64)
     T = np.diag(h3)
+    C = np.zeros((1, 1))
     if mode == 1:
         _check_drift(dynamics, grid.points().reshape(-1, d), "grid")
         _progress.advance(text="cost table")
         C = _tabulate_cost(dynamics, grid, n_directions)
-        b = np.zeros((1, 4))
-        A = np.zeros((1, 6))
-        return _k.Costs(1, b, A, True, C, n_directions, float(max_segment), shp3, h3, T)
-    if a_const:
-        Am = np.eye(3)
-        Am[:d, :d] = _full(A[0], d)
-        Lc = np.linalg.cholesky(Am)
-        b[:, :3] = b[:, :3] @ Lc
-        b[:, 3] = np.sqrt(np.einsum("ij,ij->i", b[:, :3], b[:, :3]))
-        T = Lc.T @ np.diag(h3)
-        A = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 1.0]])
-    return _k.Costs(0, b, A, a_const, np.zeros((1, 1)), 1, float(max_segment), shp3, h3, T)
+        b, A, a_const = np.zeros((1, 4)), np.zeros((1, 6)), True
+    else:
+        n_directions = 1
+        if a_const:
+            Am = np.eye(3)
+            Am[:d, :d] = _full(A[0], d)
+            Lc = np.linalg.cholesky(Am)
+            b[:, :3] = b[:, :3] @ Lc
+            b[:, 3] = np.sqrt(np.einsum("ij,ij->i", b[:, :3], b[:, :3]))
+            T = Lc.T @ np.diag(h3)
+            A = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 1.0]])
+    tab = _k.Tab(C, shp3[0], shp3[1], n_directions, h3[0], h3[1], float(max_segment))
+    return _k.Costs(mode, _k.Gauss(b, A, a_const), tab, shp3, T)
 
 
 def _correction_tables(dynamics, grid, attractor, radius, fixed, T, correction):
