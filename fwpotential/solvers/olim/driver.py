@@ -204,11 +204,12 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
     V = np.ascontiguousarray(V0, dtype=np.float64).reshape(-1).copy()
     fixed = np.ascontiguousarray(init).reshape(-1)
     corr = _correction_tables(dynamics, grid, attractor, radius, fixed, costs.T, correction)
+    sten = _stencils(d, K, grid.spacing)
     stats = np.zeros(8, dtype=np.int64)
     all_pairs = (d == 2 and mode == 0) or correction
     _progress.advance(text="march")
     t0 = time.perf_counter()
-    _k.march(V, fixed, costs, _stencils(d, K, grid.spacing), corr, all_pairs, stats)
+    _k.march(V, fixed, costs, sten, corr, all_pairs, stats)
     t_march = time.perf_counter() - t0
     values = V.reshape(grid.shape)
     if np.isnan(values).any():  # pragma: no cover - the kernel never makes NaN from finite tables
