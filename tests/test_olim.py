@@ -266,18 +266,20 @@ def test_2d_fan_matches_general_fan(make, monkeypatch):
     """The 2-D march's own fan kernel gives bit-identical values and counts to the general one.
 
     The general fan (``_fan_const``, used with the curvature correction) runs the plain updates
-    when every gradient is given but untrusted (Gr[:, 3] = 0 makes every correction 0)."""
+    when every gradient is given but untrusted (grad[:, 3] = 0 makes every correction 0)."""
     prob = make()
     fast = _solve(prob, 65)
     march = kern.march
 
-    def general_march(*args):
-        args = list(args)
-        n_nodes = args[0].size
-        args[19] = np.zeros((n_nodes, 4))  # Gr: all rows, no trusted gradient
-        args[20] = np.zeros((n_nodes, 4))  # Yb
-        args[22] = np.ones(n_nodes, dtype=bool)  # grad_given: node_grad is never called
-        return march(*args)
+    def general_march(V, fixed, costs, sten, corr, all_pairs, stats):
+        n_nodes = V.size
+        corr = kern.Correction(
+            np.zeros((n_nodes, 4)),  # gradients: all rows, none trusted
+            np.zeros((n_nodes, 4)),  # base points
+            corr.Tinv,
+            np.ones(n_nodes, dtype=bool),  # all given: node_grad is never called
+        )
+        return march(V, fixed, costs, sten, corr, all_pairs, stats)
 
     monkeypatch.setattr(kern, "march", general_march)
     general = _solve(prob, 65)
@@ -358,7 +360,9 @@ def test_triangle_update_matches_brute_force(a_const):
             continue
         u0, u1 = rng.uniform(0, 0.3, 2)
         l0, dl = x, -x1
-        val, lam = kern.triangle_update(u0, u1, *l0, *dl, b, A, a_const, 0, 1, np.zeros(6), np.zeros(6), 0.0)
+        val, lam = kern.triangle_update(
+            (u0, u1), tuple(l0), tuple(dl), (0, 1), 0.0, kern.Gauss(b, A, a_const), np.zeros(6), np.zeros(6)
+        )
         f = u0 + lams * (u1 - u0) + _cost(b[0, :3] + lams[:, None] * (b[1, :3] - b[0, :3]), M, l0 + lams[:, None] * dl)
         if np.isfinite(val):
             checked += 1

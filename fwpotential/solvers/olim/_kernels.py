@@ -2,6 +2,10 @@
 
 Dijkstra-like OLIM with midpoint quadrature (Dahiya & Cameron 2018; 3-D: Yang, Potter &
 Cameron 2019). Arrays and scalars only; the driver is ``fwpotential.solvers.olim.driver``.
+The one entry point is ``march``; every function it calls lives in this module, because
+Numba's on-disk cache (``cache=True``) checks only the file of the function it compiles.
+Sections: heap, Gaussian costs and the simplex updates, curvature correction, tabulated
+costs, marching.
 
 Layout shared by every kernel
 -----------------------------
@@ -10,13 +14,14 @@ Layout shared by every kernel
   ``p = (i * n1 + j) * n2 + k``; its coordinates are ``lower + (i, j, k) * h``.
 * The half grid (the grid refined by 2, shape ``2 n - 1``) is flat too; the midpoint of nodes
   ``(i, j, k)`` and ``(i', j', k')`` is its node ``(i + i', j + j', k + k')``.
-* ``b`` has shape (n_half, 3): the drift on the half grid (third component 0 in 2-D).
-  ``A`` has shape (n_half, 6) or (1, 6) when constant: the upper triangle
-  ``(a00, a01, a02, a11, a12, a22)`` of A = a^-1 on the half grid.
+* ``b`` has shape (n_half, 4): the drift on the half grid (third component 0 in 2-D; with a
+  constant A the fourth column holds its norm, see ``Costs``). ``A`` has shape (n_half, 6) or
+  (1, 6) when constant: the upper triangle ``(a00, a01, a02, a11, a12, a22)`` of A = a^-1.
 * Status: 0 far, 1 considered, 2 accepted front, 3 accepted (interior).
 * The tabulated (non-Gaussian) variant is 2-D only: ``C`` has shape (n_nodes, M), the
   geometric cost per unit length on the nodes for the M directions at angles 2 pi m / M
   (+inf allowed); between nodes it is bilinear, between directions periodic linear.
+* A node passed to a helper is a tuple ``(flat index, i, j, k)``.
 
 No fastmath anywhere: +inf must survive comparisons.
 """
@@ -31,20 +36,57 @@ CONSIDERED = 1
 FRONT = 2
 ACCEPTED = 3
 
-# status codes returned by the marching kernels
-OK = 0
-
 _NEWTON_TOL = 1e-10
 _TINY = 1e-300
 
-# Bundles for the 2-D fan kernel ``_fan2d`` (built inside ``march``; Numba passes them as structs).
-# Front: the naf front neighbours x1 of the node p just accepted, as flat indices (nodes) and rows
+# ----------------------------------------------------------------------------- bundles
+# Named tuples of arrays and scalars (Numba passes each as one struct). The driver builds Costs
+# (with Gauss and Tab), Stencil and Correction and passes them to ``march``, which builds the
+# others. Numba raises and lowers the reference count of every array a call passes, so a bundle
+# holds only what its kernels use.
+
+#: Gaussian midpoint costs: b (n_half, 4) and A (n_half or 1, 6); with a constant A = L L^T
+#: (a_const) the driver passes b' = (L^T b, |L^T b|) and A = I, so the cost of a segment
+#: l' = T offset is |b'| |l'| - <b', l'>.
+Gauss = namedtuple("Gauss", ["b", "A", "a_const"])
+#: Tabulated costs (2-D): C (n_nodes, M) on a grid of n0 x n1 nodes with spacing (h0, h1),
+#: segments split into pieces of at most sub_len cells.
+Tab = namedtuple("Tab", ["C", "n0", "n1", "M", "h0", "h1", "sub_len"])
+#: Everything a cost evaluation needs, fixed for the march: mode 0 Gaussian (gauss), mode 1
+#: tabulated (tab); shp (3,): grid shape (2-D: shp[2] = 1); T (3, 3) maps an index offset to the
+#: segment vector used in costs (diag(h), or L^T diag(h) when A is constant).
+Costs = namedtuple("Costs", ["mode", "gauss", "tab", "shp", "T"])
+#: The update stencils (the driver's ``_stencils``): offs (n_ball, 3) the update ball (radius K
+#: cells, all neighbours included); nbr (n_nbr, 3) the L_inf = 1 neighbours (8 in 2-D, 26 in
+#: 3-D); tri (n_tri, 3) base offsets x1 - x0 of triangle updates (2-D: the 4 axis steps; 3-D:
+#: the 18 axis and face-diagonal steps); tri_lut (27,) neighbour offset -> row of tri or -1;
+#: simp (n_tri, 8) rows of tri closing a simplex with x0, x1 (-1 padded; unused in 2-D).
+Stencil = namedtuple("Stencil", ["offs", "nbr", "tri", "tri_lut", "simp"])
+#: Curvature correction (constant A, mode 0): grad (N, 4) the gradients of V in cost coordinates
+#: (first 3 columns) and 1 in column 3 where trusted; base (N, 4) the base point (index
+#: coordinates, first 3 columns) of each node's best update; Tinv = T^-1; given (N,) where the
+#: gradient is given (the start nodes). grad and base with one row: the correction is off.
+Correction = namedtuple("Correction", ["grad", "base", "Tinv", "given"])
+
+# Ball: per offset of the update ball, flat offsets on the grid (foff, valid for nodes at least
+# Kb steps from every face) and the half grid (hoff), the segment vectors T offs (lvec) and
+# their norms; tflat: flat offsets of the triangle bases (adjacency tests without dividing),
+# |tflat| <= tmax.
+Ball = namedtuple("Ball", ["foff", "hoff", "lvec", "lnorm", "Kb", "tflat", "tmax"])
+# Front: the front neighbours x1 of the node p just accepted, as flat indices (nodes) and rows
 # of the neighbour table (edges); refilled for every p.
 Front = namedtuple("Front", ["nodes", "edges", "count"])
-# FanTables (constant A, fixed for the march): b (n_half, 4) holds (L^T b, |L^T b|) on the half
-# grid; lvec (n_ball, 3) = T offs; nvec (n_nbr, 3) = T nbr; nhoff (n_nbr,): half-grid flat offsets
-# of nbr (mid(x, x1) = mid(x, p) + (x1 - p) / 2).
+# FanTables (constant A): b (n_half, 4) holds (L^T b, |L^T b|) on the half grid; lvec (n_ball, 3)
+# = T offs; nvec (n_nbr, 3) = T nbr; nhoff (n_nbr,): half-grid flat offsets of nbr
+# (mid(x, x1) = mid(x, p) + (x1 - p) / 2).
 FanTables = namedtuple("FanTables", ["b", "lvec", "nvec", "nhoff"])
+# Pairs: the base segments [a[k], b[k]], k < count, of triangle updates.
+Pairs = namedtuple("Pairs", ["a", "b", "count"])
+# Scratch: A entries, Gram tables, simplex vectors and base points of the updates.
+Scratch = namedtuple("Scratch", ["a", "a1", "G", "L", "B", "ybest", "ytmp"])
+# Updates: what the triangle and tetrahedron updates read and write (V, status, the tables,
+# the correction's gradients and base points, scratch, stats).
+Updates = namedtuple("Updates", ["V", "status", "costs", "sten", "grad", "base", "work", "stats"])
 
 
 # ----------------------------------------------------------------------------- binary heap
@@ -131,29 +173,29 @@ def segment_cost(bx, by, bz, a, lx, ly, lz):
 
 
 @njit(cache=True)
-def one_point_cost(b, A, a_const, m, lx, ly, lz, a):
-    """Cost of the segment whose midpoint is half-grid node m (an exact table lookup)."""
-    _load_A(A, a_const, m, a)
-    return segment_cost(b[m, 0], b[m, 1], b[m, 2], a, lx, ly, lz)
-
-
-@njit(cache=True)
-def triangle_update(u0, u1, l0x, l0y, l0z, dlx, dly, dlz, b, A, a_const, m0, m1, a, a1, kap):
+def triangle_update(u, l0, dl, m, kap, gauss, a, a1):
     """Minimise over lambda in (0, 1) of u0 + lambda (u1 - u0) - kap lambda (1 - lambda) / 2
     + cost(x_lambda -> x) (kap: curvature correction, 0 for plain linear interpolation).
 
-    l(lambda) = x - x_lambda = l0 + lambda dl (dl = x0 - x1); the drift at the segment's
-    midpoint is interpolated linearly between half-grid nodes m0 = mid(x, x0) and
-    m1 = mid(x, x1) (exact for linear drift). A is frozen at m0 during the search and
-    interpolated at the minimiser for the value. Returns (value, lambda); value is +inf when
-    the minimum is not interior (the one-point updates cover the endpoints).
+    u = (u0, u1): V at x0, x1; l(lambda) = x - x_lambda = l0 + lambda dl (3-tuples, dl = x0 - x1).
+    The drift at the segment's midpoint is interpolated linearly between half-grid nodes
+    m = (mid(x, x0), mid(x, x1)) of ``gauss.b`` (exact for linear drift). A is frozen at m0
+    during the search and interpolated at the minimiser for the value; a, a1 (6,) scratch.
+    Returns (value, lambda); value is +inf when the minimum is not interior (the one-point
+    updates cover the endpoints).
     """
+    u0, u1 = u
+    m0, m1 = m
+    b = gauss.b
+    A = gauss.A
     b0x, b0y, b0z = b[m0, 0], b[m0, 1], b[m0, 2]
     dbx, dby, dbz = b[m1, 0] - b0x, b[m1, 1] - b0y, b[m1, 2] - b0z
-    if a_const:
+    if gauss.a_const:
         # constant A arrives as the identity (the driver transformed b and l)
-        return tri_const(u0, u1 - u0, b0x, b0y, b0z, dbx, dby, dbz, l0x, l0y, l0z, dlx, dly, dlz, 0.0, 0.0, np.inf, kap)
-    _load_A(A, a_const, m0, a)
+        return tri_const((u0, u1 - u0), (b0x, b0y, b0z), (dbx, dby, dbz), l0, dl, (0.0, 0.0), np.inf, kap)
+    l0x, l0y, l0z = l0
+    dlx, dly, dlz = dl
+    _load_A(A, gauss.a_const, m0, a)
     du = u1 - u0 - 0.5 * kap
     # Gram entries: P = |b|_A^2, Q = |l|_A^2, R = <b, A l>, all quadratic in lambda.
     p0 = _dotA(a, b0x, b0y, b0z, b0x, b0y, b0z)
@@ -172,10 +214,11 @@ def triangle_update(u0, u1, l0x, l0y, l0z, dlx, dly, dlz, b, A, a_const, m0, m1,
     p2 = _dotA(a, dbx, dby, dbz, dbx, dby, dbz)
     q2 = _dotA(a, dlx, dly, dlz, dlx, dly, dlz)
     r2 = _dotA(a, dbx, dby, dbz, dlx, dly, dlz)
-    g_hi = _tri_grad(1.0, du, p0, p1, p2, q0, q1, q2, r1, r2, kap)
+    P, Q, R = (p0, p1, p2), (q0, q1, q2), (r1, r2)
+    g_hi = _tri_grad(1.0, du, P, Q, R, kap)
     if not (g_hi > 0.0):
         return np.inf, 1.0
-    lam = _tri_newton(du, p0, p1, p2, q0, q1, q2, r1, r2, g_lo / (g_lo - g_hi), kap)
+    lam = _tri_newton(du, P, Q, R, g_lo / (g_lo - g_hi), kap)
     # value at lambda with A interpolated between m0 and m1
     for c in range(6):
         a1[c] = (1.0 - lam) * A[m0, c] + lam * A[m1, c]
@@ -186,9 +229,13 @@ def triangle_update(u0, u1, l0x, l0y, l0z, dlx, dly, dlz, b, A, a_const, m0, m1,
 
 
 @njit(cache=True)
-def _tri_newton(du, p0, p1, p2, q0, q1, q2, r1, r2, lam, kap):
-    """Root in (0, 1) of f'(lam) = du + kap lam + (PQ)'/(2 sqrt(PQ)) - R' (f'(0) < 0 < f'(1)):
+def _tri_newton(du, P3, Q3, R2, lam, kap):
+    """Root in (0, 1) of f'(lam) = du + kap lam + (PQ)'/(2 sqrt(PQ)) - R' (f'(0) < 0 < f'(1)),
+    P = p0 + 2 p1 lam + p2 lam^2 (P3 = (p0, p1, p2)), Q alike, R' = r1 + 2 r2 lam (R2 = (r1, r2)):
     safeguarded Newton from lam, bisection whenever a step leaves the bracket or f'' <= 0."""
+    p0, p1, p2 = P3
+    q0, q1, q2 = Q3
+    r1, r2 = R2
     lo = 0.0
     hi = 1.0
     for _ in range(40):
@@ -223,15 +270,20 @@ def _tri_newton(du, p0, p1, p2, q0, q1, q2, r1, r2, lam, kap):
 
 
 @njit(cache=True)
-def tri_const(u0, du, b0x, b0y, b0z, dbx, dby, dbz, l0x, l0y, l0z, dlx, dly, dlz, c0, c1, vcut, kap):
+def tri_const(u, b0, db, l0, dl, c, vcut, kap):
     """Triangle update for constant A (the identity after the driver's transform).
 
     Minimises f(lam) = u0 + lam du - kap lam (1 - lam) / 2 + |b||l| - <b, l> with b = b0 + lam db,
-    l = l0 + lam dl over (0, 1) (kap: curvature correction, 0 for linear interpolation); c0, c1 are
-    the one-point costs at lam = 0 and 1. Returns (value, lam); +inf unless the minimum is
-    interior, or when the tangent lines of f at both ends show that f stays above vcut (only
-    used when f is convex, kap >= 0).
+    l = l0 + lam dl (3-tuples) over (0, 1); u = (u0, du); kap: curvature correction, 0 for linear
+    interpolation; c = (c0, c1): the one-point costs at lam = 0 and 1. Returns (value, lam);
+    +inf unless the minimum is interior, or when the tangent lines of f at both ends show that f
+    stays above vcut (only used when f is convex, kap >= 0).
     """
+    u0, du = u
+    b0x, b0y, b0z = b0
+    dbx, dby, dbz = db
+    l0x, l0y, l0z = l0
+    dlx, dly, dlz = dl
     du = du - 0.5 * kap
     p0 = b0x * b0x + b0y * b0y + b0z * b0z
     q0 = l0x * l0x + l0y * l0y + l0z * l0z
@@ -248,16 +300,17 @@ def tri_const(u0, du, b0x, b0y, b0z, dbx, dby, dbz, l0x, l0y, l0z, dlx, dly, dlz
     p2 = dbx * dbx + dby * dby + dbz * dbz
     q2 = dlx * dlx + dly * dly + dlz * dlz
     r2 = dbx * dlx + dby * dly + dbz * dlz
-    g_hi = _tri_grad(1.0, du, p0, p1, p2, q0, q1, q2, r1, r2, kap)
+    P, Q, R = (p0, p1, p2), (q0, q1, q2), (r1, r2)
+    g_hi = _tri_grad(1.0, du, P, Q, R, kap)
     if not (g_hi > 0.0):
         return np.inf, 1.0
     # lower bound of a convex f: where its tangents at the two ends meet
-    f0 = u0 + c0
-    f1 = u0 + du + 0.5 * kap + c1
+    f0 = u0 + c[0]
+    f1 = u0 + du + 0.5 * kap + c[1]
     ls = (f1 - g_hi - f0) / (g_lo - g_hi)
     if kap >= 0.0 and f0 + g_lo * ls >= vcut:
         return np.inf, ls
-    lam = _tri_newton(du, p0, p1, p2, q0, q1, q2, r1, r2, g_lo / (g_lo - g_hi), kap)
+    lam = _tri_newton(du, P, Q, R, g_lo / (g_lo - g_hi), kap)
     bx, by, bz = b0x + lam * dbx, b0y + lam * dby, b0z + lam * dbz
     lx, ly, lz = l0x + lam * dlx, l0y + lam * dly, l0z + lam * dlz
     cost = np.sqrt((bx * bx + by * by + bz * bz) * (lx * lx + ly * ly + lz * lz)) - (bx * lx + by * ly + bz * lz)
@@ -265,7 +318,11 @@ def tri_const(u0, du, b0x, b0y, b0z, dbx, dby, dbz, l0x, l0y, l0z, dlx, dly, dlz
 
 
 @njit(cache=True)
-def _tri_grad(lam, du, p0, p1, p2, q0, q1, q2, r1, r2, kap):
+def _tri_grad(lam, du, P3, Q3, R2, kap):
+    """f'(lam) of the triangle objective (coefficients as in ``_tri_newton``)."""
+    p0, p1, p2 = P3
+    q0, q1, q2 = Q3
+    r1, r2 = R2
     P = p0 + lam * (2.0 * p1 + lam * p2)
     Q = q0 + lam * (2.0 * q1 + lam * q2)
     dP = 2.0 * (p1 + lam * p2)
@@ -277,19 +334,25 @@ def _tri_grad(lam, du, p0, p1, p2, q0, q1, q2, r1, r2, kap):
 
 
 @njit(cache=True)
-def tetra_update(u0, u1, u2, L, B, A, a_const, m0, m1, m2, lam_start, a, a1, G, c11, c22, c12):
+def tetra_update(u, m, lam_start, c, gauss, work):
     """Minimise over the open simplex of u(s) + cost(x_s -> x), x_s = x0 + s1 (x1-x0) + s2 (x2-x0).
 
-    L[0] = x - x0, L[1] = x0 - x1, L[2] = x0 - x2 (so l(s) = L0 + s1 L1 + s2 L2); B[0] = b(m0),
+    u = (u0, u1, u2): V at x0, x1, x2; m: their midpoints with x on the half grid; gauss: the
+    Gaussian tables (``Gauss``); work (``Scratch``): work.L[0] =
+    x - x0, L[1] = x0 - x1, L[2] = x0 - x2 (so l(s) = L0 + s1 L1 + s2 L2); work.B[0] = b(m0),
     B[1] = b(m1) - b(m0), B[2] = b(m2) - b(m0) (midpoint drift interpolated on the half grid).
     Starts at (lam_start, 0), the successful triangle update over (x0, x1), with the KKT test of
     Yang, Potter & Cameron: if the cost increases into the simplex there, the face is optimal.
     Newton on the 2x2 system (steepest descent when the Hessian is not definite), steps kept
-    inside. c11, c22, c12: curvature correction (estimates of e_i^T H e_j, e_i = x_i - x0; zeros
-    for plain linear interpolation): the objective gets -(s1 (1 - s1) c11 + s2 (1 - s2) c22
+    inside. c = (c11, c22, c12): curvature correction (estimates of e_i^T H e_j, e_i = x_i - x0;
+    zeros for plain linear interpolation): the objective gets -(s1 (1 - s1) c11 + s2 (1 - s2) c22
     - 2 s1 s2 c12) / 2. Returns (value, s1, s2); value +inf unless the gradient vanishes at an
     interior point.
     """
+    L, B, a, a1, G = work.L, work.B, work.a, work.a1, work.G
+    A, a_const = gauss.A, gauss.a_const
+    m0, m1, m2 = m
+    c11, c22, c12 = c
     _load_A(A, a_const, m0, a)
     # G[0, i, j] = B_i.A B_j, G[1] = L_i.A L_j, G[2] = B_i.A L_j
     for i in range(3):
@@ -297,60 +360,48 @@ def tetra_update(u0, u1, u2, L, B, A, a_const, m0, m1, m2, lam_start, a, a1, G, 
             G[0, i, j] = _dotA(a, B[i, 0], B[i, 1], B[i, 2], B[j, 0], B[j, 1], B[j, 2])
             G[1, i, j] = _dotA(a, L[i, 0], L[i, 1], L[i, 2], L[j, 0], L[j, 1], L[j, 2])
             G[2, i, j] = _dotA(a, B[i, 0], B[i, 1], B[i, 2], L[j, 0], L[j, 1], L[j, 2])
-    du1 = u1 - u0
-    du2 = u2 - u0
-    s1 = lam_start
+    du1 = u[1] - u[0]
+    du2 = u[2] - u[0]
+    s1, s2, ok = _tet_newton(G, du1, du2, lam_start, c)
+    if not ok or s1 <= 0.0 or s2 <= 0.0 or s1 + s2 >= 1.0:
+        return np.inf, s1, s2
+    if not a_const:
+        s0 = 1.0 - s1 - s2
+        for k in range(6):
+            a1[k] = s0 * A[m0, k] + s1 * A[m1, k] + s2 * A[m2, k]
+    else:
+        for k in range(6):
+            a1[k] = a[k]
+    bx = B[0, 0] + s1 * B[1, 0] + s2 * B[2, 0]
+    by = B[0, 1] + s1 * B[1, 1] + s2 * B[2, 1]
+    bz = B[0, 2] + s1 * B[1, 2] + s2 * B[2, 2]
+    lx = L[0, 0] + s1 * L[1, 0] + s2 * L[2, 0]
+    ly = L[0, 1] + s1 * L[1, 1] + s2 * L[2, 1]
+    lz = L[0, 2] + s1 * L[1, 2] + s2 * L[2, 2]
+    corr = -0.5 * (s1 * (1.0 - s1) * c11 + s2 * (1.0 - s2) * c22 - 2.0 * s1 * s2 * c12)
+    return u[0] + s1 * du1 + s2 * du2 + corr + segment_cost(bx, by, bz, a1, lx, ly, lz), s1, s2
+
+
+@njit(cache=True)
+def _tet_newton(G, du1, du2, s1, c):
+    """Newton iterations of ``tetra_update`` from (s1, 0) on the Gram tables G.
+
+    Returns (s1, s2, converged); (0, 0, False) when the KKT test at the start shows that the face
+    s2 = 0 holds the minimum."""
+    c11, c22, c12 = c
     s2 = 0.0
-    ok = False
     for it in range(30):
-        c0, c1, c2 = 1.0, s1, s2
-        P = 0.0
-        Q = 0.0
-        for i in range(3):
-            ci = c0 if i == 0 else (c1 if i == 1 else c2)
-            for j in range(3):
-                cj = c0 if j == 0 else (c1 if j == 1 else c2)
-                P += ci * cj * G[0, i, j]
-                Q += ci * cj * G[1, i, j]
-        # first derivatives (k = 1, 2)
-        P1 = 2.0 * (G[0, 1, 0] + s1 * G[0, 1, 1] + s2 * G[0, 1, 2])
-        P2 = 2.0 * (G[0, 2, 0] + s1 * G[0, 2, 1] + s2 * G[0, 2, 2])
-        Q1 = 2.0 * (G[1, 1, 0] + s1 * G[1, 1, 1] + s2 * G[1, 1, 2])
-        Q2 = 2.0 * (G[1, 2, 0] + s1 * G[1, 2, 1] + s2 * G[1, 2, 2])
-        R1 = (G[2, 1, 0] + s1 * G[2, 1, 1] + s2 * G[2, 1, 2]) + (G[2, 0, 1] + s1 * G[2, 1, 1] + s2 * G[2, 2, 1])
-        R2 = (G[2, 2, 0] + s1 * G[2, 2, 1] + s2 * G[2, 2, 2]) + (G[2, 0, 2] + s1 * G[2, 1, 2] + s2 * G[2, 2, 2])
-        PQ = P * Q
-        if PQ > _TINY:
-            S = np.sqrt(PQ)
-            n1 = P1 * Q + P * Q1
-            n2 = P2 * Q + P * Q2
-            g1 = du1 + n1 / (2.0 * S) - R1
-            g2 = du2 + n2 / (2.0 * S) - R2
-            H11 = (2.0 * G[0, 1, 1] * Q + 2.0 * P1 * Q1 + 2.0 * P * G[1, 1, 1]) / (2.0 * S) - n1 * n1 / (4.0 * S * PQ)
-            H22 = (2.0 * G[0, 2, 2] * Q + 2.0 * P2 * Q2 + 2.0 * P * G[1, 2, 2]) / (2.0 * S) - n2 * n2 / (4.0 * S * PQ)
-            H12 = (2.0 * G[0, 1, 2] * Q + P1 * Q2 + P2 * Q1 + 2.0 * P * G[1, 1, 2]) / (2.0 * S) - n1 * n2 / (
-                4.0 * S * PQ
-            )
-        else:
-            g1 = du1 - R1
-            g2 = du2 - R2
-            H11 = 0.0
-            H22 = 0.0
-            H12 = 0.0
-        H11 -= 2.0 * G[2, 1, 1]
-        H22 -= 2.0 * G[2, 2, 2]
-        H12 -= G[2, 1, 2] + G[2, 2, 1]
+        g1, g2, H11, H22, H12 = _tet_derivs(G, du1, du2, s1, s2)
         g1 += -0.5 * (1.0 - 2.0 * s1) * c11 + s2 * c12
         g2 += -0.5 * (1.0 - 2.0 * s2) * c22 + s1 * c12
         H11 += c11
         H22 += c22
         H12 += c12
         if it == 0 and not (g2 < 0.0):
-            return np.inf, 0.0, 0.0  # KKT: the face s2 = 0 holds the minimum
+            return 0.0, 0.0, False  # KKT: the face s2 = 0 holds the minimum
         scale = abs(du1) + abs(du2) + np.sqrt(max(G[0, 0, 0] * G[1, 0, 0], 0.0)) + _TINY
         if abs(g1) + abs(g2) <= 1e-11 * scale:
-            ok = True
-            break
+            return s1, s2, True
         det = H11 * H22 - H12 * H12
         if det > 0.0 and H11 + H22 > 0.0:
             d1 = -(g1 * H22 - g2 * H12) / det
@@ -369,25 +420,50 @@ def tetra_update(u0, u1, u2, L, B, A, a_const, m0, m1, m2, lam_start, a, a1, G, 
         s1 += t * d1
         s2 += t * d2
         if t * (abs(d1) + abs(d2)) < _NEWTON_TOL:
-            ok = abs(g1) + abs(g2) <= 1e-7 * scale
-            break
-    if not ok or s1 <= 0.0 or s2 <= 0.0 or s1 + s2 >= 1.0:
-        return np.inf, s1, s2
-    if not a_const:
-        s0 = 1.0 - s1 - s2
-        for c in range(6):
-            a1[c] = s0 * A[m0, c] + s1 * A[m1, c] + s2 * A[m2, c]
+            return s1, s2, abs(g1) + abs(g2) <= 1e-7 * scale
+    return s1, s2, False
+
+
+@njit(cache=True)
+def _tet_derivs(G, du1, du2, s1, s2):
+    """Gradient (g1, g2) and Hessian (H11, H22, H12) in (s1, s2) of the uncorrected tetrahedron
+    objective u0 + s1 du1 + s2 du2 + |b(s)|_A |l(s)|_A - <b(s), A l(s)> (Gram tables G)."""
+    c0, c1, c2 = 1.0, s1, s2
+    P = 0.0
+    Q = 0.0
+    for i in range(3):
+        ci = c0 if i == 0 else (c1 if i == 1 else c2)
+        for j in range(3):
+            cj = c0 if j == 0 else (c1 if j == 1 else c2)
+            P += ci * cj * G[0, i, j]
+            Q += ci * cj * G[1, i, j]
+    # first derivatives (k = 1, 2)
+    P1 = 2.0 * (G[0, 1, 0] + s1 * G[0, 1, 1] + s2 * G[0, 1, 2])
+    P2 = 2.0 * (G[0, 2, 0] + s1 * G[0, 2, 1] + s2 * G[0, 2, 2])
+    Q1 = 2.0 * (G[1, 1, 0] + s1 * G[1, 1, 1] + s2 * G[1, 1, 2])
+    Q2 = 2.0 * (G[1, 2, 0] + s1 * G[1, 2, 1] + s2 * G[1, 2, 2])
+    R1 = (G[2, 1, 0] + s1 * G[2, 1, 1] + s2 * G[2, 1, 2]) + (G[2, 0, 1] + s1 * G[2, 1, 1] + s2 * G[2, 2, 1])
+    R2 = (G[2, 2, 0] + s1 * G[2, 2, 1] + s2 * G[2, 2, 2]) + (G[2, 0, 2] + s1 * G[2, 1, 2] + s2 * G[2, 2, 2])
+    PQ = P * Q
+    if PQ > _TINY:
+        S = np.sqrt(PQ)
+        n1 = P1 * Q + P * Q1
+        n2 = P2 * Q + P * Q2
+        g1 = du1 + n1 / (2.0 * S) - R1
+        g2 = du2 + n2 / (2.0 * S) - R2
+        H11 = (2.0 * G[0, 1, 1] * Q + 2.0 * P1 * Q1 + 2.0 * P * G[1, 1, 1]) / (2.0 * S) - n1 * n1 / (4.0 * S * PQ)
+        H22 = (2.0 * G[0, 2, 2] * Q + 2.0 * P2 * Q2 + 2.0 * P * G[1, 2, 2]) / (2.0 * S) - n2 * n2 / (4.0 * S * PQ)
+        H12 = (2.0 * G[0, 1, 2] * Q + P1 * Q2 + P2 * Q1 + 2.0 * P * G[1, 1, 2]) / (2.0 * S) - n1 * n2 / (4.0 * S * PQ)
     else:
-        for c in range(6):
-            a1[c] = a[c]
-    bx = B[0, 0] + s1 * B[1, 0] + s2 * B[2, 0]
-    by = B[0, 1] + s1 * B[1, 1] + s2 * B[2, 1]
-    bz = B[0, 2] + s1 * B[1, 2] + s2 * B[2, 2]
-    lx = L[0, 0] + s1 * L[1, 0] + s2 * L[2, 0]
-    ly = L[0, 1] + s1 * L[1, 1] + s2 * L[2, 1]
-    lz = L[0, 2] + s1 * L[1, 2] + s2 * L[2, 2]
-    corr = -0.5 * (s1 * (1.0 - s1) * c11 + s2 * (1.0 - s2) * c22 - 2.0 * s1 * s2 * c12)
-    return u0 + s1 * du1 + s2 * du2 + corr + segment_cost(bx, by, bz, a1, lx, ly, lz), s1, s2
+        g1 = du1 - R1
+        g2 = du2 - R2
+        H11 = 0.0
+        H22 = 0.0
+        H12 = 0.0
+    H11 -= 2.0 * G[2, 1, 1]
+    H22 -= 2.0 * G[2, 2, 2]
+    H12 -= G[2, 1, 2] + G[2, 2, 1]
+    return g1, g2, H11, H22, H12
 
 
 # ----------------------------------------------------------------------------- curvature correction
@@ -407,28 +483,58 @@ def _gdiff(Gr, qa, qb, ex, ey, ez):
 
 
 @njit(cache=True)
-def node_grad(b, shp, T, Tinv, i, j, k, y, out, yg):
-    """Gradient of V at node (i, j, k) from its best update with base point y (index coordinates);
-    yg (3,) out: the gradient V must have at y for y to be a stationary base (-d cost / dy).
+def node_grad(b, shp, T, Tinv, ijk, y, out, yg):
+    """Gradient of V at node ijk = (i, j, k) from its best update with base point y (index
+    coordinates); yg (3,) out: the gradient V must have at y for y to be a stationary base
+    (-d cost / dy).
 
     Constant A only (the driver's transform makes A the identity): the derivative in x of the
     midpoint cost |b(m)| |l| - <b(m), l> at the fixed base, l = T (x - y), m = (x + y) / 2, i.e.
     |b| l / |l| - b + (1/2) J^T (|l| b / |b| - l) with J = db/dx (cost coordinates) from central
     differences of the half-grid drift table (second order in the segment length). out (3,).
     """
-    H1 = 2 * shp[1] - 1
-    H2 = 2 * shp[2] - 1
-    nh = (2 * shp[0] - 1, H1, H2)
+    i, j, k = ijk
+    nh = (2 * shp[0] - 1, 2 * shp[1] - 1, 2 * shp[2] - 1)
     lx0 = i - y[0]
     ly0 = j - y[1]
     lz0 = k - y[2]
     lx = T[0, 0] * lx0 + T[0, 1] * ly0 + T[0, 2] * lz0
     ly = T[1, 0] * lx0 + T[1, 1] * ly0 + T[1, 2] * lz0
     lz = T[2, 0] * lx0 + T[2, 1] * ly0 + T[2, 2] * lz0
-    # drift at the midpoint: multilinear on the half grid (coordinates x + y)
-    c0 = i + y[0]
-    c1 = j + y[1]
-    c2 = k + y[2]
+    # the midpoint in half-grid coordinates x + y
+    cm = (i + y[0], j + y[1], k + y[2])
+    bx, by, bz = _mid_drift(b, nh, cm)
+    nb = np.sqrt(bx * bx + by * by + bz * bz)
+    nl = np.sqrt(lx * lx + ly * ly + lz * lz)
+    if nl == 0.0:
+        for c in range(3):
+            out[c] = 0.0
+            yg[c] = np.nan
+        return
+    vx = -lx
+    vy = -ly
+    vz = -lz
+    if nb > _TINY:
+        vx += nl * bx / nb
+        vy += nl * by / nb
+        vz += nl * bz / nb
+    # J^T v with J = D Tinv, D[:, a] = b(r + u_a) - b(r - u_a) (one index step = T[:, a])
+    Dv0, Dv1, Dv2 = _drift_diff_dot(b, nh, cm, vx, vy, vz)
+    for c in range(3):
+        JTv = Tinv[0, c] * Dv0 + Tinv[1, c] * Dv1 + Tinv[2, c] * Dv2
+        lc = lx if c == 0 else (ly if c == 1 else lz)
+        bc = bx if c == 0 else (by if c == 1 else bz)
+        out[c] = nb * lc / nl - bc + 0.5 * JTv
+        yg[c] = out[c] - JTv
+
+
+@njit(cache=True)
+def _mid_drift(b, nh, cm):
+    """The drift table b (half grid of shape nh) interpolated multilinearly at the half-grid
+    coordinates cm (a 3-tuple); the cell is clamped to the table."""
+    H1 = nh[1]
+    H2 = nh[2]
+    c0, c1, c2 = cm
     f0 = min(max(int(np.floor(c0)), 0), nh[0] - 1)
     f1 = min(max(int(np.floor(c1)), 0), nh[1] - 1)
     f2 = min(max(int(np.floor(c2)), 0), nh[2] - 1)
@@ -459,25 +565,20 @@ def node_grad(b, shp, T, Tinv, i, j, k, y, out, yg):
                 bx += w * b[mm, 0]
                 by += w * b[mm, 1]
                 bz += w * b[mm, 2]
-    nb = np.sqrt(bx * bx + by * by + bz * bz)
-    nl = np.sqrt(lx * lx + ly * ly + lz * lz)
-    if nl == 0.0:
-        for c in range(3):
-            out[c] = 0.0
-            yg[c] = np.nan
-        return
-    vx = -lx
-    vy = -ly
-    vz = -lz
-    if nb > _TINY:
-        vx += nl * bx / nb
-        vy += nl * by / nb
-        vz += nl * bz / nb
-    # J^T v with J = D Tinv, D[:, a] = b(r + u_a) - b(r - u_a) (one index step = T[:, a])
-    r0 = min(max(int(np.floor(c0 + 0.5)), 1), max(nh[0] - 2, 0))
-    r1 = min(max(int(np.floor(c1 + 0.5)), 1), max(nh[1] - 2, 0))
-    r2 = min(max(int(np.floor(c2 + 0.5)), 1), max(nh[2] - 2, 0))
-    Dv0 = 0.0  # (D^T v)_a
+    return bx, by, bz
+
+
+@njit(cache=True)
+def _drift_diff_dot(b, nh, cm, vx, vy, vz):
+    """(D^T v)_a for a = 0, 1, 2: D[:, a] = b(r + u_a) - b(r - u_a) the central difference of the
+    drift table along index axis a at the half-grid node r nearest to cm (kept one node inside;
+    0 along an axis of fewer than 3 half-grid nodes)."""
+    H1 = nh[1]
+    H2 = nh[2]
+    r0 = min(max(int(np.floor(cm[0] + 0.5)), 1), max(nh[0] - 2, 0))
+    r1 = min(max(int(np.floor(cm[1] + 0.5)), 1), max(nh[1] - 2, 0))
+    r2 = min(max(int(np.floor(cm[2] + 0.5)), 1), max(nh[2] - 2, 0))
+    Dv0 = 0.0
     Dv1 = 0.0
     Dv2 = 0.0
     if nh[0] > 2:
@@ -492,12 +593,7 @@ def node_grad(b, shp, T, Tinv, i, j, k, y, out, yg):
         ma = (r0 * H1 + r1) * H2 + r2 + 1
         mb = (r0 * H1 + r1) * H2 + r2 - 1
         Dv2 = (b[ma, 0] - b[mb, 0]) * vx + (b[ma, 1] - b[mb, 1]) * vy + (b[ma, 2] - b[mb, 2]) * vz
-    for c in range(3):
-        JTv = Tinv[0, c] * Dv0 + Tinv[1, c] * Dv1 + Tinv[2, c] * Dv2
-        lc = lx if c == 0 else (ly if c == 1 else lz)
-        bc = bx if c == 0 else (by if c == 1 else bz)
-        out[c] = nb * lc / nl - bc + 0.5 * JTv
-        yg[c] = out[c] - JTv
+    return Dv0, Dv1, Dv2
 
 
 # ----------------------------------------------------------------------------- tabulated costs (2-D)
@@ -551,17 +647,22 @@ def _tab_point_cost(C, n0, n1, fi, fj, lx, ly, M):
 
 
 @njit(cache=True)
-def tab_segment_cost(C, n0, n1, M, fi0, fj0, di, dj, h0, h1, sub_len):
-    """Cost of the segment from index-space point (fi0, fj0) by (di, dj) cells, split into
-    pieces of at most sub_len cells, each sampled at its midpoint (theory.md section 3); +inf if the
-    direction is not achievable at either end or at any sample."""
-    lx = di * h0
-    ly = dj * h1
+def tab_segment_cost(tab, fi0, fj0, di, dj):
+    """Cost of the segment from index-space point (fi0, fj0) by (di, dj) cells on the table
+    ``tab.C`` (``Tab``), split into pieces of at most ``tab.sub_len`` cells, each sampled at its
+    midpoint (theory.md section 3); +inf if the direction is not achievable at either end or at
+    any sample."""
+    C = tab.C
+    n0 = tab.n0
+    n1 = tab.n1
+    M = tab.M
+    lx = di * tab.h0
+    ly = dj * tab.h1
     length = np.sqrt(lx * lx + ly * ly)
     if length == 0.0:
         return 0.0
     ncell = np.sqrt(di * di + dj * dj)
-    nsub = int(np.ceil(ncell / sub_len - 1e-12))
+    nsub = int(np.ceil(ncell / tab.sub_len - 1e-12))
     if nsub < 1:
         nsub = 1
     # both ends must allow this direction too: a midpoint inside the reachable set must not carry a
@@ -581,26 +682,30 @@ def tab_segment_cost(C, n0, n1, M, fi0, fj0, di, dj, h0, h1, sub_len):
 
 
 @njit(cache=True)
-def tab_triangle_update(u0, u1, fi0, fj0, di0, dj0, ei, ej, C, n0, n1, M, h0, h1, sub_len):
+def _tab_objective(t, u0, du, x0, dx, ex, tab):
+    """u0 + t du + cost(x_t -> x) of ``tab_triangle_update`` at lambda = t."""
+    fi0, fj0 = x0
+    di0, dj0 = dx
+    ei, ej = ex
+    return u0 + t * du + tab_segment_cost(tab, fi0 + t * ei, fj0 + t * ej, di0 - t * ei, dj0 - t * ej)
+
+
+@njit(cache=True)
+def tab_triangle_update(u, x0, dx, ex, tab):
     """min over lambda of u0 + lambda (u1 - u0) + cost(x_lambda -> x), x_lambda = x0 + lambda e.
 
-    (fi0, fj0): index coordinates of x0; (di0, dj0) = x - x0 and (ei, ej) = x1 - x0 in cells.
-    Coarse sampling (so +inf stretches are skipped) then golden-section refinement.
-    Returns (value, lambda); +inf when no interior finite value exists.
+    u = (u0, u1); x0 = (fi0, fj0): index coordinates of x0; dx = x - x0 and ex = x1 - x0 in
+    cells (2-tuples). Coarse sampling (so +inf stretches are skipped) then golden-section
+    refinement. Returns (value, lambda); +inf when no interior finite value exists.
     """
-    du = u1 - u0
+    u0 = u[0]
+    du = u[1] - u[0]
     ns = 8
     best = np.inf
     kbest = -1
     for k in range(1, ns):
         lam = k / ns
-        v = (
-            u0
-            + lam * du
-            + tab_segment_cost(
-                C, n0, n1, M, fi0 + lam * ei, fj0 + lam * ej, di0 - lam * ei, dj0 - lam * ej, h0, h1, sub_len
-            )
-        )
+        v = _tab_objective(lam, u0, du, x0, dx, ex, tab)
         if v < best:
             best = v
             kbest = k
@@ -611,41 +716,21 @@ def tab_triangle_update(u0, u1, fi0, fj0, di0, dj0, ei, ej, C, n0, n1, M, h0, h1
     gr = 0.6180339887498949
     c = hi - gr * (hi - lo)
     d = lo + gr * (hi - lo)
-    fc = (
-        u0
-        + c * du
-        + tab_segment_cost(C, n0, n1, M, fi0 + c * ei, fj0 + c * ej, di0 - c * ei, dj0 - c * ej, h0, h1, sub_len)
-    )
-    fd = (
-        u0
-        + d * du
-        + tab_segment_cost(C, n0, n1, M, fi0 + d * ei, fj0 + d * ej, di0 - d * ei, dj0 - d * ej, h0, h1, sub_len)
-    )
+    fc = _tab_objective(c, u0, du, x0, dx, ex, tab)
+    fd = _tab_objective(d, u0, du, x0, dx, ex, tab)
     for _ in range(30):
         if fc <= fd:
             hi = d
             d = c
             fd = fc
             c = hi - gr * (hi - lo)
-            fc = (
-                u0
-                + c * du
-                + tab_segment_cost(
-                    C, n0, n1, M, fi0 + c * ei, fj0 + c * ej, di0 - c * ei, dj0 - c * ej, h0, h1, sub_len
-                )
-            )
+            fc = _tab_objective(c, u0, du, x0, dx, ex, tab)
         else:
             lo = c
             c = d
             fc = fd
             d = lo + gr * (hi - lo)
-            fd = (
-                u0
-                + d * du
-                + tab_segment_cost(
-                    C, n0, n1, M, fi0 + d * ei, fj0 + d * ej, di0 - d * ei, dj0 - d * ej, h0, h1, sub_len
-                )
-            )
+            fd = _tab_objective(d, u0, du, x0, dx, ex, tab)
         if hi - lo < 1e-7:
             break
     if fc <= fd:
@@ -680,127 +765,428 @@ def _lut(di, dj, dk):
 
 
 @njit(cache=True)
-def _one_point_e(mode, V, p0, m, e, sgn, lvec, lnorm, b, A, a_const, Ctab, M, sub_len, shp, h, i0, j0, a):
-    """u(x0) + cost(x0 -> x) with x - x0 = sgn * offs[e]; m: half-grid index of the midpoint.
-
-    Constant A: b holds (L^T b, |L^T b|) and lvec = L^T offs h, so the cost is 4 multiply-adds.
-    """
-    if mode == 0:
-        if a_const:
-            c = b[m, 3] * lnorm[e] - sgn * (b[m, 0] * lvec[e, 0] + b[m, 1] * lvec[e, 1] + b[m, 2] * lvec[e, 2])
-            return V[p0] + (c if c > 0.0 else 0.0)
-        _load_A(A, a_const, m, a)
-        return V[p0] + segment_cost(b[m, 0], b[m, 1], b[m, 2], a, sgn * lvec[e, 0], sgn * lvec[e, 1], sgn * lvec[e, 2])
-    return V[p0] + tab_segment_cost(
-        Ctab,
-        shp[0],
-        shp[1],
-        M,
-        float(i0),
-        float(j0),
-        float(sgn * lvec[e, 0] / h[0]),
-        float(sgn * lvec[e, 1] / h[1]),
-        h[0],
-        h[1],
-        sub_len,
-    )
+def _ijk(p, n1, n2):
+    """Index coordinates (i, j, k) of the flat node p."""
+    i = p // (n1 * n2)
+    r = p - i * n1 * n2
+    j = r // n2
+    return i, j, r - j * n2
 
 
 @njit(cache=True)
-def _triangle(
-    mode, V, iq, jq, kq, q0, i0, j0, k0, q1, i1, j1, k1, h, T, b, A, a_const, Ctab, M, sub_len, shp, a, a1, kap
-):
-    """Triangle update of node (iq, jq, kq) from the segment [x0, x1]; returns (value, lambda)."""
-    if mode == 0:
-        H1 = 2 * shp[1] - 1
-        H2 = 2 * shp[2] - 1
+def march(V, fixed, costs, sten, corr, all_pairs, stats):
+    """Ordered line integral method: fill V (flat, +inf where not started) in place.
+
+    V, fixed: start values (finite on the start nodes, which are never updated) and their mask.
+    costs (``Costs``), sten (``Stencil``): the cost tables and the update stencils.
+    corr (``Correction``): with N rows in corr.grad, the curvature correction of the triangle
+    and tetrahedron updates is on (constant A, mode 0 only): the gradients are given where
+    corr.given, computed by ``node_grad`` when any other node is accepted, and trusted where
+    given or where the best update is stationary (see ``_gdiff``); corr.base receives the base
+    point of each node's best update. With one row the updates are the plain linear
+    interpolation.
+    all_pairs: when p is accepted, every considered node in its ball gets the triangle updates
+    (p, x1) for all front neighbours x1 of p (Dahiya & Cameron's 2-D OLIM; in 3-D, with
+    constant A, followed by the tetrahedra on the two lowest of them); otherwise only
+    the triangle (x0, p) when p is next to x0, the best one-point base so far, or the fan of p
+    when p is that base (the cheaper rule of the 3-D OLIM of Yang, Potter & Cameron).
+    stats (8,) int64 out: accepted, one-point, triangle calls, triangle successes,
+    simplex calls, tetrahedron successes, nodes left at +inf in the heap.
+    Returns the status array (2 or 3 where accepted).
+
+    The loops over the update ball stay in this function: Numba raises and lowers the reference
+    count of every array a call passes, and a call per node of the ball costs more than its
+    work in 2-D.
+    """
+    shp, b, offs = costs.shp, costs.gauss.b, sten.offs
+    n0, n1, n2 = shp[0], shp[1], shp[2]
+    N = n0 * n1 * n2
+    status = np.zeros(N, dtype=np.int8)
+    ind0 = np.full(N, -1, dtype=np.int64)
+    U1 = np.full(N, np.inf)
+    heap, hv, pos = np.zeros(N + 1, dtype=np.int64), np.zeros(N + 1), np.zeros(N, dtype=np.int64)
+    work = Scratch(
+        np.zeros(6), np.zeros(6), np.zeros((3, 3, 3)), np.zeros((3, 3)), np.zeros((3, 3)), np.zeros(3), np.zeros(3)
+    )
+    n_nbr = sten.nbr.shape[0]
+    afl, afe, newl = np.zeros(n_nbr, dtype=np.int64), np.zeros(n_nbr, dtype=np.int64), np.zeros(n_nbr, dtype=np.int64)
+    pa, pb = np.zeros(n_nbr + 1, dtype=np.int64), np.zeros(n_nbr + 1, dtype=np.int64)
+    ygrad = np.zeros(3)
+    Gr, Yb = corr.grad, corr.base
+    upd = Updates(V, status, costs, sten, Gr, Yb, work, stats)
+    (foff, hoff, lvec, lnorm, Kb, tflat, tmax), fan = _ball_tables(costs, sten)
+    fast = costs.mode == 0 and costs.gauss.a_const
+    corr_on = Gr.shape[0] > 1
+    fan2d = all_pairs and fast and not (n2 > 1 or corr_on)
+    count = 0
+    for p in range(N):
+        if fixed[p]:
+            status[p] = CONSIDERED
+            count = heap_push(heap, hv, pos, count, p, V[p])
+    n_acc = 0
+    while count > 0:
+        p, count = heap_pop(heap, hv, pos, count)
+        if V[p] == np.inf:
+            stats[6] = count + 1
+            break
+        status[p] = FRONT
+        n_acc += 1
+        Vp = V[p]
+        ip, jp, kp = _ijk(p, n1, n2)
+        if corr_on and not corr.given[p]:
+            _accept_gradient(costs, corr, p, (ip, jp, kp), ygrad)
+        naf, nnew = _scan_neighbours(status, sten, shp, (ip, jp, kp), afl, afe, newl)
+        front = Front(afl, afe, naf)
+        # update the considered nodes in the ball around p (Dahiya & Cameron's two cases)
+        inner = _inner(ip, jp, kp, n0, n1, n2, Kb)
+        Hp = ((2 * ip) * (2 * n1 - 1) + 2 * jp) * (2 * n2 - 1) + 2 * kp
+        for e in range(offs.shape[0]):
+            if inner:
+                q = p + foff[e]
+            else:
+                iq, jq, kq = ip + offs[e, 0], jp + offs[e, 1], kp + offs[e, 2]
+                if not _in_grid(iq, jq, kq, n0, n1, n2):
+                    continue
+                q = (iq * n1 + jq) * n2 + kq
+            if status[q] != CONSIDERED or fixed[q]:
+                continue
+            m = Hp + hoff[e]
+            if fast:
+                c = b[m, 3] * lnorm[e] - (b[m, 0] * lvec[e, 0] + b[m, 1] * lvec[e, 1] + b[m, 2] * lvec[e, 2])
+                val = Vp + (c if c > 0.0 else 0.0)
+            else:
+                val = _one_point(Vp, m, (lvec[e, 0], lvec[e, 1], lvec[e, 2]), (ip, jp), costs, work.a)
+            stats[1] += 1
+            old = V[q]
+            if val < old:
+                V[q], ind0[q], U1[q] = val, p, val
+                if corr_on:
+                    Yb[q, 0], Yb[q, 1], Yb[q, 2] = ip, jp, kp
+            elif val < U1[q]:
+                ind0[q], U1[q] = p, val
+            x = (q, ip + offs[e, 0], jp + offs[e, 1], kp + offs[e, 2])
+            npair = 0
+            if fan2d:
+                stats[2] += naf
+                val, n_found = _fan2d(V, Vp, m, e, val - Vp, V[q], front, fan)
+                stats[3] += n_found
+                if val < V[q]:
+                    V[q] = val
+            elif all_pairs and fast:
+                # every triangle (p, x1), x1 a front neighbour of p (Dahiya & Cameron's 2-D code): the
+                # best one-point base need not be a vertex of the best segment where the
+                # characteristics run nearly along the front (in 3-D: and the tetrahedra on the two
+                # lowest triangles)
+                stats[2] += naf
+                val = _fan_const(upd, fan, (p, ip, jp, kp), front, x, m, e, val - Vp)
+                if val < V[q]:
+                    V[q] = val
+                    if corr_on:
+                        Yb[q, 0], Yb[q, 1], Yb[q, 2] = ip + work.ybest[0], jp + work.ybest[1], kp + work.ybest[2]
+            elif all_pairs or ind0[q] == p:
+                # all pairs, or case 2: p is the best one-point base: triangles with its front neighbours
+                for k in range(naf):
+                    pa[k], pb[k] = p, afl[k]
+                npair = naf
+            elif ind0[q] >= 0 and -tmax <= p - ind0[q] <= tmax:
+                # case 1: one triangle (x0, p), x0 the best one-point base, if p is next to x0
+                npair = _base_pair(tflat, sten.tri, shp, ind0[q], (p, ip, jp, kp), pa, pb)
+            if npair > 0:
+                _pairs_update(upd, x, Pairs(pa, pb, npair))
+            if V[q] < old:
+                heap_sift_up(heap, hv, pos, pos[q], q, V[q])
+        # far neighbours of p become considered: best one-point update over the front in the ball
+        for mm in range(nnew):
+            q = newl[mm]
+            status[q] = CONSIDERED
+            iq, jq, kq = _ijk(q, n1, n2)
+            inner = _inner(iq, jq, kq, n0, n1, n2, Kb)
+            Hq = ((2 * iq) * (2 * n1 - 1) + 2 * jq) * (2 * n2 - 1) + 2 * kq
+            best = np.inf
+            for e in range(offs.shape[0]):
+                if inner:
+                    q0 = q + foff[e]
+                else:
+                    i0, j0, k0 = iq + offs[e, 0], jq + offs[e, 1], kq + offs[e, 2]
+                    if not _in_grid(i0, j0, k0, n0, n1, n2):
+                        continue
+                    q0 = (i0 * n1 + j0) * n2 + k0
+                if status[q0] != FRONT:
+                    continue
+                m = Hq + hoff[e]
+                if fast:
+                    c = b[m, 3] * lnorm[e] + (b[m, 0] * lvec[e, 0] + b[m, 1] * lvec[e, 1] + b[m, 2] * lvec[e, 2])
+                    val = V[q0] + (c if c > 0.0 else 0.0)
+                else:
+                    l = (-lvec[e, 0], -lvec[e, 1], -lvec[e, 2])
+                    val = _one_point(V[q0], m, l, (iq + offs[e, 0], jq + offs[e, 1]), costs, work.a)
+                stats[1] += 1
+                if val < best:
+                    best = val
+                    ind0[q] = q0
+            V[q] = best
+            U1[q] = best
+            if ind0[q] >= 0:
+                npair = _base_pairs(status, sten.tri, shp, ind0[q], pa, pb)
+                if corr_on:
+                    Yb[q, 0], Yb[q, 1], Yb[q, 2] = _ijk(ind0[q], n1, n2)
+                if npair > 0:
+                    _pairs_update(upd, (q, iq, jq, kq), Pairs(pa, pb, npair))
+            count = heap_push(heap, hv, pos, count, q, V[q])
+    stats[0] = n_acc
+    return status
+
+
+@njit(cache=True)
+def _ball_tables(costs, sten):
+    """Flat offsets and segment vectors of the stencils (``Ball``, ``FanTables``)."""
+    shp, T, offs, nbr, tri = costs.shp, costs.T, sten.offs, sten.nbr, sten.tri
+    n1, n2 = shp[1], shp[2]
+    H1 = 2 * n1 - 1
+    H2 = 2 * n2 - 1
+    nhoff = (nbr[:, 0] * H1 + nbr[:, 1]) * H2 + nbr[:, 2]
+    nvec = np.zeros((nbr.shape[0], 3))
+    for e in range(nbr.shape[0]):
+        for c in range(3):
+            nvec[e, c] = T[c, 0] * nbr[e, 0] + T[c, 1] * nbr[e, 1] + T[c, 2] * nbr[e, 2]
+    nball = offs.shape[0]
+    lvec = np.zeros((nball, 3))
+    lnorm = np.zeros(nball)
+    Kb = 0
+    for e in range(nball):
+        for c in range(3):
+            lvec[e, c] = T[c, 0] * offs[e, 0] + T[c, 1] * offs[e, 1] + T[c, 2] * offs[e, 2]
+            Kb = max(Kb, abs(offs[e, c]))
+        lnorm[e] = np.sqrt(lvec[e, 0] ** 2 + lvec[e, 1] ** 2 + lvec[e, 2] ** 2)
+    foff = (offs[:, 0] * n1 + offs[:, 1]) * n2 + offs[:, 2]
+    hoff = (offs[:, 0] * H1 + offs[:, 1]) * H2 + offs[:, 2]
+    tflat = (tri[:, 0] * n1 + tri[:, 1]) * n2 + tri[:, 2]
+    ball = Ball(foff, hoff, lvec, lnorm, Kb, tflat, n1 * n2 + n2 + 1)
+    return ball, FanTables(costs.gauss.b, lvec, nvec, nhoff)
+
+
+@njit(cache=True)
+def _accept_gradient(costs, corr, p, ijk, ygrad):
+    """Gradient of V at the node p just accepted (``node_grad``) and whether it is trusted."""
+    Gr = corr.grad
+    Yb = corr.base
+    node_grad(costs.gauss.b, costs.shp, costs.T, corr.Tinv, ijk, Yb[p], Gr[p], ygrad)
+    # the envelope gradient holds where the base is a stationary point of the update: an
+    # interior point of a triangle or tetrahedron, or a grid node whose (trusted) gradient
+    # matches -d cost / dy (a characteristic through the node); otherwise it is the
+    # gradient of an upper bound of V, and the node's gradient is not used (Gr[p, 3] = 0)
+    y0 = Yb[p, 0]
+    y1 = Yb[p, 1]
+    y2 = Yb[p, 2]
+    Gr[p, 3] = 1.0
+    if y0 == np.floor(y0) and y1 == np.floor(y1) and y2 == np.floor(y2):
+        qy = (int(y0) * costs.shp[1] + int(y1)) * costs.shp[2] + int(y2)
+        dev = abs(Gr[qy, 0] - ygrad[0]) + abs(Gr[qy, 1] - ygrad[1]) + abs(Gr[qy, 2] - ygrad[2])
+        scl = abs(ygrad[0]) + abs(ygrad[1]) + abs(ygrad[2])
+        if Gr[qy, 3] == 0.0 or not (dev <= 1e-8 * scl + 1e-12):
+            Gr[p, 3] = 0.0
+
+
+@njit(cache=True)
+def _scan_neighbours(status, sten, shp, ijk, afl, afe, newl):
+    """Neighbours of the node ijk just accepted: retire front nodes with no unaccepted
+    neighbour, list the other front nodes that can base a triangle with it (afl: nodes, afe:
+    rows of sten.nbr) and the far nodes (newl). Returns (front count, far count)."""
+    nbr = sten.nbr
+    n0, n1, n2 = shp[0], shp[1], shp[2]
+    ip, jp, kp = ijk
+    naf = 0
+    nnew = 0
+    for e in range(nbr.shape[0]):
+        iq = ip + nbr[e, 0]
+        jq = jp + nbr[e, 1]
+        kq = kp + nbr[e, 2]
+        if not _in_grid(iq, jq, kq, n0, n1, n2):
+            continue
+        q = (iq * n1 + jq) * n2 + kq
+        s = status[q]
+        if s == FRONT:
+            alive = False
+            for f in range(nbr.shape[0]):
+                i2 = iq + nbr[f, 0]
+                j2 = jq + nbr[f, 1]
+                k2 = kq + nbr[f, 2]
+                if _in_grid(i2, j2, k2, n0, n1, n2) and status[(i2 * n1 + j2) * n2 + k2] < FRONT:
+                    alive = True
+                    break
+            if not alive:
+                status[q] = ACCEPTED
+            elif sten.tri_lut[_lut(nbr[e, 0], nbr[e, 1], nbr[e, 2])] >= 0:
+                afl[naf] = q
+                afe[naf] = e
+                naf += 1
+        elif s == FAR:
+            newl[nnew] = q
+            nnew += 1
+    return naf, nnew
+
+
+@njit(cache=True)
+def _base_pair(tflat, tri, shp, q0, s0, pa, pb):
+    """Case 1 of the update: the pair (x0, p) in pa[0], pb[0] if p (s0 = (p, i, j, k)) is a
+    triangle base neighbour of x0 = q0 (the best one-point base); returns the number of pairs."""
+    p, ip, jp, kp = s0
+    dflat = p - q0
+    for t in range(tri.shape[0]):
+        if tflat[t] == dflat:
+            # confirm in index space (flat offsets alias near faces)
+            i0, j0, k0 = _ijk(q0, shp[1], shp[2])
+            if ip - i0 == tri[t, 0] and jp - j0 == tri[t, 1] and kp - k0 == tri[t, 2]:
+                pa[0] = q0
+                pb[0] = p
+                return 1
+            return 0
+    return 0
+
+
+@njit(cache=True)
+def _base_pairs(status, tri, shp, q0, pa, pb):
+    """The pairs (x0, x1) in pa, pb for the front nodes x1 that base a triangle with x0 = q0;
+    returns their number."""
+    n0, n1, n2 = shp[0], shp[1], shp[2]
+    i0, j0, k0 = _ijk(q0, n1, n2)
+    npair = 0
+    for t in range(tri.shape[0]):
+        i1 = i0 + tri[t, 0]
+        j1 = j0 + tri[t, 1]
+        k1 = k0 + tri[t, 2]
+        if not _in_grid(i1, j1, k1, n0, n1, n2):
+            continue
+        q1 = (i1 * n1 + j1) * n2 + k1
+        if status[q1] != FRONT:
+            continue
+        pa[npair] = q0
+        pb[npair] = q1
+        npair += 1
+    return npair
+
+
+@njit(cache=True)
+def _one_point(u0, m, l, ij0, costs, a):
+    """u0 + cost(x0 -> x) with x - x0 = l (a 3-tuple, cost coordinates) and m the half-grid index
+    of the midpoint; ij0: index coordinates of x0 (tabulated costs). Variable A or tabulated
+    costs (the march evaluates constant-A costs inline); a (6,) scratch."""
+    if costs.mode == 0:
+        g = costs.gauss
+        b = g.b
+        _load_A(g.A, g.a_const, m, a)
+        return u0 + segment_cost(b[m, 0], b[m, 1], b[m, 2], a, l[0], l[1], l[2])
+    tab = costs.tab
+    return u0 + tab_segment_cost(tab, float(ij0[0]), float(ij0[1]), float(l[0] / tab.h0), float(l[1] / tab.h1))
+
+
+@njit(cache=True)
+def _pairs_update(upd, x, pairs):
+    """Triangle updates of node x = (q, i, j, k) from the front segments [pairs.a[k], pairs.b[k]]
+    (then tetrahedra in 3-D); V[q] (and its base point with the curvature correction) takes the
+    smallest value found when it is lower."""
+    V, costs, work, stats, Gr = upd.V, upd.costs, upd.work, upd.stats, upd.grad
+    T = costs.T
+    ybest, ytmp, pa, pb = work.ybest, work.ytmp, pairs.a, pairs.b
+    n1, n2 = costs.shp[1], costs.shp[2]
+    corr = Gr.shape[0] > 1
+    best = np.inf
+    for k in range(pairs.count):
+        q0 = pa[k]
+        q1 = pb[k]
+        i0, j0, k0 = _ijk(q0, n1, n2)
+        i1, j1, k1 = _ijk(q1, n1, n2)
+        stats[2] += 1
+        kap = 0.0
+        if corr:
+            di, dj, dk = i1 - i0, j1 - j0, k1 - k0
+            kap = _gdiff(
+                Gr,
+                q0,
+                q1,
+                T[0, 0] * di + T[0, 1] * dj + T[0, 2] * dk,
+                T[1, 0] * di + T[1, 1] * dj + T[1, 2] * dk,
+                T[2, 0] * di + T[2, 1] * dj + T[2, 2] * dk,
+            )
+        s0 = (q0, i0, j0, k0)
+        s1 = (q1, i1, j1, k1)
+        val, lam = _triangle(V, x, s0, s1, kap, costs, work.a, work.a1)
+        if val < np.inf:
+            stats[3] += 1
+            if val < best:
+                best = val
+                if corr:
+                    ybest[0] = i0 + lam * (i1 - i0)
+                    ybest[1] = j0 + lam * (j1 - j0)
+                    ybest[2] = k0 + lam * (k1 - k0)
+            if n2 > 1:
+                stats[4] += 1
+                val = _simplices(upd, x, s0, s1, lam, val, np.inf)
+                if val < best:
+                    stats[5] += 1
+                    best = val
+                    for c in range(3):
+                        ybest[c] = ytmp[c]
+    q = x[0]
+    if best < V[q]:
+        V[q] = best
+        if corr:
+            for c in range(3):
+                upd.base[q, c] = ybest[c]
+
+
+@njit(cache=True)
+def _triangle(V, x, s0, s1, kap, costs, a, a1):
+    """Triangle update of node x from the segment [x0, x1] (nodes as (flat, i, j, k));
+    returns (value, lambda). a, a1 (6,) scratch."""
+    _, iq, jq, kq = x
+    q0, i0, j0, k0 = s0
+    q1, i1, j1, k1 = s1
+    if costs.mode == 0:
+        T = costs.T
+        H1 = 2 * costs.shp[1] - 1
+        H2 = 2 * costs.shp[2] - 1
         m0 = ((iq + i0) * H1 + (jq + j0)) * H2 + (kq + k0)
         m1 = ((iq + i1) * H1 + (jq + j1)) * H2 + (kq + k1)
         di, dj, dk = iq - i0, jq - j0, kq - k0
         ei, ej, ek = i0 - i1, j0 - j1, k0 - k1
-        return triangle_update(
-            V[q0],
-            V[q1],
+        l0 = (
             T[0, 0] * di + T[0, 1] * dj + T[0, 2] * dk,
             T[1, 0] * di + T[1, 1] * dj + T[1, 2] * dk,
             T[2, 0] * di + T[2, 1] * dj + T[2, 2] * dk,
+        )
+        dl = (
             T[0, 0] * ei + T[0, 1] * ej + T[0, 2] * ek,
             T[1, 0] * ei + T[1, 1] * ej + T[1, 2] * ek,
             T[2, 0] * ei + T[2, 1] * ej + T[2, 2] * ek,
-            b,
-            A,
-            a_const,
-            m0,
-            m1,
-            a,
-            a1,
-            kap,
         )
-    return tab_triangle_update(
-        V[q0],
-        V[q1],
-        float(i0),
-        float(j0),
-        float(iq - i0),
-        float(jq - j0),
-        float(i1 - i0),
-        float(j1 - j0),
-        Ctab,
-        shp[0],
-        shp[1],
-        M,
-        h[0],
-        h[1],
-        sub_len,
-    )
+        return triangle_update((V[q0], V[q1]), l0, dl, (m0, m1), kap, costs.gauss, a, a1)
+    x0 = (float(i0), float(j0))
+    dx = (float(iq - i0), float(jq - j0))
+    ex = (float(i1 - i0), float(j1 - j0))
+    return tab_triangle_update((V[q0], V[q1]), x0, dx, ex, costs.tab)
 
 
 @njit(cache=True)
-def _simplices(
-    V,
-    status,
-    iq,
-    jq,
-    kq,
-    q0,
-    i0,
-    j0,
-    k0,
-    q1,
-    i1,
-    j1,
-    k1,
-    lam,
-    tri,
-    tri_lut,
-    simp,
-    h,
-    T,
-    b,
-    A,
-    a_const,
-    shp,
-    a,
-    a1,
-    G,
-    L,
-    B,
-    Gr,
-    ybest,
-    ftri,
-    vcut,
-):
-    """Tetrahedron updates (x0, x1, x2) for x2 a front neighbour of x0 that closes a small
-    triangle with x0 and x1 (simp table); returns the smallest value (+inf if none) and writes
-    its base point (index coordinates) to ybest (3,) when Gr is on (more than one row).
+def _simplices(upd, x, s0, s1, lam, ftri, vcut):
+    """Tetrahedron updates (x0, x1, x2) of node x for x2 a front neighbour of x0 that closes a
+    small triangle with x0 and x1 (the simp table; nodes as (flat, i, j, k)); returns the
+    smallest value (+inf if none) and writes its base point (index coordinates) to work.ytmp
+    when the curvature correction is on.
 
-    ftri: the triangle update's value at (lam, 0); with constant A, a simplex is skipped before
-    its Newton solve when the objective's slope g2 into it at (lam, 0) is >= 0 (KKT) or when the
-    tangent-plane bound ftri + g2 of the (convex) objective is >= vcut."""
-    n0, n1, n2 = shp[0], shp[1], shp[2]
+    lam, ftri: the triangle update's minimiser on [x0, x1] and its value; with constant A, a
+    simplex is skipped before its Newton solve when the objective's slope g2 into it at (lam, 0)
+    is >= 0 (KKT) or when the tangent-plane bound ftri + g2 of the (convex) objective is >= vcut."""
+    V, status, costs, work, Gr = upd.V, upd.status, upd.costs, upd.work, upd.grad
+    L, B, ybest = work.L, work.B, work.ytmp
+    b, tri, simp = costs.gauss.b, upd.sten.tri, upd.sten.simp
+    n0, n1, n2 = costs.shp[0], costs.shp[1], costs.shp[2]
     H1 = 2 * n1 - 1
     H2 = 2 * n2 - 1
-    t = tri_lut[_lut(i1 - i0, j1 - j0, k1 - k0)]
+    _, iq, jq, kq = x
+    q0, i0, j0, k0 = s0
+    q1, i1, j1, k1 = s1
+    t = upd.sten.tri_lut[_lut(i1 - i0, j1 - j0, k1 - k0)]
     best = np.inf
     if t < 0:
         return best
@@ -810,19 +1196,14 @@ def _simplices(
         w = simp[t, s]
         if w < 0:
             break
-        i2 = i0 + tri[w, 0]
-        j2 = j0 + tri[w, 1]
-        k2 = k0 + tri[w, 2]
+        i2, j2, k2 = i0 + tri[w, 0], j0 + tri[w, 1], k0 + tri[w, 2]
         if not _in_grid(i2, j2, k2, n0, n1, n2):
             continue
         q2 = (i2 * n1 + j2) * n2 + k2
         if status[q2] != FRONT:
             continue
         m2 = ((iq + i2) * H1 + (jq + j2)) * H2 + (kq + k2)
-        for c in range(3):
-            L[0, c] = T[c, 0] * (iq - i0) + T[c, 1] * (jq - j0) + T[c, 2] * (kq - k0)
-            L[1, c] = T[c, 0] * (i0 - i1) + T[c, 1] * (j0 - j1) + T[c, 2] * (k0 - k1)
-            L[2, c] = T[c, 0] * (i0 - i2) + T[c, 1] * (j0 - j2) + T[c, 2] * (k0 - k2)
+        _tet_vectors(costs.T, L, (iq - i0, jq - j0, kq - k0), (i0 - i1, j0 - j1, k0 - k1), (i0 - i2, j0 - j2, k0 - k2))
         for c in range(3):
             B[0, c] = b[m0, c]
             B[1, c] = b[m1, c] - b[m0, c]
@@ -835,30 +1216,12 @@ def _simplices(
             c11 = -_gdiff(Gr, q0, q1, L[1, 0], L[1, 1], L[1, 2])
             c22 = -_gdiff(Gr, q0, q2, L[2, 0], L[2, 1], L[2, 2])
             c12 = -0.5 * (_gdiff(Gr, q0, q2, L[1, 0], L[1, 1], L[1, 2]) + _gdiff(Gr, q0, q1, L[2, 0], L[2, 1], L[2, 2]))
-        if a_const:
-            # slope into the simplex at (lam, 0) (A = I in cost coordinates)
-            bx = B[0, 0] + lam * B[1, 0]
-            by = B[0, 1] + lam * B[1, 1]
-            bz = B[0, 2] + lam * B[1, 2]
-            lx = L[0, 0] + lam * L[1, 0]
-            ly = L[0, 1] + lam * L[1, 1]
-            lz = L[0, 2] + lam * L[1, 2]
-            nb = np.sqrt(bx * bx + by * by + bz * bz)
-            nl = np.sqrt(lx * lx + ly * ly + lz * lz)
-            bB = bx * B[2, 0] + by * B[2, 1] + bz * B[2, 2]
-            lL = lx * L[2, 0] + ly * L[2, 1] + lz * L[2, 2]
-            g2 = (
-                V[q2]
-                - V[q0]
-                - (B[2, 0] * lx + B[2, 1] * ly + B[2, 2] * lz)
-                - (bx * L[2, 0] + by * L[2, 1] + bz * L[2, 2])
-            )
-            g2 += -0.5 * c22 + lam * c12
-            if nb > _TINY and nl > _TINY:
-                g2 += nl / nb * bB + nb / nl * lL
+        if costs.gauss.a_const:
+            g2 = _tet_slope(V[q2] - V[q0], L, B, lam, c22, c12)
             if not (g2 < 0.0) or ftri + g2 >= vcut:
                 continue
-        v, s1, s2 = tetra_update(V[q0], V[q1], V[q2], L, B, A, a_const, m0, m1, m2, lam, a, a1, G, c11, c22, c12)
+        u = (V[q0], V[q1], V[q2])
+        v, s1, s2 = tetra_update(u, (m0, m1, m2), lam, (c11, c22, c12), costs.gauss, work)
         if v < best:
             best = v
             if Gr.shape[0] > 1:
@@ -869,291 +1232,104 @@ def _simplices(
 
 
 @njit(cache=True)
-def _pairs_update(
-    mode,
-    V,
-    status,
-    q,
-    iq,
-    jq,
-    kq,
-    pa,
-    pb,
-    npair,
-    n1,
-    n2,
-    is3d,
-    h,
-    T,
-    b,
-    A,
-    a_const,
-    Ctab,
-    M,
-    sub_len,
-    shp,
-    tri,
-    tri_lut,
-    simp,
-    a,
-    a1,
-    G,
-    L,
-    B,
-    stats,
-    Gr,
-    ybest,
-    ytmp,
-):
-    """Triangle updates of node q from the front segments [pa[k], pb[k]] (then tetrahedra in 3-D).
-
-    Returns the smallest value found (+inf if none is interior); with the curvature correction
-    (Gr with more than one row) its base point goes to ybest (3,); ytmp (3,) is scratch."""
-    best = np.inf
-    for k in range(npair):
-        q0 = pa[k]
-        q1 = pb[k]
-        i0 = q0 // (n1 * n2)
-        r = q0 - i0 * n1 * n2
-        j0 = r // n2
-        k0 = r - j0 * n2
-        i1 = q1 // (n1 * n2)
-        r = q1 - i1 * n1 * n2
-        j1 = r // n2
-        k1 = r - j1 * n2
-        stats[2] += 1
-        kap = 0.0
-        if Gr.shape[0] > 1:
-            di, dj, dk = i1 - i0, j1 - j0, k1 - k0
-            kap = _gdiff(
-                Gr,
-                q0,
-                q1,
-                T[0, 0] * di + T[0, 1] * dj + T[0, 2] * dk,
-                T[1, 0] * di + T[1, 1] * dj + T[1, 2] * dk,
-                T[2, 0] * di + T[2, 1] * dj + T[2, 2] * dk,
-            )
-        val, lam = _triangle(
-            mode, V, iq, jq, kq, q0, i0, j0, k0, q1, i1, j1, k1, h, T, b, A, a_const, Ctab, M, sub_len, shp, a, a1, kap
-        )
-        if val < np.inf:
-            stats[3] += 1
-            if val < best:
-                best = val
-                if Gr.shape[0] > 1:
-                    ybest[0] = i0 + lam * (i1 - i0)
-                    ybest[1] = j0 + lam * (j1 - j0)
-                    ybest[2] = k0 + lam * (k1 - k0)
-            if is3d:
-                stats[4] += 1
-                val = _simplices(
-                    V,
-                    status,
-                    iq,
-                    jq,
-                    kq,
-                    q0,
-                    i0,
-                    j0,
-                    k0,
-                    q1,
-                    i1,
-                    j1,
-                    k1,
-                    lam,
-                    tri,
-                    tri_lut,
-                    simp,
-                    h,
-                    T,
-                    b,
-                    A,
-                    a_const,
-                    shp,
-                    a,
-                    a1,
-                    G,
-                    L,
-                    B,
-                    Gr,
-                    ytmp,
-                    val,
-                    np.inf,
-                )
-                if val < best:
-                    stats[5] += 1
-                    best = val
-                    for c in range(3):
-                        ybest[c] = ytmp[c]
-    return best
+def _tet_vectors(T, L, d0, d1, d2):
+    """L[r] = T d_r for the index offsets d0 = x - x0, d1 = x0 - x1, d2 = x0 - x2."""
+    for c in range(3):
+        L[0, c] = T[c, 0] * d0[0] + T[c, 1] * d0[1] + T[c, 2] * d0[2]
+        L[1, c] = T[c, 0] * d1[0] + T[c, 1] * d1[1] + T[c, 2] * d1[2]
+        L[2, c] = T[c, 0] * d2[0] + T[c, 1] * d2[1] + T[c, 2] * d2[2]
 
 
 @njit(cache=True)
-def _fan_const(
-    V,
-    Vp,
-    m,
-    e,
-    c0,
-    vbest,
-    naf,
-    afl,
-    afe,
-    nhoff,
-    nvec,
-    b,
-    lvec,
-    stats,
-    Gr,
-    p,
-    nbr,
-    ybest,
-    tet,
-    status,
-    ijk,
-    qijk,
-    tri,
-    tri_lut,
-    simp,
-    h,
-    T,
-    A,
-    shp,
-    a,
-    a1,
-    G,
-    L,
-    B,
-    ytmp,
-):
-    """Triangle updates (p, x1) of the node x = p + offs[e] for the naf front neighbours x1 of p
-    (constant A: b holds (L^T b, |L^T b|), lvec the transformed offsets). m: half-grid index of
-    mid(x, p); c0: the one-point cost from p; vbest: the node's current value. With tet (3-D),
-    the two lowest interior triangles are followed by their tetrahedra (x0 = p, x1, x2; ijk,
-    qijk: index coordinates of p and x; pruned by ``_simplices``). Returns the smallest value
-    found (vbest if none is lower); its base point relative to p goes to ybest when Gr is on."""
-    b0x = b[m, 0]
-    b0y = b[m, 1]
-    b0z = b[m, 2]
-    l0x = lvec[e, 0]
-    l0y = lvec[e, 1]
-    l0z = lvec[e, 2]
-    t1v = np.inf
-    t2v = np.inf
-    t1k = -1
-    t2k = -1
-    t1l = 0.0
-    t2l = 0.0
+def _tet_slope(du2, L, B, lam, c22, c12):
+    """Slope g2 of the tetrahedron objective into the simplex at (lam, 0), constant A (the
+    identity in cost coordinates); du2 = V(x2) - V(x0)."""
+    bx = B[0, 0] + lam * B[1, 0]
+    by = B[0, 1] + lam * B[1, 1]
+    bz = B[0, 2] + lam * B[1, 2]
+    lx = L[0, 0] + lam * L[1, 0]
+    ly = L[0, 1] + lam * L[1, 1]
+    lz = L[0, 2] + lam * L[1, 2]
+    nb = np.sqrt(bx * bx + by * by + bz * bz)
+    nl = np.sqrt(lx * lx + ly * ly + lz * lz)
+    bB = bx * B[2, 0] + by * B[2, 1] + bz * B[2, 2]
+    lL = lx * L[2, 0] + ly * L[2, 1] + lz * L[2, 2]
+    g2 = du2 - (B[2, 0] * lx + B[2, 1] * ly + B[2, 2] * lz) - (bx * L[2, 0] + by * L[2, 1] + bz * L[2, 2])
+    g2 += -0.5 * c22 + lam * c12
+    if nb > _TINY and nl > _TINY:
+        g2 += nl / nb * bB + nb / nl * lL
+    return g2
+
+
+@njit(cache=True)
+def _fan_const(upd, fan, s0, front, x, m, e, c0):
+    """Triangle updates (p, x1) of the node x = p + offs[e] for the front neighbours x1 of p
+    (s0; constant A: ``FanTables``), with the curvature correction when it is on; in 3-D the two
+    lowest interior triangles are followed by their tetrahedra (x0 = p, x1, x2; pruned by
+    ``_simplices``). m: half-grid index of mid(x, p); c0: the one-point cost from p. Returns the
+    smallest value found (V[q] if none is lower); its base point relative to p goes to
+    work.ybest when the correction is on. One function: a call per node of the ball passes
+    every array again."""
+    b, lvec, nvec, nhoff = fan.b, fan.lvec, fan.nvec, fan.nhoff
+    V, Gr, nbr, ybest, stats = upd.V, upd.grad, upd.sten.nbr, upd.work.ybest, upd.stats
+    edges, nodes = front.edges, front.nodes
+    corr = Gr.shape[0] > 1
+    p, ip, jp, kp = s0
+    Vp = V[p]
+    vbest = V[x[0]]
+    b0x, b0y, b0z = b[m, 0], b[m, 1], b[m, 2]
+    l0x, l0y, l0z = lvec[e, 0], lvec[e, 1], lvec[e, 2]
+    t1 = (np.inf, -1, 0.0)  # (value, row of front, lambda) of the two lowest interior triangles
+    t2 = (np.inf, -1, 0.0)
     # slope of the objective at lambda = 0 (x_lambda = p) towards each x1, without the tables' square
     # roots: an interior minimum needs it negative (most triangles stop here)
     p0 = b0x * b0x + b0y * b0y + b0z * b0z
     q0 = l0x * l0x + l0y * l0y + l0z * l0z
     S0 = np.sqrt(p0 * q0)
-    for k in range(naf):
-        ee = afe[k]
+    for k in range(front.count):
+        ee, x1 = edges[k], nodes[k]
         m1 = m + nhoff[ee]  # mid(x, x1) = mid(x, p) + (x1 - p) / 2
-        kap = _gdiff(Gr, p, afl[k], nvec[ee, 0], nvec[ee, 1], nvec[ee, 2]) if Gr.shape[0] > 1 else 0.0
+        nx, ny, nz = nvec[ee, 0], nvec[ee, 1], nvec[ee, 2]
+        kap = _gdiff(Gr, p, x1, nx, ny, nz) if corr else 0.0
+        dbx, dby, dbz = b[m1, 0] - b0x, b[m1, 1] - b0y, b[m1, 2] - b0z
         if S0 > _TINY:
-            dbx = b[m1, 0] - b0x
-            dby = b[m1, 1] - b0y
-            dbz = b[m1, 2] - b0z
             p1 = b0x * dbx + b0y * dby + b0z * dbz
-            q1 = -(l0x * nvec[ee, 0] + l0y * nvec[ee, 1] + l0z * nvec[ee, 2])
-            r1 = -(b0x * nvec[ee, 0] + b0y * nvec[ee, 1] + b0z * nvec[ee, 2]) + (dbx * l0x + dby * l0y + dbz * l0z)
-            if V[afl[k]] - Vp - 0.5 * kap + (p1 * q0 + p0 * q1) / S0 - r1 >= 0.0:
+            q1 = -(l0x * nx + l0y * ny + l0z * nz)
+            r1 = -(b0x * nx + b0y * ny + b0z * nz) + (dbx * l0x + dby * l0y + dbz * l0z)
+            if V[x1] - Vp - 0.5 * kap + (p1 * q0 + p0 * q1) / S0 - r1 >= 0.0:
                 continue
-        # l1 = x - x1 = l0 - T (x1 - p)
-        l1x = l0x - nvec[ee, 0]
-        l1y = l0y - nvec[ee, 1]
-        l1z = l0z - nvec[ee, 2]
+        l1x, l1y, l1z = l0x - nx, l0y - ny, l0z - nz  # l1 = x - x1 = l0 - T (x1 - p)
         c1 = b[m1, 3] * np.sqrt(l1x * l1x + l1y * l1y + l1z * l1z) - (b[m1, 0] * l1x + b[m1, 1] * l1y + b[m1, 2] * l1z)
         tv, lam = tri_const(
-            Vp,
-            V[afl[k]] - Vp,
-            b0x,
-            b0y,
-            b0z,
-            b[m1, 0] - b0x,
-            b[m1, 1] - b0y,
-            b[m1, 2] - b0z,
-            l0x,
-            l0y,
-            l0z,
-            -nvec[ee, 0],
-            -nvec[ee, 1],
-            -nvec[ee, 2],
-            c0,
-            max(c1, 0.0),
-            vbest,
-            kap,
-        )
+            (Vp, V[x1] - Vp), (b0x, b0y, b0z), (dbx, dby, dbz), (l0x, l0y, l0z), (-nx, -ny, -nz),
+            (c0, max(c1, 0.0)), vbest, kap,
+        )  # fmt: skip
         if tv < np.inf:
             stats[3] += 1
             if tv < vbest:
                 vbest = tv
-                if Gr.shape[0] > 1:
-                    ybest[0] = lam * nbr[ee, 0]  # relative to p
-                    ybest[1] = lam * nbr[ee, 1]
-                    ybest[2] = lam * nbr[ee, 2]
-            if tet:
-                # remember the two lowest interior triangles: their tetrahedra are tried below
-                if tv < t1v:
-                    t2v, t2k, t2l = t1v, t1k, t1l
-                    t1v, t1k, t1l = tv, k, lam
-                elif tv < t2v:
-                    t2v, t2k, t2l = tv, k, lam
-    if tet:
-        for r in range(2):
-            kk = t1k if r == 0 else t2k
-            if kk < 0:
-                break
-            ee = afe[kk]
-            stats[4] += 1
-            lk = t1l
-            fk = t1v
-            if r == 1:
-                lk = t2l
-                fk = t2v
-            tv = _simplices(
-                V,
-                status,
-                qijk[0],
-                qijk[1],
-                qijk[2],
-                p,
-                ijk[0],
-                ijk[1],
-                ijk[2],
-                afl[kk],
-                ijk[0] + nbr[ee, 0],
-                ijk[1] + nbr[ee, 1],
-                ijk[2] + nbr[ee, 2],
-                lk,
-                tri,
-                tri_lut,
-                simp,
-                h,
-                T,
-                b,
-                A,
-                True,
-                shp,
-                a,
-                a1,
-                G,
-                L,
-                B,
-                Gr,
-                ytmp,
-                fk,
-                vbest,
-            )
-            if tv < vbest:
-                stats[5] += 1
-                vbest = tv
-                if Gr.shape[0] > 1:
-                    for c in range(3):
-                        ybest[c] = ytmp[c] - ijk[c]
+                if corr:
+                    ybest[0], ybest[1], ybest[2] = lam * nbr[ee, 0], lam * nbr[ee, 1], lam * nbr[ee, 2]
+            if tv < t1[0]:
+                t2 = t1
+                t1 = (tv, k, lam)
+            elif tv < t2[0]:
+                t2 = (tv, k, lam)
+    if upd.costs.shp[2] == 1:
+        return vbest
+    for r in range(2):
+        fk, kk, lk = t1 if r == 0 else t2
+        if kk < 0:
+            break
+        ee = edges[kk]
+        stats[4] += 1
+        tv = _simplices(upd, x, s0, (nodes[kk], ip + nbr[ee, 0], jp + nbr[ee, 1], kp + nbr[ee, 2]), lk, fk, vbest)
+        if tv < vbest:
+            stats[5] += 1
+            vbest = tv
+            if corr:
+                ytmp = upd.work.ytmp
+                ybest[0], ybest[1], ybest[2] = ytmp[0] - ip, ytmp[1] - jp, ytmp[2] - kp
     return vbest
 
 
@@ -1164,10 +1340,10 @@ def _fan2d(V, Vp, m, e, c0, vbest, front, tab):
     c0: the one-point cost from p; vbest: the node's current value. Returns (smallest value found,
     vbest if none is lower; number of interior triangle minima).
 
-    The same updates, in the same floating-point order, as ``_fan_const`` without the curvature
-    correction and the tetrahedra. Kept apart because the march calls the fan for every considered
-    node in the ball of every accepted node, and a call of the 3-D fan passes some 20 arrays whose
-    reference counts Numba raises and lowers on each call: in 2-D that doubled the march's time."""
+    The same updates, in the same floating-point order, as ``_fan_const`` without the
+    curvature correction and the tetrahedra. Kept apart because the march calls the fan for
+    every considered node in the ball of every accepted node: a kernel that reads only the 2-D
+    components and passes only the arrays it uses keeps that inner loop short."""
     b = tab.b
     nvec = tab.nvec
     b0x = b[m, 0]
@@ -1196,484 +1372,10 @@ def _fan2d(V, Vp, m, e, c0, vbest, front, tab):
         l1y = l0y - nvec[ee, 1]
         c1 = b[m1, 3] * np.sqrt(l1x * l1x + l1y * l1y) - (b[m1, 0] * l1x + b[m1, 1] * l1y)
         tv, _ = tri_const(
-            Vp, u1 - Vp, b0x, b0y, 0.0, dbx, dby, 0.0, l0x, l0y, 0.0, -nvec[ee, 0], -nvec[ee, 1], 0.0,
-            c0, max(c1, 0.0), vbest, 0.0,
+            (Vp, u1 - Vp), (b0x, b0y, 0.0), (dbx, dby, 0.0), (l0x, l0y, 0.0), (-nvec[ee, 0], -nvec[ee, 1], 0.0),
+            (c0, max(c1, 0.0)), vbest, 0.0,
         )  # fmt: skip
         if tv < np.inf:
             n_found += 1
             vbest = min(vbest, tv)
     return vbest, n_found
-
-
-@njit(cache=True)
-def march(
-    V,
-    fixed,
-    shp,
-    h,
-    T,
-    offs,
-    nbr,
-    tri,
-    tri_lut,
-    simp,
-    mode,
-    b,
-    A,
-    a_const,
-    Ctab,
-    M,
-    sub_len,
-    all_pairs,
-    stats,
-    Gr,
-    Yb,
-    Tinv,
-    grad_given,
-):
-    """Ordered line integral method: fill V (flat, +inf where not started) in place.
-
-    V, fixed: start values (finite on the start nodes, which are never updated) and their mask.
-    shp (3,), h (3,): grid shape and spacing (2-D: shp[2] = 1, h[2] = 1); T (3, 3) maps an index
-    offset to the segment vector used in costs (diag(h), or L^T diag(h) when A = L L^T is
-    constant and b holds L^T b).
-    offs (n_ball, 3): offsets of the update ball (radius K cells, all neighbours included).
-    nbr (n_nbr, 3): the L_inf = 1 neighbours (8 in 2-D, 26 in 3-D).
-    tri (n_tri, 3): base offsets x1 - x0 of triangle updates (2-D: the 4 axis steps; 3-D: the
-    18 axis and face-diagonal steps); tri_lut (27,): neighbour offset -> row of tri or -1.
-    simp (n_tri, 8): rows of tri closing a simplex with x0, x1 (-1 padded; unused in 2-D).
-    mode 0: Gaussian midpoint costs from b, A; mode 1: tabulated costs Ctab (2-D only).
-    all_pairs: when p is accepted, every considered node in its ball gets the triangle updates
-    (p, x1) for all front neighbours x1 of p (Dahiya & Cameron's 2-D OLIM; in 3-D, with
-    constant A, followed by the tetrahedra on the two lowest of them); otherwise only
-    the triangle (x0, p) when p is next to x0, the best one-point base so far, or the fan of p
-    when p is that base (the cheaper rule of the 3-D OLIM of Yang, Potter & Cameron).
-    stats (8,) int64 out: accepted, one-point, triangle calls, triangle successes,
-    simplex calls, tetrahedron successes, nodes left at +inf in the heap.
-    Gr (N, 4) or (1, 4): with N rows, the curvature correction of the triangle and tetrahedron
-    updates is on (constant A, mode 0 only): Gr[:, :3] holds the gradients of V in cost
-    coordinates, given where grad_given (N,) is True (the start nodes) and computed by
-    ``node_grad`` when any other node is accepted, and Gr[:, 3] = 1 where that gradient is
-    trusted (given, or the best update is stationary; see ``_gdiff``); Yb (N, 4) or (1, 4) out:
-    base point (index coordinates, first 3 columns) of each node's best update; Tinv = T^-1.
-    With one row the updates are the plain linear interpolation.
-    Returns the status array (2 or 3 where accepted).
-    """
-    n0, n1, n2 = shp[0], shp[1], shp[2]
-    N = n0 * n1 * n2
-    status = np.zeros(N, dtype=np.int8)
-    ind0 = np.full(N, -1, dtype=np.int64)
-    U1 = np.full(N, np.inf)
-    heap = np.zeros(N + 1, dtype=np.int64)
-    hv = np.zeros(N + 1)
-    pos = np.zeros(N, dtype=np.int64)
-    a = np.zeros(6)
-    a1 = np.zeros(6)
-    G = np.zeros((3, 3, 3))
-    L = np.zeros((3, 3))
-    B = np.zeros((3, 3))
-    afl = np.zeros(nbr.shape[0], dtype=np.int64)
-    afe = np.zeros(nbr.shape[0], dtype=np.int64)
-    # per neighbour offset: half-grid flat offset and the transformed vector T nbr
-    nhoff = (nbr[:, 0] * (2 * shp[1] - 1) + nbr[:, 1]) * (2 * shp[2] - 1) + nbr[:, 2]
-    nvec = np.zeros((nbr.shape[0], 3))
-    for e in range(nbr.shape[0]):
-        for c in range(3):
-            nvec[e, c] = T[c, 0] * nbr[e, 0] + T[c, 1] * nbr[e, 1] + T[c, 2] * nbr[e, 2]
-    newl = np.zeros(nbr.shape[0], dtype=np.int64)
-    pa = np.zeros(nbr.shape[0] + 1, dtype=np.int64)
-    pb = np.zeros(nbr.shape[0] + 1, dtype=np.int64)
-    is3d = n2 > 1
-    fast = mode == 0 and a_const
-    corr = Gr.shape[0] > 1
-    ybest = np.zeros(3)
-    ytmp = np.zeros(3)
-    pijk = np.zeros(3, dtype=np.int64)
-    ygrad = np.zeros(3)
-    qijk = np.zeros(3, dtype=np.int64)
-    # flat offsets of the ball, valid for nodes at least Kb steps from every face
-    foff = (offs[:, 0] * n1 + offs[:, 1]) * n2 + offs[:, 2]
-    H1 = 2 * n1 - 1
-    H2 = 2 * n2 - 1
-    hoff = (offs[:, 0] * H1 + offs[:, 1]) * H2 + offs[:, 2]
-    nball = offs.shape[0]
-    lvec = np.zeros((nball, 3))
-    lnorm = np.zeros(nball)
-    for e in range(nball):
-        for c in range(3):
-            lvec[e, c] = T[c, 0] * offs[e, 0] + T[c, 1] * offs[e, 1] + T[c, 2] * offs[e, 2]
-        lnorm[e] = np.sqrt(lvec[e, 0] ** 2 + lvec[e, 1] ** 2 + lvec[e, 2] ** 2)
-    fan_tab = FanTables(b, lvec, nvec, nhoff)
-    Kb = 0
-    for e in range(nball):
-        for c in range(3):
-            Kb = max(Kb, abs(offs[e, c]))
-    # flat offsets of the triangle bases, to test adjacency without dividing
-    ntri = tri.shape[0]
-    tflat = (tri[:, 0] * n1 + tri[:, 1]) * n2 + tri[:, 2]
-    tmax = n1 * n2 + n2 + 1
-    count = 0
-    for p in range(N):
-        if fixed[p]:
-            status[p] = CONSIDERED
-            count = heap_push(heap, hv, pos, count, p, V[p])
-    n_acc = 0
-    while count > 0:
-        p, count = heap_pop(heap, hv, pos, count)
-        if V[p] == np.inf:
-            stats[6] = count + 1
-            break
-        status[p] = FRONT
-        n_acc += 1
-        Vp = V[p]
-        ip = p // (n1 * n2)
-        r = p - ip * n1 * n2
-        jp = r // n2
-        kp = r - jp * n2
-        if corr and not grad_given[p]:
-            node_grad(b, shp, T, Tinv, ip, jp, kp, Yb[p], Gr[p], ygrad)
-            # the envelope gradient holds where the base is a stationary point of the update: an
-            # interior point of a triangle or tetrahedron, or a grid node whose (trusted) gradient
-            # matches -d cost / dy (a characteristic through the node); otherwise it is the
-            # gradient of an upper bound of V, and the node's gradient is not used (Gr[p, 3] = 0)
-            y0 = Yb[p, 0]
-            y1 = Yb[p, 1]
-            y2 = Yb[p, 2]
-            Gr[p, 3] = 1.0
-            if y0 == np.floor(y0) and y1 == np.floor(y1) and y2 == np.floor(y2):
-                qy = (int(y0) * n1 + int(y1)) * n2 + int(y2)
-                dev = abs(Gr[qy, 0] - ygrad[0]) + abs(Gr[qy, 1] - ygrad[1]) + abs(Gr[qy, 2] - ygrad[2])
-                scl = abs(ygrad[0]) + abs(ygrad[1]) + abs(ygrad[2])
-                if Gr[qy, 3] == 0.0 or not (dev <= 1e-8 * scl + 1e-12):
-                    Gr[p, 3] = 0.0
-        # neighbours: retire front nodes with no unaccepted neighbour, list the rest, collect far
-        naf = 0
-        nnew = 0
-        for e in range(nbr.shape[0]):
-            iq = ip + nbr[e, 0]
-            jq = jp + nbr[e, 1]
-            kq = kp + nbr[e, 2]
-            if not _in_grid(iq, jq, kq, n0, n1, n2):
-                continue
-            q = (iq * n1 + jq) * n2 + kq
-            s = status[q]
-            if s == FRONT:
-                alive = False
-                for f in range(nbr.shape[0]):
-                    i2 = iq + nbr[f, 0]
-                    j2 = jq + nbr[f, 1]
-                    k2 = kq + nbr[f, 2]
-                    if _in_grid(i2, j2, k2, n0, n1, n2) and status[(i2 * n1 + j2) * n2 + k2] < FRONT:
-                        alive = True
-                        break
-                if not alive:
-                    status[q] = ACCEPTED
-                elif tri_lut[_lut(nbr[e, 0], nbr[e, 1], nbr[e, 2])] >= 0:
-                    afl[naf] = q
-                    afe[naf] = e
-                    naf += 1
-            elif s == FAR:
-                newl[nnew] = q
-                nnew += 1
-        # update the considered nodes in the ball around p (Dahiya & Cameron's two cases)
-        inner = _inner(ip, jp, kp, n0, n1, n2, Kb)
-        Hp = ((2 * ip) * H1 + 2 * jp) * H2 + 2 * kp
-        for e in range(nball):
-            if inner:
-                q = p + foff[e]
-                if status[q] != CONSIDERED or fixed[q]:
-                    continue
-            else:
-                iq = ip + offs[e, 0]
-                jq = jp + offs[e, 1]
-                kq = kp + offs[e, 2]
-                if not _in_grid(iq, jq, kq, n0, n1, n2):
-                    continue
-                q = (iq * n1 + jq) * n2 + kq
-                if status[q] != CONSIDERED or fixed[q]:
-                    continue
-            m = Hp + hoff[e]
-            if fast:
-                c = b[m, 3] * lnorm[e] - (b[m, 0] * lvec[e, 0] + b[m, 1] * lvec[e, 1] + b[m, 2] * lvec[e, 2])
-                val = Vp + (c if c > 0.0 else 0.0)
-            else:
-                val = _one_point_e(
-                    mode, V, p, m, e, 1.0, lvec, lnorm, b, A, a_const, Ctab, M, sub_len, shp, h, ip, jp, a
-                )
-            stats[1] += 1
-            old = V[q]
-            if val < old:
-                V[q] = val
-                ind0[q] = p
-                U1[q] = val
-                if corr:
-                    Yb[q, 0] = ip
-                    Yb[q, 1] = jp
-                    Yb[q, 2] = kp
-            elif val < U1[q]:
-                ind0[q] = p
-                U1[q] = val
-            npair = 0
-            if all_pairs:
-                # every triangle (p, x1), x1 a front neighbour of p (Dahiya & Cameron's 2-D code):
-                # the best one-point base need not be a vertex of the best segment where the
-                # characteristics run nearly along the front (in 3-D, constant A: and the
-                # tetrahedra on the two lowest triangles)
-                if fast and not (is3d or corr):
-                    stats[2] += naf
-                    val, n_found = _fan2d(V, Vp, m, e, val - Vp, V[q], Front(afl, afe, naf), fan_tab)
-                    stats[3] += n_found
-                    if val < V[q]:
-                        V[q] = val
-                elif fast:
-                    stats[2] += naf
-                    if is3d:
-                        pijk[0] = ip
-                        pijk[1] = jp
-                        pijk[2] = kp
-                        qijk[0] = ip + offs[e, 0]
-                        qijk[1] = jp + offs[e, 1]
-                        qijk[2] = kp + offs[e, 2]
-                    val = _fan_const(
-                        V,
-                        Vp,
-                        m,
-                        e,
-                        val - Vp,
-                        V[q],
-                        naf,
-                        afl,
-                        afe,
-                        nhoff,
-                        nvec,
-                        b,
-                        lvec,
-                        stats,
-                        Gr,
-                        p,
-                        nbr,
-                        ybest,
-                        is3d,
-                        status,
-                        pijk,
-                        qijk,
-                        tri,
-                        tri_lut,
-                        simp,
-                        h,
-                        T,
-                        A,
-                        shp,
-                        a,
-                        a1,
-                        G,
-                        L,
-                        B,
-                        ytmp,
-                    )
-                    if val < V[q]:
-                        V[q] = val
-                        if corr:
-                            Yb[q, 0] = ip + ybest[0]
-                            Yb[q, 1] = jp + ybest[1]
-                            Yb[q, 2] = kp + ybest[2]
-                else:
-                    for k in range(naf):
-                        pa[k] = p
-                        pb[k] = afl[k]
-                    npair = naf
-            elif ind0[q] != p:
-                # case 1: one triangle (x0, p), x0 the best one-point base, if p is next to x0
-                q0 = ind0[q]
-                dflat = p - q0
-                if q0 >= 0 and -tmax <= dflat <= tmax:
-                    for t in range(ntri):
-                        if tflat[t] == dflat:
-                            # confirm in index space (flat offsets alias near faces)
-                            i0 = q0 // (n1 * n2)
-                            r = q0 - i0 * n1 * n2
-                            j0 = r // n2
-                            k0 = r - j0 * n2
-                            if ip - i0 == tri[t, 0] and jp - j0 == tri[t, 1] and kp - k0 == tri[t, 2]:
-                                pa[0] = q0
-                                pb[0] = p
-                                npair = 1
-                            break
-            else:
-                # case 2: p is the best one-point base: triangles with its front neighbours
-                for k in range(naf):
-                    pa[k] = p
-                    pb[k] = afl[k]
-                npair = naf
-            if npair > 0:
-                iq = ip + offs[e, 0]
-                jq = jp + offs[e, 1]
-                kq = kp + offs[e, 2]
-                val = _pairs_update(
-                    mode,
-                    V,
-                    status,
-                    q,
-                    iq,
-                    jq,
-                    kq,
-                    pa,
-                    pb,
-                    npair,
-                    n1,
-                    n2,
-                    is3d,
-                    h,
-                    T,
-                    b,
-                    A,
-                    a_const,
-                    Ctab,
-                    M,
-                    sub_len,
-                    shp,
-                    tri,
-                    tri_lut,
-                    simp,
-                    a,
-                    a1,
-                    G,
-                    L,
-                    B,
-                    stats,
-                    Gr,
-                    ybest,
-                    ytmp,
-                )
-                if val < V[q]:
-                    V[q] = val
-                    if corr:
-                        for c in range(3):
-                            Yb[q, c] = ybest[c]
-            if V[q] < old:
-                heap_sift_up(heap, hv, pos, pos[q], q, V[q])
-        # far neighbours of p become considered: best one-point update over the front in the ball
-        for mm in range(nnew):
-            q = newl[mm]
-            status[q] = CONSIDERED
-            iq = q // (n1 * n2)
-            r = q - iq * n1 * n2
-            jq = r // n2
-            kq = r - jq * n2
-            inner = _inner(iq, jq, kq, n0, n1, n2, Kb)
-            Hq = ((2 * iq) * H1 + 2 * jq) * H2 + 2 * kq
-            best = np.inf
-            for e in range(nball):
-                if inner:
-                    q0 = q + foff[e]
-                    if status[q0] != FRONT:
-                        continue
-                else:
-                    i0 = iq + offs[e, 0]
-                    j0 = jq + offs[e, 1]
-                    k0 = kq + offs[e, 2]
-                    if not _in_grid(i0, j0, k0, n0, n1, n2):
-                        continue
-                    q0 = (i0 * n1 + j0) * n2 + k0
-                    if status[q0] != FRONT:
-                        continue
-                m = Hq + hoff[e]
-                if fast:
-                    c = b[m, 3] * lnorm[e] + (b[m, 0] * lvec[e, 0] + b[m, 1] * lvec[e, 1] + b[m, 2] * lvec[e, 2])
-                    val = V[q0] + (c if c > 0.0 else 0.0)
-                else:
-                    val = _one_point_e(
-                        mode,
-                        V,
-                        q0,
-                        m,
-                        e,
-                        -1.0,
-                        lvec,
-                        lnorm,
-                        b,
-                        A,
-                        a_const,
-                        Ctab,
-                        M,
-                        sub_len,
-                        shp,
-                        h,
-                        iq + offs[e, 0],
-                        jq + offs[e, 1],
-                        a,
-                    )
-                stats[1] += 1
-                if val < best:
-                    best = val
-                    ind0[q] = q0
-            V[q] = best
-            U1[q] = best
-            q0 = ind0[q]
-            if q0 >= 0:
-                i0 = q0 // (n1 * n2)
-                r = q0 - i0 * n1 * n2
-                j0 = r // n2
-                k0 = r - j0 * n2
-                if corr:
-                    Yb[q, 0] = i0
-                    Yb[q, 1] = j0
-                    Yb[q, 2] = k0
-                npair = 0
-                for t in range(ntri):
-                    i1 = i0 + tri[t, 0]
-                    j1 = j0 + tri[t, 1]
-                    k1 = k0 + tri[t, 2]
-                    if not _in_grid(i1, j1, k1, n0, n1, n2):
-                        continue
-                    q1 = (i1 * n1 + j1) * n2 + k1
-                    if status[q1] != FRONT:
-                        continue
-                    pa[npair] = q0
-                    pb[npair] = q1
-                    npair += 1
-                if npair > 0:
-                    val = _pairs_update(
-                        mode,
-                        V,
-                        status,
-                        q,
-                        iq,
-                        jq,
-                        kq,
-                        pa,
-                        pb,
-                        npair,
-                        n1,
-                        n2,
-                        is3d,
-                        h,
-                        T,
-                        b,
-                        A,
-                        a_const,
-                        Ctab,
-                        M,
-                        sub_len,
-                        shp,
-                        tri,
-                        tri_lut,
-                        simp,
-                        a,
-                        a1,
-                        G,
-                        L,
-                        B,
-                        stats,
-                        Gr,
-                        ybest,
-                        ytmp,
-                    )
-                    if val < V[q]:
-                        V[q] = val
-                        if corr:
-                            for c in range(3):
-                                Yb[q, c] = ybest[c]
-            count = heap_push(heap, hv, pos, count, q, V[q])
-    stats[0] = n_acc
-    return status

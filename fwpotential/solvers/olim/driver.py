@@ -13,7 +13,7 @@ with the midpoint rule for the geometric action of a segment l, ||b||_A ||l||_A 
 A = a^-1 at the segment's midpoint (Gaussian noise), or with a tabulated local geometric cost
 c(x, e) = min_s L(x, s e)/s sampled at the midpoints of sub-segments (any other noise law, 2-D).
 
-The hot loop is ``fwpotential.solvers.olim._kernels.march`` (Numba); this module validates input,
+The march is ``fwpotential.solvers.olim._kernels.march`` (Numba); this module validates input,
 tabulates the drift and A = a^-1 on ``grid.half_points()`` (every one-point midpoint is a node of
 it), starts from the Lyapunov quadratic near the attractor and packs the result.
 """
@@ -36,21 +36,22 @@ OPTIONS = frozenset({"K", "radius", "n_directions", "max_segment", "correction"}
 #: observed order of OLIM with midpoint quadrature on smooth problems (first order, Dahiya & Cameron 2018)
 ORDER = 1.0
 
-# default update radius K by grid size, interpolated in log(n) (about 8 at 65, 13 at 1025, 20 at 4097)
+# default update radius K at 65, 1025 and 4097 nodes per side, interpolated in log(n): the error
+# is smallest when K grows slowly with the grid
 _K_ANCHORS = (np.log([65.0, 1025.0, 4097.0]), np.array([8.0, 13.0, 20.0]))
 _SLAB_POINTS = 2_000_000  # points per slab when tabulating the dynamics
-# curvature correction (3-D, constant A): default K, and the radius (in cells) around a point attractor
-# where the gradients are taken from the Lyapunov quadratic instead of the nodes' updates (there the
-# characteristics curve on the cell scale and the gradient of the update is off by O(1))
+# curvature correction (3-D, constant A): the largest default K (the midpoint-quadrature error of
+# a segment grows with its length, and the corrected updates need no long segments), and the
+# radius in cells around a point attractor where the gradients are taken from the Lyapunov
+# quadratic instead of the nodes' updates (there the characteristics curve on the cell scale and
+# the gradient of an update is off by O(1))
 _K_CORRECTED = 5
 _GRAD_CELLS = 4.0
-# default correction only where the characteristics cross the level sets of V at most this
+# the default correction only where the characteristics cross the level sets of V at most this
 # obliquely near a point attractor (1 / cos of the angle, see ``obliquity``): for more oblique
 # ones the updates find a simplex near, not on, the characteristic, their node gradients are off
-# by 1e-3..1e-1 and the corrected values stop converging (measured on linear_3d(kappa): kappa = 2,
-# obliquity 3.6, exact with K = 5 but stuck at 6.9e-4 at 33^3 and 65^3 with K = 4; kappa = 5,
-# obliquity 8.7, 8.4e-3 at 33^3 and 1.1e-2 at 65^3 with K = 5). The default K with the correction
-# is ceil(obliquity) + 1 within [3, 5] (5 where the obliquity is unknown).
+# and the corrected values stop converging as the grid is refined. With the correction the
+# default K is ceil(obliquity) + 1 within [3, 5] (5 where the obliquity is unknown).
 _MAX_OBLIQUITY = 4.0
 
 
@@ -91,29 +92,10 @@ def default_K(shape) -> int:
 def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, max_segment=2.0, correction=None):
     """Quasi-potential by the ordered line integral method (midpoint quadrature).
 
-    Solves H(x, grad V) = 0 off the attractor A with V = 0 on A (theory.md sections 2-3), by
-    ordered acceptance and V(x) = min_y [V(y) + cost(y -> x)] over segments of at most K grid
-    steps. First order (``ORDER``); the error is smallest when K grows slowly with the grid.
-
-    In 3-D with Gaussian noise of constant covariance, the triangle and tetrahedron updates are
-    corrected for the curvature of V (``correction``): linear interpolation of V on a front
-    segment or triangle overestimates a convex V by O(h^2) per update, which is the plain
-    scheme's O(h) error and makes its observed order pre-asymptotic (below 1 up to 257^3:
-    lattice directions are exact, the others not). The correction subtracts the quadratic term
-    estimated from gradients of V at the front nodes (each computed once, when its node is
-    accepted, from the derivative of its best update's cost in x; from the Lyapunov quadratic
-    within 4 cells of a point attractor) and minimises the corrected objective. With the
-    correction every newly accepted node p updates the considered nodes of its ball from all
-    triangles (p, x1), x1 a front neighbour of p, and from the tetrahedra on the two lowest
-    of them: the midpoint rule with quadratic interpolation is exact for a linear drift (then
-    V is found to rounding), so the update must find the simplex the characteristic crosses.
-    A gradient is used only where its node's best update is stationary (an interior point of
-    a simplex, or a grid node consistent with its own gradient), otherwise that simplex falls
-    back to linear interpolation. Long segments no longer pay off (their midpoint-quadrature
-    error grows with their length) and the default K is ceil(obliquity) + 1 within [3, 5]. By
-    default the correction is used only where the characteristics near a point attractor cross
-    the level sets of V at most 4 times more obliquely than the normal (``obliquity``, ``info["obliquity"]``); for
-    more oblique flows the corrected updates stop converging and the plain scheme is used.
+    Solves H(x, grad V) = 0 off the attractor A with V = 0 on A (theory.md sections 2-3) by
+    accepting nodes in the order of their values and setting
+    V(x) = min_y [V(y) + cost(y -> x)] over straight segments of at most K grid steps from the
+    accepted front (one-point, triangle and, in 3-D, tetrahedron updates).
 
     Parameters
     ----------
@@ -127,7 +109,7 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
     attractor : Attractor
         Validated point (stable equilibrium) or mask.
     K : int, optional
-        Update radius in grid steps (>= 1); default :func:`default_K` (8 at 65 nodes per side,
+        Update radius in grid steps (>= 1). Default: :func:`default_K` (8 at 65 nodes per side,
         13 at 1025, 20 at 4097); with the curvature correction ceil(obliquity) + 1 within [3, 5]
         (5 for a set attractor).
     radius : float, optional
@@ -143,7 +125,7 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
         sampled at its midpoint (a single midpoint is not trusted where the cost varies fast or
         is +inf on part of the segment).
     correction : bool, optional
-        Curvature correction of the triangle and tetrahedron updates (see above). Default (None):
+        Curvature correction of the triangle and tetrahedron updates (see Notes). Default (None):
         on for 3-D grids with Gaussian noise of constant covariance (the only case it supports)
         unless the obliquity at a point attractor exceeds 4; False gives the plain linear
         interpolation. True where it is not supported is an InputError.
@@ -154,11 +136,11 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
         V; +inf where unreachable (never NaN).
     info : dict
         ``seconds`` (total), ``seconds_march``, ``accepted`` (nodes), ``K``, ``radius``,
-        ``quadrature`` ("midpoint"), ``cost`` ("gaussian" or "tabulated"), ``correction`` (bool,
-        the curvature correction was used), ``obliquity`` (float, or None where not computed:
-        2-D, a set attractor, or no correction possible), ``updates`` (counts of
-        one-point / triangle / tetrahedron updates), ``unreachable`` (nodes at +inf),
-        ``warnings`` (list of str).
+        ``start_nodes``, ``quadrature`` ("midpoint"), ``cost`` ("gaussian" or "tabulated"),
+        ``correction`` (bool, the curvature correction was used), ``obliquity`` (float, or None
+        where not computed: 2-D, a set attractor, or no correction possible), ``updates``
+        (counts of one-point / triangle / tetrahedron updates), ``calls`` (triangle and
+        tetrahedron updates tried), ``unreachable`` (nodes at +inf), ``warnings`` (list of str).
 
     Raises
     ------
@@ -170,9 +152,92 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
         The drift or covariance is NaN or infinite at some point of the (half) grid; the message
         gives the coordinates.
     CovarianceError
-        Degenerate noise: the geometric cost is +inf in every direction near the attractor.
+        Degenerate noise: the geometric cost is +inf in every direction near the attractor; or a
+        singular covariance on a 3-D grid.
+
+    Notes
+    -----
+    First order (``ORDER``). Each accepted node updates the considered nodes of its ball of
+    radius K, so the march makes O(N K^d) updates for N nodes, plus O(log N) per heap change.
+    It takes any dynamics with a Lagrangian on 2-D and 3-D grids (non-Gaussian noise: 2-D);
+    ``method="fmm"`` (second order) is faster for gradient dynamics with isotropic noise whose
+    variance depends on the loss value, ``method="exact"`` solves 1-D problems.
+
+    With Gaussian noise in 2-D, every considered node of the ball is updated from all triangles
+    (p, x1), p the node just accepted and x1 its front neighbours (Dahiya & Cameron). Otherwise
+    (tabulated costs, or 3-D without the correction), a node is updated from the triangle
+    (x0, p) when p is next to its best one-point base x0, or from the triangles of p when p is
+    that base, in 3-D each followed by its tetrahedra (Yang, Potter & Cameron).
+
+    Curvature correction (3-D, Gaussian noise of constant covariance): linear interpolation of V
+    on a front segment or triangle overestimates a convex V by O(h^2) per update, which sums to
+    the plain scheme's O(h) error. The corrected updates subtract the quadratic term estimated
+    from gradients of V at the front nodes (each computed once, when its node is accepted, from
+    the derivative of its best update's cost in x; from the Lyapunov quadratic within 4 cells of
+    a point attractor) and minimise the corrected objective; a gradient is used only where its
+    node's best update is stationary (an interior point of a simplex, or a grid node consistent
+    with its own gradient). Every accepted node then updates the considered nodes of its ball
+    from all triangles (p, x1) and from the tetrahedra on the two lowest of them. The midpoint
+    rule with quadratic interpolation is exact for a linear drift, so V is found to rounding
+    there. The correction is used by default only where the characteristics near a point
+    attractor cross the level sets of V at most 4 times more obliquely than the normal
+    (:func:`obliquity`, ``info["obliquity"]``): for more oblique flows the corrected updates stop
+    converging and the plain scheme is used.
+
+    References
+    ----------
+    Dahiya & Cameron, "Ordered line integral methods for computing the quasi-potential",
+    J. Sci. Comput. 75 (2018). Yang, Potter & Cameron, "Computing the quasipotential for
+    nongradient SDEs in 3D", J. Comput. Phys. 379 (2019).
     """
     t_start = time.perf_counter()
+    d = grid.dim
+    n_directions = _check_options(dynamics, grid, K, correction, radius, n_directions, max_segment)
+    _check_degenerate(dynamics, grid, attractor)
+    mode, b, A, a_const, warnings_list = _noise_tables(dynamics, grid)
+    correction, obl = _choose_correction(dynamics, grid, attractor, correction, d == 3 and mode == 0 and a_const)
+    K = _choose_K(grid, K, correction, obl)
+    costs = _cost_tables(dynamics, grid, mode, b, A, a_const, n_directions, max_segment)
+    if radius is None:
+        radius = default_radius(dynamics, grid, attractor)
+    V0, init = start_values(dynamics, grid, attractor, radius)
+    V = np.ascontiguousarray(V0, dtype=np.float64).reshape(-1).copy()
+    fixed = np.ascontiguousarray(init).reshape(-1)
+    corr = _correction_tables(dynamics, grid, attractor, radius, fixed, costs.T, correction)
+    sten = _stencils(d, K, grid.spacing)
+    stats = np.zeros(8, dtype=np.int64)
+    all_pairs = (d == 2 and mode == 0) or correction
+    _progress.advance(text="march")
+    t0 = time.perf_counter()
+    _k.march(V, fixed, costs, sten, corr, all_pairs, stats)
+    t_march = time.perf_counter() - t0
+    values = V.reshape(grid.shape)
+    if np.isnan(values).any():  # pragma: no cover - the kernel never makes NaN from finite tables
+        raise NonFiniteError("method='olim' produced NaN values; please report this with the dynamics used")
+    unreachable = int(np.isinf(values).sum())
+    if unreachable:
+        warnings_list.append(f"{unreachable} nodes unreachable (V = +inf)")
+    info = {
+        "seconds": time.perf_counter() - t_start,
+        "seconds_march": t_march,
+        "accepted": int(stats[0]),
+        "K": K,
+        "radius": float(max(radius, np.linalg.norm(grid.spacing))) if attractor.mask is None else 0.0,
+        "start_nodes": int(init.sum()),
+        "quadrature": "midpoint",
+        "cost": "gaussian" if mode == 0 else "tabulated",
+        "correction": correction,
+        "obliquity": obl,
+        **_update_counts(stats),
+        "unreachable": unreachable,
+        "warnings": warnings_list,
+    }
+    return values, info
+
+
+# ------------------------------------------------------------------------------------ steps of solve
+def _check_options(dynamics, grid, K, correction, radius, n_directions, max_segment):
+    """Validate the grid's dimension and the options; returns n_directions as an int."""
     d = grid.dim
     if d not in (2, 3):
         hint = "use method='exact'" if d == 1 else "use a path method (minimum action paths) instead"
@@ -190,29 +255,38 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
         raise InputError(f"n_directions must be at least 8, got {n_directions}")
     if not (np.isfinite(max_segment) and max_segment > 0):
         raise InputError(f"max_segment must be a positive number of cells, got {max_segment!r}")
+    return n_directions
 
-    warnings_list = []
-    _check_degenerate(dynamics, grid, attractor)
-    mode = 0
-    cost = "gaussian"
+
+def _noise_tables(dynamics, grid):
+    """How the costs are evaluated: (mode, b, A, a_const, warnings).
+
+    Mode 0: Gaussian midpoint costs from the half-grid tables of ``_gaussian_tables``; mode 1:
+    tabulated geometric costs (non-Gaussian noise, or a singular covariance, 2-D only; b and A
+    None)."""
+    d = grid.dim
     if dynamics.is_gaussian:
         b, A, a_const, ok = _gaussian_tables(dynamics, grid)
-        if not ok:
-            if d == 3:
-                raise CovarianceError(
-                    "the noise covariance a(x) is singular somewhere in the grid's box; method='olim' "
-                    "handles singular covariances only on 2-D grids (tabulated costs)"
-                )
-            warnings_list.append("noise covariance singular somewhere: tabulated geometric costs used")
-            mode = 1
-    else:
+        if ok:
+            return 0, b, A, a_const, []
         if d == 3:
-            raise DimensionError(
-                "method='olim' supports non-Gaussian noise only on 2-D grids for now; use a 2-D "
-                "problem or the Gaussian approximation of the noise"
+            raise CovarianceError(
+                "the noise covariance a(x) is singular somewhere in the grid's box; method='olim' "
+                "handles singular covariances only on 2-D grids (tabulated costs)"
             )
-        mode = 1
-    supported = d == 3 and mode == 0 and a_const
+        return 1, None, None, True, ["noise covariance singular somewhere: tabulated geometric costs used"]
+    if d == 3:
+        raise DimensionError(
+            "method='olim' supports non-Gaussian noise only on 2-D grids for now; use a 2-D "
+            "problem or the Gaussian approximation of the noise"
+        )
+    return 1, None, None, True, []
+
+
+def _choose_correction(dynamics, grid, attractor, correction, supported):
+    """Whether the curvature correction is used, and the obliquity (None where not computed).
+
+    supported: 3-D grid and Gaussian noise of constant covariance."""
     if correction and not supported:
         raise InputError(
             "correction=True needs a 3-D grid and Gaussian noise with a constant covariance; "
@@ -223,29 +297,39 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
         obl = obliquity(dynamics, grid, attractor.point)
     if correction is None:
         correction = supported and (obl is None or obl <= _MAX_OBLIQUITY)
-    correction = bool(correction)
-    if K is None:
-        K = default_K(grid.shape)
-        if correction:
-            # the segments must reach across the front along characteristics that cross it obliquely
-            K = min(K, _K_CORRECTED if obl is None else int(np.clip(np.ceil(obl) + 1, 3, _K_CORRECTED)))
-    K = int(K)
+    return bool(correction), obl
+
+
+def _choose_K(grid, K, correction, obl):
+    """The update radius: K as given, or the default for the grid (and the correction)."""
+    if K is not None:
+        return int(K)
+    K = default_K(grid.shape)
+    if correction:
+        # the segments must reach across the front along characteristics that cross it obliquely
+        K = min(K, _K_CORRECTED if obl is None else int(np.clip(np.ceil(obl) + 1, 3, _K_CORRECTED)))
+    return int(K)
+
+
+def _cost_tables(dynamics, grid, mode, b, A, a_const, n_directions, max_segment):
+    """The kernel's cost tables (``_kernels.Costs``).
+
+    With a constant A = L L^T the costs are Euclidean in the coordinates b' = L^T b, l' = L^T l:
+    b then holds (L^T b, |L^T b|), T = L^T diag(h) and A the identity."""
+    d = grid.dim
     h3 = np.ones(3)
     h3[:d] = grid.spacing
+    shp3 = np.array(list(grid.shape) + [1] * (3 - d), dtype=np.int64)
     T = np.diag(h3)
+    C = np.zeros((1, 1))
     if mode == 1:
-        cost = "tabulated"
         _check_drift(dynamics, grid.points().reshape(-1, d), "grid")
         _progress.advance(text="cost table")
-        Ctab = _tabulate_cost(dynamics, grid, n_directions)
-        b = np.zeros((1, 4))
-        A = np.zeros((1, 6))
-        a_const = True
+        C = _tabulate_cost(dynamics, grid, n_directions)
+        b, A, a_const = np.zeros((1, 4)), np.zeros((1, 6)), True
     else:
-        Ctab = np.zeros((1, 1))
         n_directions = 1
         if a_const:
-            # A = L L^T constant: work with b' = L^T b and l' = L^T l, where the cost is Euclidean
             Am = np.eye(3)
             Am[:d, :d] = _full(A[0], d)
             Lc = np.linalg.cholesky(Am)
@@ -253,91 +337,48 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
             b[:, 3] = np.sqrt(np.einsum("ij,ij->i", b[:, :3], b[:, :3]))
             T = Lc.T @ np.diag(h3)
             A = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 1.0]])
+    tab = _k.Tab(C, shp3[0], shp3[1], n_directions, h3[0], h3[1], float(max_segment))
+    return _k.Costs(mode, _k.Gauss(b, A, a_const), tab, shp3, T)
 
-    if radius is None:
-        radius = default_radius(dynamics, grid, attractor)
-    V0, init = start_values(dynamics, grid, attractor, radius)
-    shp3 = np.array(list(grid.shape) + [1] * (3 - d), dtype=np.int64)
-    offs, nbr, tri, tri_lut, simp = _stencils(d, K, grid.spacing)
-    V = np.ascontiguousarray(V0, dtype=np.float64).reshape(-1).copy()
-    fixed = np.ascontiguousarray(init).reshape(-1)
-    stats = np.zeros(8, dtype=np.int64)
+
+def _correction_tables(dynamics, grid, attractor, radius, fixed, T, correction):
+    """The kernel's curvature-correction arrays (``_kernels.Correction``; one row when off).
+
+    Gradients in cost coordinates p' = T^-T diag(h) p are given on the start nodes (0 on a mask)
+    and, within ``_GRAD_CELLS`` cells of a point attractor, from the Lyapunov quadratic."""
+    d = grid.dim
     Tinv = np.linalg.inv(T)
-    grad_given = np.zeros(1, dtype=np.bool_)
-    if correction:
-        # gradients in cost coordinates p' = T^-T diag(h) p; given on the start nodes (0 on a
-        # mask) and, near a point attractor, from the Lyapunov quadratic
-        Gr = np.zeros((V.size, 4))
-        grad_given = fixed.copy()
-        if attractor.mask is None:
-            xs = np.asarray(attractor.point, float)
-            rg = max(float(radius), _GRAD_CELLS * float(np.max(grid.spacing)))
-            pts = grid.points().reshape(-1, d)
-            near = np.flatnonzero(grad_given | (np.linalg.norm(pts - xs, axis=1) <= rg))
-            grad_given[near] = True
-            Hs = np.asarray(dynamics.potential_hessian(xs), float)
-            Gr[near, :3] = (pts[near] - xs) @ Hs.T @ (Tinv.T @ np.diag(h3)).T
-            del pts
-        Gr[grad_given, 3] = 1.0  # trusted gradients (column 3; see _olim_kernels.node_grad)
-    else:
-        Gr = np.zeros((1, 4))
-    Yb = np.zeros_like(Gr)
-    _progress.advance(text="march")
-    t0 = time.perf_counter()
-    _k.march(
-        V,
-        fixed,
-        shp3,
-        h3,
-        T,
-        offs,
-        nbr,
-        tri,
-        tri_lut,
-        simp,
-        mode,
-        b,
-        A,
-        a_const,
-        Ctab,
-        n_directions,
-        float(max_segment),
-        (d == 2 and mode == 0) or correction,
-        stats,
-        Gr,
-        Yb,
-        Tinv,
-        grad_given,
-    )
-    t_march = time.perf_counter() - t0
-    values = V.reshape(grid.shape)
-    if np.isnan(values).any():  # pragma: no cover - the kernel never makes NaN from finite tables
-        raise NonFiniteError("method='olim' produced NaN values; please report this with the dynamics used")
-    unreachable = int(np.isinf(values).sum())
-    if unreachable:
-        warnings_list.append(f"{unreachable} nodes unreachable (V = +inf)")
-    info = {
-        "seconds": time.perf_counter() - t_start,
-        "seconds_march": t_march,
-        "accepted": int(stats[0]),
-        "K": K,
-        "radius": float(max(radius, np.linalg.norm(grid.spacing))) if attractor.mask is None else 0.0,
-        "start_nodes": int(init.sum()),
-        "quadrature": "midpoint",
-        "cost": cost,
-        "correction": bool(correction),
-        "obliquity": obl,
+    if not correction:
+        return _k.Correction(np.zeros((1, 4)), np.zeros((1, 4)), Tinv, np.zeros(1, dtype=np.bool_))
+    h3 = np.ones(3)
+    h3[:d] = grid.spacing
+    Gr = np.zeros((fixed.size, 4))
+    grad_given = fixed.copy()
+    if attractor.mask is None:
+        xs = np.asarray(attractor.point, float)
+        rg = max(float(radius), _GRAD_CELLS * float(np.max(grid.spacing)))
+        pts = grid.points().reshape(-1, d)
+        near = np.flatnonzero(grad_given | (np.linalg.norm(pts - xs, axis=1) <= rg))
+        grad_given[near] = True
+        Hs = np.asarray(dynamics.potential_hessian(xs), float)
+        Gr[near, :3] = (pts[near] - xs) @ Hs.T @ (Tinv.T @ np.diag(h3)).T
+        del pts
+    Gr[grad_given, 3] = 1.0  # trusted gradients (column 3; see _kernels._gdiff)
+    return _k.Correction(Gr, np.zeros_like(Gr), Tinv, grad_given)
+
+
+def _update_counts(stats):
+    """The ``updates`` and ``calls`` entries of info from the kernel's stats."""
+    return {
         "updates": {"one_point": int(stats[1]), "triangle": int(stats[3]), "tetrahedron": int(stats[5])},
         "calls": {"triangle": int(stats[2]), "tetrahedron": int(stats[4])},
-        "unreachable": unreachable,
-        "warnings": warnings_list,
     }
-    return values, info
 
 
 # ------------------------------------------------------------------------------------ tables
 def _stencils(d, K, h):
-    """Update ball, neighbours, triangle bases and simplex table (all as 3-vectors)."""
+    """Update ball, neighbours, triangle bases and simplex table (all as 3-vectors): a
+    ``_kernels.Stencil``."""
     h = np.asarray(h, float)
     hmax = float(h.max())
     r = [np.arange(-K, K + 1)] * d + [np.zeros(1, int)] * (3 - d)
@@ -370,7 +411,7 @@ def _stencils(d, K, h):
                 if 1 in (sum(map(abs, u)), sum(map(abs, w)), sum(map(abs, diff))):
                     row.append(j)
             simp[i, : len(row)] = row
-    return offs, np.ascontiguousarray(nbr), tri, tri_lut, simp
+    return _k.Stencil(offs, np.ascontiguousarray(nbr), tri, tri_lut, simp)
 
 
 def _slabs(axes_half, d):
