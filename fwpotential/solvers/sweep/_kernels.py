@@ -263,8 +263,6 @@ def _ring_scan(V, roff, base, r, q0, nq, i, j, h0, h1, C, n_refine, best, ybest,
             ey = -(roff[qq, 1] - oj) * h1
             dm[t] = (vm - v) + g * (ex * alx + ey * aly) - (ex * abx + ey * aby)
     # faces with an interior minimum below best
-    if n_refine < 0:
-        return best
     for t in range(nq - 1):
         ua = uq[t]
         ub = uq[t + 1]
@@ -293,7 +291,7 @@ def _ring_scan(V, roff, base, r, q0, nq, i, j, h0, h1, C, n_refine, best, ybest,
 
 
 @njit(cache=True)
-def _sl_node(V, i, j, C, h0, h1, radii, roff, rbase, width, n_refine, all_faces, vq, uq, dp, dm, yb):
+def _sl_node(V, i, j, C, h0, h1, radii, roff, rbase, width, n_refine, vq, uq, dp, dm, yb):
     """The semi-Lagrangian update of node (i, j) (see sl_pass_2d) from the current V; inf if none."""
     best = INF
     for k in range(radii.shape[0]):
@@ -302,8 +300,9 @@ def _sl_node(V, i, j, C, h0, h1, radii, roff, rbase, width, n_refine, all_faces,
             best = _ring_scan(V, roff, rbase[k], r, 0, 8 * r + 1, i, j, h0, h1, C, n_refine, best, yb, vq, uq, dp, dm)
         else:
             q0 = (int(np.floor(ring_position(yb[0], yb[1], r))) - width) % (8 * r)
-            nrf = n_refine if (k == radii.shape[0] - 1 or all_faces) else -1
-            best = _ring_scan(V, roff, rbase[k], r, q0, 2 * width + 2, i, j, h0, h1, C, nrf, best, yb, vq, uq, dp, dm)
+            best = _ring_scan(
+                V, roff, rbase[k], r, q0, 2 * width + 2, i, j, h0, h1, C, n_refine, best, yb, vq, uq, dp, dm
+            )
     return best
 
 
@@ -341,7 +340,6 @@ def sl_pass_2d(
     n_refine,
     unlock_ring=True,
     eps=0.0,
-    all_faces=True,
     order=_NO_ORDER,
 ):
     """One semi-Lagrangian Gauss–Seidel pass, 2-D Gaussian noise.
@@ -354,8 +352,7 @@ def sl_pass_2d(
     point where the ray from x through the best segment end found so far crosses ring r. The
     direction is thus refined ring by ring; a ring node is a one-point update along a lattice
     direction (no interpolation error): the more rings, the closer one lies to the
-    characteristic, as in OLIM's ball of radius K. ``all_faces`` False: faces on rings 1 and
-    radii[-1] only. n_refine re-evaluations of b, A at the current minimiser of a face.
+    characteristic, as in OLIM's ball of radius K. n_refine re-evaluations of b, A at the current minimiser of a face.
     Nodes are visited in the ordering s0, s1 = +-1 of the rows and columns, or, when ``order``
     (flat C-order indices) is not empty, in that order. A decrease larger than ``eps`` unlocks
     the 8 neighbours, or every node of the square of half-width radii[-1] when ``unlock_ring``.
@@ -385,7 +382,7 @@ def sl_pass_2d(
             continue
         lock[i, j] = 1
         v_old = V[i, j]
-        best = _sl_node(V, i, j, C, h0, h1, radii, roff, rbase, width, n_refine, all_faces, vq, uq, dp, dm, yb)
+        best = _sl_node(V, i, j, C, h0, h1, radii, roff, rbase, width, n_refine, vq, uq, dp, dm, yb)
         if best < v_old:
             V[i, j] = best
             d = v_old - best
@@ -397,7 +394,7 @@ def sl_pass_2d(
 
 
 @njit(cache=True)
-def sl_ordered_pass_2d(V, fixed, C, h0, h1, radii, roff, rbase, width, n_refine, all_faces=True):
+def sl_ordered_pass_2d(V, fixed, C, h0, h1, radii, roff, rbase, width, n_refine):
     """A Gauss–Seidel pass of the sl_pass_2d update visiting the nodes in increasing order of V.
 
     Dijkstra-like ordering, so that one pass brings most nodes close to the fixed point (the
@@ -436,7 +433,7 @@ def sl_ordered_pass_2d(V, fixed, C, h0, h1, radii, roff, rbase, width, n_refine,
         done[i, j] = 1
         taken += 1
         if not fixed[i, j]:
-            best = _sl_node(V, i, j, C, h0, h1, radii, roff, rbase, width, n_refine, all_faces, vq, uq, dp, dm, yb)
+            best = _sl_node(V, i, j, C, h0, h1, radii, roff, rbase, width, n_refine, vq, uq, dp, dm, yb)
             if best < V[i, j]:
                 V[i, j] = best
         vp = V[i, j]

@@ -30,7 +30,9 @@ import itertools
 import numpy as np
 from numba import njit
 
-from fwpotential.errors import ConvergenceError, InputError
+from fwpotential.errors import ConvergenceError
+from fwpotential.solvers import tables
+from fwpotential.solvers.sweep._kernels import ring3
 
 INF = np.inf
 _NEWTON_ITERS = 60
@@ -53,8 +55,6 @@ def triangle_samples(Q):
 
     Returns (verts (48, 3) indices into ring3 offsets, rows (48, P) rows of cube_directions,
     w (48, P, 3) barycentric weights), P = (Q + 1)(Q + 2)/2."""
-    from fwpotential.solvers.sweep._kernels import ring3
-
     offs, tris, _ = ring3()
     _, index = cube_directions(Q)
     bary = [(Q - jb - jc, jb, jc) for jb in range(Q + 1) for jc in range(Q + 1 - jb)]
@@ -86,17 +86,7 @@ def cost_table(dynamics, grid, Q):
 
 def support_function(dynamics, x, L):
     """sigma(x_n, l_r) (n, D) = sup {<p, l_r> : H(x_n, p) <= 0}; see the module docstring."""
-    b = np.asarray(dynamics.drift(x), dtype=float)
-    a = np.asarray(dynamics.noise_cov(x), dtype=float)
-    try:
-        A = np.linalg.inv(a)
-        np.linalg.cholesky(a)
-    except np.linalg.LinAlgError as exc:
-        bad = np.flatnonzero(~np.all(np.isfinite(a), axis=(1, 2)))
-        where = f" (e.g. x = {x[bad[0]]})" if len(bad) else ""
-        raise InputError(
-            "the 3-D cost table needs a non-singular noise covariance Cov Z = ∇²Λ(x, 0) on every node" + where
-        ) from exc
+    b, A = tables.gaussian_coefficients(dynamics, x, who="the 3-D cost table")
     Ab = np.einsum("nij,nj->ni", A, b)
     nb = np.sqrt(np.maximum(np.einsum("ni,ni->n", b, Ab), 0.0))
     AL = np.einsum("nij,rj->nri", A, L)
