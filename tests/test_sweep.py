@@ -14,7 +14,7 @@ from fwpotential import problems
 from fwpotential.errors import ConvergenceError, GridError, InputError
 from fwpotential.solvers import tables
 from fwpotential.solvers.start import start_values
-from fwpotential.solvers.sweep import _kernels as _k
+from fwpotential.solvers.sweep import _passes, _sl2d
 from fwpotential.solvers.sweep import driver as sweep
 
 HAS_OLIM = importlib.util.find_spec("fwpotential.solvers.olim.driver") is not None
@@ -144,14 +144,14 @@ def test_ordered_passes_reach_the_fixed_point():
     V0, init = start_values(prob.dynamics, g, att, info["radius"])
     fixed = init.astype(np.uint8)
     radii = np.arange(1, info["K"] + 1)
-    geo = (C, *g.spacing, radii, *_k.ring_table(radii), sweep._SL_WIDTH)
+    geo = _sl2d.Rings2D(C, *g.spacing, radii, *_passes.ring_table(radii), sweep._SL_WIDTH, sweep._N_REFINE)
     W = V.copy()
     lock = np.zeros(g.shape, np.uint8)
-    change = max(_k.sl_pass_2d(W, fixed, lock, *geo, s0, s1, sweep._N_REFINE) for s0 in (1, -1) for s1 in (1, -1))
+    change = max(_sl2d.sl_pass_2d(W, fixed, lock, geo, np.array(s)) for s in ((1, 1), (1, -1), (-1, 1), (-1, -1)))
     tol = 1e-6 * np.max(V[np.isfinite(V)])
     assert change <= tol, (change, tol)  # measured 9.4e-7 (tol 6.8e-6)
     # the heap pass alone: an upper bound of the result, already close to it
-    _k.sl_ordered_pass_2d(V0, fixed, *geo, sweep._N_REFINE)
+    _sl2d.sl_ordered_pass_2d(V0, fixed, geo)
     m, ex = _region(prob, g)
     assert np.all(V0 >= V - 1e-12) and np.all(np.isfinite(V0))
     assert np.abs(V0 - V)[m].max() <= 1e-2  # measured about 6e-3, median 6e-5
@@ -206,16 +206,16 @@ def test_kernel_constant_is_a_fixed_point_without_anchor():
     C = tables.cost_pack_2d(B, A, with_A=True)
     h = g.spacing
     radii = np.arange(1, 5)
-    roff, rbase = _k.ring_table(radii)
+    geo = _sl2d.Rings2D(C, h[0], h[1], radii, *_passes.ring_table(radii), 2, 1)
     no_fixed = np.zeros(g.shape, np.uint8)
     V = np.full(g.shape, 0.7)
-    change = _k.sl_pass_2d(V, no_fixed, np.zeros(g.shape, np.uint8), C, h[0], h[1], radii, roff, rbase, 2, 1, 1, 1)
+    change = _sl2d.sl_pass_2d(V, no_fixed, np.zeros(g.shape, np.uint8), geo, np.array([1, 1]))
     assert change == 0.0 and np.all(V == 0.7)
     V = np.full(g.shape, np.inf)
-    _k.sl_pass_2d(V, no_fixed, np.zeros(g.shape, np.uint8), C, h[0], h[1], radii, roff, rbase, 2, 1, 1, 1)
+    _sl2d.sl_pass_2d(V, no_fixed, np.zeros(g.shape, np.uint8), geo, np.array([1, 1]))
     assert np.all(V == np.inf)
     # the ordered (heap) pass starts from the start set only: nothing without one
-    _k.sl_ordered_pass_2d(V, no_fixed, C, h[0], h[1], radii, roff, rbase, 2, 1)
+    _sl2d.sl_ordered_pass_2d(V, no_fixed, geo)
     assert np.all(V == np.inf)
 
 
@@ -261,9 +261,10 @@ def test_kernel_single_node_vs_reference(drift_expr, exact_freeze):
     C = tables.cost_pack_2d(B, A, with_A=True)
     V = Vfull.copy()
     radii = np.array([1])
-    _k.sl_pass_2d(V, fixed, np.zeros((3, 3), np.uint8), C, h[0], h[1], radii, *_k.ring_table(radii), 2, 1, 1, 2)
-    Vn = [Vfull[1 + o[0], 1 + o[1]] for o in _k.RING2]
-    ref = _reference_node(Vn, _k.RING2.astype(float), X[1, 1], h, drift, np.eye(2))
+    geo = _sl2d.Rings2D(C, h[0], h[1], radii, *_passes.ring_table(radii), 2, 2)
+    _sl2d.sl_pass_2d(V, fixed, np.zeros((3, 3), np.uint8), geo, np.array([1, 1]))
+    Vn = [Vfull[1 + o[0], 1 + o[1]] for o in _passes.RING2]
+    ref = _reference_node(Vn, _passes.RING2.astype(float), X[1, 1], h, drift, np.eye(2))
     if exact_freeze:  # constant b: the closed form is the exact minimiser
         assert abs(V[1, 1] - ref) <= 1e-7, (V[1, 1], ref)
     else:  # b frozen per refinement: the true objective at a nearly optimal point
@@ -628,11 +629,12 @@ def test_godunov_anchoring():
     assert V[~init].min() > 0 and np.all(np.isfinite(V)) and V.max() > 1.5
     h = g.spacing
     no_fixed = np.zeros(g.shape, np.uint8)
+    tab = _godunov.GodunovTables(T, Bh, Ah, gauss, corr, h[0], h[1], 4, 2)
     W = np.full(g.shape, 0.7)
-    change = _godunov.godunov_pass_2d(W, no_fixed, no_fixed.copy(), T, Bh, Ah, gauss, corr, h[0], h[1], 4, 2, 1, 1)
+    change = _godunov.godunov_pass_2d(W, no_fixed, no_fixed.copy(), tab, np.array([1, 1]))
     assert change == 0.0 and np.all(W == 0.7)
     W = np.full(g.shape, np.inf)
-    _godunov.godunov_pass_2d(W, no_fixed, no_fixed.copy(), T, Bh, Ah, gauss, corr, h[0], h[1], 4, 2, 1, 1)
+    _godunov.godunov_pass_2d(W, no_fixed, no_fixed.copy(), tab, np.array([1, 1]))
     assert np.all(W == np.inf)
 
 

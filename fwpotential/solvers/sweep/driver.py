@@ -21,12 +21,12 @@ Schemes (option ``scheme``):
   once per node and direction, +inf included; 2-D: ``face_points`` directions per face of the
   ring (from ``Dynamics.geometric_cost``); 3-D: the lattice of step 1/``face_points`` on the
   faces of the 3x3x3 cube (26 neighbours and the points between them on the 48 triangles), the
-  cost being the support function of {H(x, .) <= 0} found by Newton on H (``_table3``), so a
+  cost being the support function of {H(x, .) <= 0} found by Newton on H (``table3d``), so a
   noise law given only through Λ (``CustomNoise``) works in 3-D. First order.
 - ``"godunov"`` (2-D): the upwind (Godunov) scheme for convex H on H itself, for any noise law
   given only through Λ (``CustomNoise``), finite sums and Gaussian noise. By convex duality its
   update on a face of the stencil is min_t [(1-t) V_a + t V_b + sigma_S(x - y(t))] with sigma_S the
-  support function of S(x) = {p : H(x, p) <= 0} (see ``_godunov``): the Gaussian part of H in
+  support function of S(x) = {p : H(x, p) <= 0} (see ``godunov``): the Gaussian part of H in
   closed form (b, a^-1 at the midpoint, as above) plus the non-Gaussian correction tabulated per
   node at ``directions`` directions from the boundary of S, found by root-finding of H along rays
   (finite sums in Numba, other laws through ``Dynamics.noise.cgf``). +inf where S is unbounded
@@ -51,8 +51,7 @@ from fwpotential import _progress
 from fwpotential.errors import ConvergenceError, GridError, InputError
 from fwpotential.solvers import tables
 from fwpotential.solvers.start import default_radius, start_values
-from fwpotential.solvers.sweep import _kernels as _k
-from fwpotential.solvers.sweep import godunov, table3d
+from fwpotential.solvers.sweep import _laxfriedrichs, _passes, _sl2d, _sl3d, godunov, table3d
 
 OPTIONS = frozenset({"tol", "max_sweeps", "scheme", "radius", "K", "cost", "face_points", "directions", "ordered"})
 ORDER = 1.0
@@ -259,17 +258,16 @@ def _semi_lagrangian(dynamics, grid, arrays, K, cost, face_points, ordered):
         C = _cost_table_2d(dynamics, grid, Q)
 
         def sweep(s, full, eps):
-            return _k.sl_table_pass_2d(V, fixed, lock, C, Q, s[0], s[1])
+            return _sl2d.sl_table_pass_2d(V, fixed, lock, C, Q, s)
 
         sch = _Scheme(f"semi-lagrangian, cost table ({8 * Q} directions)", sweep)
     elif grid.dim == 2:
         sch = _sl_gaussian_2d(grid, (V, fixed, lock, init), B, A, K, ordered)
     else:
-        h = grid.spacing
-        offs, tris, edges = _k.ring3()
+        g = _sl3d.Gauss3D(B, A, grid.spacing, *_passes.ring3(), 0)
 
         def sweep(s, full, eps):
-            return _k.sl_pass_3d(V, fixed, lock, B, A, h, offs, tris, edges, s[0], s[1], s[2], 0)
+            return _sl3d.sl_pass_3d(V, fixed, lock, g, s)
 
         sch = _Scheme("semi-lagrangian, Gaussian midpoint cost", sweep)
     return replace(sch, warnings=notes)
@@ -281,18 +279,20 @@ def _sl_gaussian_2d(grid, arrays, B, A, K, ordered):
     V, fixed, lock, init = arrays
     h = grid.spacing
     radii = np.arange(1, K + 1, dtype=np.int64)
-    geo = (tables.cost_pack_2d(B, A, with_A=True), h[0], h[1], radii, *_k.ring_table(radii), _SL_WIDTH)
+    C = tables.cost_pack_2d(B, A, with_A=True)
+    g = _sl2d.Rings2D(C, h[0], h[1], radii, *_passes.ring_table(radii), _SL_WIDTH, _N_REFINE)
+    raster = np.ones(2, dtype=np.int64)
 
     def sweep(s, full, eps):
-        return _k.sl_pass_2d(V, fixed, lock, *geo, s[0], s[1], _N_REFINE, full, eps)
+        return _sl2d.sl_pass_2d(V, fixed, lock, g, s, full, eps)
 
     def ordered_pass(first, eps):
         if first:
-            _k.sl_ordered_pass_2d(V, fixed, *geo, _N_REFINE)
+            _sl2d.sl_ordered_pass_2d(V, fixed, g)
             return np.inf
         idx = np.flatnonzero(np.isfinite(V) & ~init)
         order = np.ascontiguousarray(idx[np.argsort(V.reshape(-1)[idx], kind="stable")], dtype=np.int64)
-        return _k.sl_pass_2d(V, fixed, lock, *geo, 1, 1, _N_REFINE, False, eps, order)
+        return _sl2d.sl_pass_2d(V, fixed, lock, g, raster, False, eps, order)
 
     kind = f"semi-lagrangian, Gaussian midpoint cost, rings 1 to K={K}"
     return _Scheme(kind, sweep, ordered_pass if ordered else None, ring=K > 1)
@@ -308,11 +308,10 @@ def _sl_table_3d(dynamics, grid, arrays, face_points):
         )
     Q = 2 if face_points is None else int(face_points)
     C = table3d.cost_table(dynamics, grid, Q)
-    offs, _, _ = _k.ring3()
-    tris, rows, wts = table3d.triangle_samples(Q)
+    g = table3d.Table3D(C, _passes.ring3()[0], *table3d.triangle_samples(Q))
 
     def sweep(s, full, eps):
-        return table3d.sl_table_pass_3d(V, fixed, lock, C, offs, tris, rows, wts, s[0], s[1], s[2])
+        return table3d.sl_table_pass_3d(V, fixed, lock, g, s)
 
     return _Scheme(f"semi-lagrangian, 3-D cost table ({C.shape[-1]} directions, face_points={Q})", sweep)
 
@@ -327,9 +326,10 @@ def _godunov(dynamics, grid, arrays, K, directions, generic):
     M = _check_directions(directions)
     T, Bh, Ah, gauss, corr = godunov.tables(dynamics, grid, M, generic=generic)
     h = grid.spacing
+    g = godunov.GodunovTables(T, Bh, Ah, gauss, corr, h[0], h[1], K, _WIDTH)
 
     def sweep(s, full, eps):
-        return godunov.godunov_pass_2d(V, fixed, lock, T, Bh, Ah, gauss, corr, h[0], h[1], K, _WIDTH, s[0], s[1], full)
+        return godunov.godunov_pass_2d(V, fixed, lock, g, s, full)
 
     kind = "godunov (support function of {H <= 0}" + (f", {M} directions" if corr else "") + f"), rings 1 and K={K}"
     return _Scheme(kind, sweep, ring=K > 1)
@@ -337,13 +337,11 @@ def _godunov(dynamics, grid, arrays, K, directions, generic):
 
 def _lax_friedrichs(dynamics, grid, arrays):
     V, fixed, lock = arrays
-    lf = _lf_tables(dynamics, grid)
+    t = _laxfriedrichs.LFTables(np.array(grid.shape, dtype=np.int64), grid.spacing, *_lf_tables(dynamics, grid))
     Vf, fixedf, lockf = V.reshape(-1), fixed.reshape(-1), lock.reshape(-1)
-    shape = np.array(grid.shape, dtype=np.int64)
-    h = grid.spacing
 
     def sweep(s, full, eps):
-        return _k.lf_pass(Vf, fixedf, lockf, shape, h, *lf, s)
+        return _laxfriedrichs.lf_pass(Vf, fixedf, lockf, t, s)
 
     return _Scheme("lax-friedrichs", sweep)
 
@@ -445,7 +443,7 @@ def _check_tol(tol, max_sweeps):
 
 def _cost_table_2d(dynamics, grid, Q):
     """C[i, j, r] = geometric cost at node (i, j) of the segment -o_r h, o_r = table_offsets_2d(Q)[r]."""
-    dirs = -_k.table_offsets_2d(Q) * grid.spacing  # (8Q, 2) segments l = x - y
+    dirs = -_sl2d.table_offsets_2d(Q) * grid.spacing  # (8Q, 2) segments l = x - y
     X = grid.points()
     n0, n1 = grid.shape
     C = np.empty((n0, n1, len(dirs)))
@@ -461,7 +459,8 @@ def _cost_table_2d(dynamics, grid, Q):
 
 
 def _lf_tables(dynamics, grid):
-    """Arrays for _k.lf_pass: b, kind, a, Z, scale, alpha, P (all flattened over the nodes)."""
+    """Arrays of _laxfriedrichs.LFTables after shape and h: b, kind, a, Z, scale, alpha, P (all
+    flattened over the nodes)."""
     d = grid.dim
     X = grid.points().reshape(-1, d)
     b = np.ascontiguousarray(dynamics.drift(X), dtype=np.float64)

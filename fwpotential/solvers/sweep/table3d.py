@@ -1,11 +1,11 @@
 """3-D semi-Lagrangian sweep with a per-node cost table: any convex noise law given through Λ.
 
 The geometric cost of a segment l is the support function of S(x) = {p : H(x, p) <= 0}
-(_godunov, theory.md §3): sigma(x, l) = sup_{p in S(x)} <p, l>, +inf where S is unbounded towards
+(godunov, theory.md §3): sigma(x, l) = sup_{p in S(x)} <p, l>, +inf where S is unbounded towards
 l. It is tabulated per node for the segments l = -o h to the points o of the surface of the cube
 [-1, 1]^3 on the lattice of step 1/Q (``cube_directions``): the 26 neighbours and Q - 1 points
 between them along every edge and face of the 48 Kuhn triangles of the ring (as the 2-D table
-scheme of ``_sweep_kernels.sl_table_pass_2d``). The support point of each direction solves the KKT
+scheme of ``_sl2d.sl_table_pass_2d``). The support point of each direction solves the KKT
 system of max <p, l> s.t. H(x, p) <= 0,
 
     b + ∇Λ(x, p) = kappa l,   <b, p> + Λ(x, p) = 0,   kappa > 0,
@@ -26,13 +26,14 @@ O(1/Q^2) error per unit length (``face_points`` = Q).
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from fwpotential.errors import ConvergenceError
 from fwpotential.solvers import tables
-from fwpotential.solvers.sweep._kernels import ring3
+from fwpotential.solvers.sweep._passes import ring3
 
 INF = np.inf
 _NEWTON_ITERS = 60
@@ -204,15 +205,31 @@ def _newton_support(dynamics, x, L, b, Ab, nb, AL, nl):
 
 
 # ---------------------------------------------------------------------------------------------
-@njit(cache=True)
-def sl_table_pass_3d(V, fixed, lock, C, offs, tris, rows, w, s0, s1, s2):
-    """One semi-Lagrangian Gauss–Seidel pass in 3-D with costs from the table C (n0, n1, n2, D).
+class Table3D(NamedTuple):
+    """Tables of sl_table_pass_3d: C (n0, n1, n2, D) the costs; offs (26, 3) ring-1 offsets, tris
+    (48, 3) their Kuhn triangles, rows (48, P) and w (48, P, 3) the sample points
+    (``triangle_samples``)."""
 
-    offs (26, 3) ring-1 offsets, tris (48, 3) their Kuhn triangles, rows (48, P) and w (48, P, 3)
-    the sample points (triangle_samples). Candidate of a sample point: sum_q w_q V_q + (C[x, r] +
+    C: np.ndarray
+    offs: np.ndarray
+    tris: np.ndarray
+    rows: np.ndarray
+    w: np.ndarray
+
+
+@njit(cache=True)
+def sl_table_pass_3d(V, fixed, lock, g, signs):
+    """One semi-Lagrangian Gauss–Seidel pass in 3-D with costs from the table g.C (n0, n1, n2, D)
+    (``Table3D``), in the ordering signs (3,). Candidate of a sample point: sum_q w_q V_q + (C[x, r] +
     sum_q w_q C[y_q, r]) / 2 over the vertices with w_q > 0 (all finite). A decrease unlocks the 26
     neighbours. Returns the largest decrease.
+    One kernel, with the raster and the lock written out: with the node update in functions of
+    its own and the ``_passes`` helpers Numba compiles a pass about 15 % slower.
     """
+    C, offs, tris, rows, w = g
+    s0 = signs[0]
+    s1 = signs[1]
+    s2 = signs[2]
     n0, n1, n2 = V.shape
     largest = 0.0
     vn = np.empty(26)
