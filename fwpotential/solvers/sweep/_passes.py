@@ -9,9 +9,9 @@ helpers clear the lock of those nodes after a decrease. Unreached nodes hold +in
 
 The semi-Lagrangian Gaussian kernels (``_sl2d.sl_pass_2d``, ``_sl3d.sl_pass_3d``) are written
 from these helpers (a loop over the raster, ``visit``, the scheme's update, ``unlock_*``). The
-kernels with little work per node (Lax–Friedrichs, the two cost-table kernels, Godunov) write
-the same loop out: there Numba compiles the helpers and a node update in a function of its own
-into a pass 7 % to 2x slower. The skeleton is not one kernel taking the update as a first-class
+other kernels (Lax–Friedrichs, the two cost-table kernels, Godunov) write the same loop out:
+with these helpers and their node update in a function of its own, Numba compiles them into
+passes 7 % (Godunov) to 2x (2-D cost table) slower. The skeleton is not one kernel taking the update as a first-class
 function either: Numba specialises such a kernel per function object and never finds it in its
 cache, so every process would compile it again. Numba's cache checks only the file of the
 cached function: after editing this file, clear the cache directory (``fwpotential._cache``).
