@@ -126,14 +126,10 @@ def _newton_support(dynamics, x, L, b, Ab, nb, AL, nl):
         F2 = np.einsum("nrd,nrd->nr", bb, P) + lam
         return F1, F2, g
 
-    def merit(F1, F2, kap0, LL, scale):
-        m = np.einsum("...d,...d->...", F1, F1) / (kap0**2 * LL) + (F2 / scale) ** 2
-        return np.where(np.isfinite(m), m, np.inf)
-
     kap0 = np.maximum(kap, 1e-150)
     LL = np.broadcast_to(np.einsum("rd,rd->r", L, L), (n, D))
     F1, F2, g = residual(P, kap)
-    f = merit(F1, F2, kap0, LL, scale)
+    f = _merit(F1, F2, kap0, LL, scale)
     conv = np.zeros((n, D), dtype=bool)
     for _ in range(_NEWTON_ITERS):
         conv = (
@@ -153,42 +149,12 @@ def _newton_support(dynamics, x, L, b, Ab, nb, AL, nl):
         J[:, :d, d] = -L[ra]
         J[:, d, :d] = g[ia, ra]
         rhs = -np.concatenate([F1[ia, ra], F2[ia, ra][:, None]], axis=1)
-        ok = np.all(np.isfinite(J), axis=(1, 2)) & np.all(np.isfinite(rhs), axis=1)
-        step = np.zeros_like(rhs)
-        try:
-            step[ok] = np.linalg.solve(J[ok], rhs[ok][..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            for q in np.flatnonzero(ok):
-                try:
-                    step[q] = np.linalg.solve(J[q], rhs[q])
-                except np.linalg.LinAlgError:
-                    step[q] = 0.0
-        step = np.where(np.isfinite(step), step, 0.0)
-        # damping: halve until the merit decreases and kappa stays positive
-        t = np.ones(len(ia))
-        f_old = f[ia, ra]
-        pending = np.ones(len(ia), dtype=bool)
-        newP, newk = Pa.copy(), kap[ia, ra].copy()
-        for _h in range(30):
-            if not pending.any():
-                break
-            q = np.flatnonzero(pending)
-            Pq = P[ia[q], ra[q]] + t[q, None] * step[q, :d]
-            kq = kap[ia[q], ra[q]] + t[q] * step[q, d]
-            with np.errstate(over="ignore", invalid="ignore"):
-                lam = np.asarray(dynamics.noise.cgf(x[ia[q]], Pq), dtype=float)
-                gq = b[ia[q]] + np.asarray(dynamics.noise.cgf_grad(x[ia[q]], Pq), dtype=float)
-            F1q = gq - kq[:, None] * L[ra[q]]
-            F2q = np.einsum("nd,nd->n", b[ia[q]], Pq) + lam
-            fq = merit(F1q, F2q, kap0[ia[q], ra[q]], LL[ia[q], ra[q]], scale[ia[q], ra[q]])
-            good = (kq > 0) & np.isfinite(fq) & (fq < f_old[q])
-            gi = q[good]
-            newP[gi], newk[gi] = Pq[good], kq[good]
-            pending[gi] = False
-            t[q[~good]] *= 0.5
-        P[ia, ra], kap[ia, ra] = newP, newk
+        step = _solve_steps(J, rhs)
+        P[ia, ra], kap[ia, ra] = _damped_step(
+            dynamics, x, b, L, P, kap, step, act=(ia, ra), f_old=f[ia, ra], norms=(kap0, LL, scale)
+        )
         F1, F2, g = residual(P, kap)
-        f = merit(F1, F2, kap0, LL, scale)
+        f = _merit(F1, F2, kap0, LL, scale)
     conv = (
         todo & (np.abs(F2) <= 1e-9 * scale) & (np.sqrt(np.einsum("nrd,nrd->nr", F1, F1)) <= 1e-7 * kap0 * np.sqrt(LL))
     )
@@ -202,6 +168,57 @@ def _newton_support(dynamics, x, L, b, Ab, nb, AL, nl):
     out[todo] = np.einsum("nrd,nrd->nr", P, Lb)[todo]
     out[inf_mask] = np.inf
     return np.maximum(out, 0.0)
+
+
+def _merit(F1, F2, kap0, LL, scale):
+    """Scaled squared residual of the KKT system, +inf where not finite."""
+    m = np.einsum("...d,...d->...", F1, F1) / (kap0**2 * LL) + (F2 / scale) ** 2
+    return np.where(np.isfinite(m), m, np.inf)
+
+
+def _solve_steps(J, rhs):
+    """Newton steps J s = rhs per pair (n, d + 1); 0 where J or rhs is not finite or J singular."""
+    ok = np.all(np.isfinite(J), axis=(1, 2)) & np.all(np.isfinite(rhs), axis=1)
+    step = np.zeros_like(rhs)
+    try:
+        step[ok] = np.linalg.solve(J[ok], rhs[ok][..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        for q in np.flatnonzero(ok):
+            try:
+                step[q] = np.linalg.solve(J[q], rhs[q])
+            except np.linalg.LinAlgError:
+                step[q] = 0.0
+    return np.where(np.isfinite(step), step, 0.0)
+
+
+def _damped_step(dynamics, x, b, L, P, kap, step, *, act, f_old, norms):
+    """New (p, kappa) of the active pairs act = (node rows, directions): the Newton step halved
+    (at most 30 times) until the merit decreases below f_old and kappa stays positive; pairs
+    without such a step keep their values. norms = (kappa_0, |l|^2, scale) of ``_merit``."""
+    ia, ra = act
+    kap0, LL, scale = norms
+    d = x.shape[-1]
+    t = np.ones(len(ia))
+    pending = np.ones(len(ia), dtype=bool)
+    newP, newk = P[ia, ra].copy(), kap[ia, ra].copy()
+    for _h in range(30):
+        if not pending.any():
+            break
+        q = np.flatnonzero(pending)
+        Pq = P[ia[q], ra[q]] + t[q, None] * step[q, :d]
+        kq = kap[ia[q], ra[q]] + t[q] * step[q, d]
+        with np.errstate(over="ignore", invalid="ignore"):
+            lam = np.asarray(dynamics.noise.cgf(x[ia[q]], Pq), dtype=float)
+            gq = b[ia[q]] + np.asarray(dynamics.noise.cgf_grad(x[ia[q]], Pq), dtype=float)
+        F1q = gq - kq[:, None] * L[ra[q]]
+        F2q = np.einsum("nd,nd->n", b[ia[q]], Pq) + lam
+        fq = _merit(F1q, F2q, kap0[ia[q], ra[q]], LL[ia[q], ra[q]], scale[ia[q], ra[q]])
+        good = (kq > 0) & np.isfinite(fq) & (fq < f_old[q])
+        gi = q[good]
+        newP[gi], newk[gi] = Pq[good], kq[good]
+        pending[gi] = False
+        t[q[~good]] *= 0.5
+    return newP, newk
 
 
 # ---------------------------------------------------------------------------------------------
