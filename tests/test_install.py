@@ -64,7 +64,7 @@ def test_numba_cache_goes_to_the_user_cache_not_the_package(tmp_path):
     assert not any(_under(p, PKG) for p in res["written"])
     # Numba keys each entry by the folder of its source file: another checkout gets another folder
     folders = {Path(p).parent.name for p in res["written"]}
-    assert all(f.startswith("sweep_") for f in folders), folders
+    assert all(f.startswith("sweep_") for f in folders), folders  # fwpotential/solvers/sweep/godunov.py
 
 
 def test_numba_imported_first_still_caches_outside(tmp_path):

@@ -12,7 +12,9 @@ from scipy.integrate import quad
 import fwpotential as fw
 from fwpotential import problems
 from fwpotential.errors import ConvergenceError, GridError, InputError
-from fwpotential.solvers.sweep import _kernels as _k
+from fwpotential.solvers import tables
+from fwpotential.solvers.start import start_values
+from fwpotential.solvers.sweep import _passes, _sl2d
 from fwpotential.solvers.sweep import driver as sweep
 
 HAS_OLIM = importlib.util.find_spec("fwpotential.solvers.olim.driver") is not None
@@ -125,7 +127,7 @@ def test_linear_field_257_rings_order():  # about 5 s
     assert _order(hs, errs) >= 1.3, errs
 
 
-def test_ordered_passes_reach_the_fixed_point(monkeypatch):
+def test_ordered_passes_reach_the_fixed_point():
     """The passes in increasing order of V (heap, then sorted) only accelerate: the result is a fixed
     point of the complete scheme up to tol (one more cycle of the 4 orderings, every node
     recomputed, changes nothing by more than tol), close to what the alternating sweeps alone give
@@ -136,27 +138,25 @@ def test_ordered_passes_reach_the_fixed_point(monkeypatch):
     att = _attractor(prob, g)
     V, info = sweep.solve(prob.dynamics, g, att)
     assert info["ordered_passes"] >= 2 and info["sweeps"] > info["ordered_passes"]
-    B, A = sweep._half_grid_coefficients(prob.dynamics, g)
-    C = sweep._pack8_2d(B, A)
-    from fwpotential.solvers.start import start_values
+    B, A = tables.half_grid_coefficients(prob.dynamics, g)
+    C = tables.cost_pack_2d(B, A, with_A=True)
 
     V0, init = start_values(prob.dynamics, g, att, info["radius"])
     fixed = init.astype(np.uint8)
     radii = np.arange(1, info["K"] + 1)
-    geo = (C, *g.spacing, radii, *_k.ring_table(radii), sweep._SL_WIDTH)
+    geo = _sl2d.Rings2D(C, *g.spacing, radii, *_passes.ring_table(radii), sweep._SL_WIDTH, sweep._N_REFINE)
     W = V.copy()
     lock = np.zeros(g.shape, np.uint8)
-    change = max(_k.sl_pass_2d(W, fixed, lock, *geo, s0, s1, sweep._N_REFINE) for s0 in (1, -1) for s1 in (1, -1))
+    change = max(_sl2d.sl_pass_2d(W, fixed, lock, geo, np.array(s)) for s in ((1, 1), (1, -1), (-1, 1), (-1, -1)))
     tol = 1e-6 * np.max(V[np.isfinite(V)])
     assert change <= tol, (change, tol)  # measured 9.4e-7 (tol 6.8e-6)
     # the heap pass alone: an upper bound of the result, already close to it
-    _k.sl_ordered_pass_2d(V0, fixed, *geo, sweep._N_REFINE)
+    _sl2d.sl_ordered_pass_2d(V0, fixed, geo)
     m, ex = _region(prob, g)
     assert np.all(V0 >= V - 1e-12) and np.all(np.isfinite(V0))
     assert np.abs(V0 - V)[m].max() <= 1e-2  # measured about 6e-3, median 6e-5
     # the alternating sweeps alone
-    monkeypatch.setattr(sweep, "_ORDERED", False)
-    V2, info2 = sweep.solve(prob.dynamics, g, att)
+    V2, info2 = sweep.solve(prob.dynamics, g, att, ordered=False)
     assert info2["ordered_passes"] == 0
     err, err2 = np.abs(V - ex)[m].max(), np.abs(V2 - ex)[m].max()
     # measured: 8.6e-4 and 8.6e-4, max |difference| 8.5e-5
@@ -190,7 +190,7 @@ def test_anchoring_not_constant():
     prob = problems.linear_2d()
     g, V, info = _solve(prob, 65, radius=0.1)
     ex = prob.exact_on(g)
-    _, init = fw.solvers.start.start_values(prob.dynamics, g, _attractor(prob, g), 0.1)
+    _, init = start_values(prob.dynamics, g, _attractor(prob, g), 0.1)
     # fixed on the start set to the Lyapunov quadratic (exact here), growing away from it
     np.testing.assert_allclose(V[init], ex[init], atol=1e-12)
     assert np.ptp(V) > 0.8 * np.ptp(ex)
@@ -202,20 +202,20 @@ def test_kernel_constant_is_a_fixed_point_without_anchor():
     """Without the anchor the scheme accepts a constant, and from +inf it produces nothing."""
     prob = problems.linear_2d()
     g = prob.grid(33)
-    B, A = sweep._half_grid_coefficients(prob.dynamics, g)
-    C = sweep._pack8_2d(B, A)
+    B, A = tables.half_grid_coefficients(prob.dynamics, g)
+    C = tables.cost_pack_2d(B, A, with_A=True)
     h = g.spacing
     radii = np.arange(1, 5)
-    roff, rbase = _k.ring_table(radii)
+    geo = _sl2d.Rings2D(C, h[0], h[1], radii, *_passes.ring_table(radii), 2, 1)
     no_fixed = np.zeros(g.shape, np.uint8)
     V = np.full(g.shape, 0.7)
-    change = _k.sl_pass_2d(V, no_fixed, np.zeros(g.shape, np.uint8), C, h[0], h[1], radii, roff, rbase, 2, 1, 1, 1)
+    change = _sl2d.sl_pass_2d(V, no_fixed, np.zeros(g.shape, np.uint8), geo, np.array([1, 1]))
     assert change == 0.0 and np.all(V == 0.7)
     V = np.full(g.shape, np.inf)
-    _k.sl_pass_2d(V, no_fixed, np.zeros(g.shape, np.uint8), C, h[0], h[1], radii, roff, rbase, 2, 1, 1, 1)
+    _sl2d.sl_pass_2d(V, no_fixed, np.zeros(g.shape, np.uint8), geo, np.array([1, 1]))
     assert np.all(V == np.inf)
     # the ordered (heap) pass starts from the start set only: nothing without one
-    _k.sl_ordered_pass_2d(V, no_fixed, C, h[0], h[1], radii, roff, rbase, 2, 1)
+    _sl2d.sl_ordered_pass_2d(V, no_fixed, geo)
     assert np.all(V == np.inf)
 
 
@@ -257,13 +257,14 @@ def test_kernel_single_node_vs_reference(drift_expr, exact_freeze):
     Vfull[1, 1] = np.inf
     fixed = np.ones((3, 3), np.uint8)
     fixed[1, 1] = 0
-    B, A = sweep._half_grid_coefficients(dyn, g)
-    C = sweep._pack8_2d(B, A)
+    B, A = tables.half_grid_coefficients(dyn, g)
+    C = tables.cost_pack_2d(B, A, with_A=True)
     V = Vfull.copy()
     radii = np.array([1])
-    _k.sl_pass_2d(V, fixed, np.zeros((3, 3), np.uint8), C, h[0], h[1], radii, *_k.ring_table(radii), 2, 1, 1, 2)
-    Vn = [Vfull[1 + o[0], 1 + o[1]] for o in _k.RING2]
-    ref = _reference_node(Vn, _k.RING2.astype(float), X[1, 1], h, drift, np.eye(2))
+    geo = _sl2d.Rings2D(C, h[0], h[1], radii, *_passes.ring_table(radii), 2, 2)
+    _sl2d.sl_pass_2d(V, fixed, np.zeros((3, 3), np.uint8), geo, np.array([1, 1]))
+    Vn = [Vfull[1 + o[0], 1 + o[1]] for o in _passes.RING2]
+    ref = _reference_node(Vn, _passes.RING2.astype(float), X[1, 1], h, drift, np.eye(2))
     if exact_freeze:  # constant b: the closed form is the exact minimiser
         assert abs(V[1, 1] - ref) <= 1e-7, (V[1, 1], ref)
     else:  # b frozen per refinement: the true objective at a nearly optimal point
@@ -407,7 +408,7 @@ def test_finite_sum_unreachable_region():  # about 15 s on the shared machine
     V, info = sweep.solve(dyn, g, att, radius=0.15, face_points=4)
     inside = _inside_triangle(g.points(), cs)
     fin = np.isfinite(V)
-    assert info["unreachable_nodes"] > 0
+    assert info["unreachable"] > 0
     # +inf outside the triangle, finite inside, up to one cell at its edges
     edge = _dilate(inside) & _dilate(~inside)
     assert not (fin & ~inside & ~edge).any()
@@ -568,7 +569,7 @@ def test_godunov_finite_sum_exact_and_unreachable():
         X = g.points()
         on_edge = np.isclose(np.abs(X[..., 0]), 1.0) | np.isclose(np.abs(X[..., 1]), 0.6)
         assert not ((fin != fe) & ~on_edge).any()
-        assert info["unreachable_nodes"] >= (~fe).sum() - on_edge.sum()
+        assert info["unreachable"] >= (~fe).sum() - on_edge.sum()
         m = (np.abs(X[..., 0]) <= 0.7) & (np.abs(X[..., 1]) <= 0.4)
         hs.append(g.spacing[0])
         errs.append(np.abs(V[m] - ex[m]).max())
@@ -621,18 +622,19 @@ def test_godunov_anchoring():
         warnings.simplefilter("ignore", fw.errors.FWWarning)
         V, info = sweep.solve(dyn, g, att, scheme="godunov", radius=0.2)
         T, Bh, Ah, gauss, corr = _godunov.tables(dyn, g, 32)
-    _, init = fw.solvers.start.start_values(dyn, g, att, 0.2)
+    _, init = start_values(dyn, g, att, 0.2)
     X = g.points()
     q = 0.5 * np.einsum("...i,ij,...j->...", X, dyn.potential_hessian(np.zeros(2)), X)
     np.testing.assert_allclose(V[init], q[init], atol=1e-12)
     assert V[~init].min() > 0 and np.all(np.isfinite(V)) and V.max() > 1.5
     h = g.spacing
     no_fixed = np.zeros(g.shape, np.uint8)
+    tab = _godunov.GodunovTables(T, Bh, Ah, gauss, corr, h[0], h[1], 4, 2)
     W = np.full(g.shape, 0.7)
-    change = _godunov.godunov_pass_2d(W, no_fixed, no_fixed.copy(), T, Bh, Ah, gauss, corr, h[0], h[1], 4, 2, 1, 1)
+    change = _godunov.godunov_pass_2d(W, no_fixed, no_fixed.copy(), tab, np.array([1, 1]))
     assert change == 0.0 and np.all(W == 0.7)
     W = np.full(g.shape, np.inf)
-    _godunov.godunov_pass_2d(W, no_fixed, no_fixed.copy(), T, Bh, Ah, gauss, corr, h[0], h[1], 4, 2, 1, 1)
+    _godunov.godunov_pass_2d(W, no_fixed, no_fixed.copy(), tab, np.array([1, 1]))
     assert np.all(W == np.inf)
 
 

@@ -70,6 +70,9 @@ class NoiseLaw:
     - ``conjugate(x, u)`` → (...): Λ*(x, u) = sup_p <p, u> - Λ(x, p) (+inf where infinite)
     - ``support(x, e)`` → (...): sup over the support of -Z of <e, -Z> (+inf when unbounded)
     - ``sample(x, rng)`` → (..., d): one draw of Z at each point
+    - ``atom_form(x)``: ``(Z (..., K, d), s)`` with Λ = s log mean_k exp(-<p, z_k>/s) for a law
+      uniform on finitely many atoms (``is_discrete``), which compiled kernels evaluate from the
+      tabulated atoms; None for every other law
 
     and, for the consumers that treat some laws in closed form (Monte Carlo kernels, the exact
     finite-step chain, the eikonal reduction): ``constant_covariance()``, ``loss_variance()``,
@@ -78,6 +81,7 @@ class NoiseLaw:
     """
 
     is_gaussian = False
+    is_discrete = False  # uniform on finitely many atoms z_k(x): bounded, with +inf costs
     needs_loss = False
 
     def bind(self, loss, dim):
@@ -133,6 +137,10 @@ class NoiseLaw:
     def describe(self):
         """What one draw of Z is, in words (``Run.info["model"]``)."""
         return f"{type(self).__name__} sampler"
+
+    def atom_form(self, x):
+        """(atoms (..., K, d), scale s) of a law uniform on finitely many atoms; None here."""
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,8 +407,13 @@ class _DiscreteNoise(NoiseLaw):
     def atoms(self, x):  # (..., K, d)
         raise NotImplementedError
 
+    is_discrete = True
     scale = 1.0
     n_atoms = 1
+
+    def atom_form(self, x):
+        """(atoms z_k(x) (..., K, d) as float64, scale s): Λ(x, p) = s log mean_k exp(-<p, z_k>/s)."""
+        return np.ascontiguousarray(self.atoms(x), dtype=np.float64), float(self.scale)
 
     def cgf(self, x, p):
         z, p = self.atoms(self._pts(x)), self._pts(p)

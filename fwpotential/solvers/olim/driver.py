@@ -28,6 +28,8 @@ from fwpotential import _progress
 from fwpotential.errors import CovarianceError, DimensionError, InputError, NonFiniteError
 from fwpotential.solvers.olim import _kernels as _k
 from fwpotential.solvers.start import default_radius, start_values
+from fwpotential.solvers.tables import from_upper6 as _full
+from fwpotential.solvers.tables import inverse_covariance, upper6
 
 __all__ = ["solve", "OPTIONS", "ORDER", "default_K"]
 
@@ -40,6 +42,7 @@ ORDER = 1.0
 # is smallest when K grows slowly with the grid
 _K_ANCHORS = (np.log([65.0, 1025.0, 4097.0]), np.array([8.0, 13.0, 20.0]))
 _SLAB_POINTS = 2_000_000  # points per slab when tabulating the dynamics
+_WHO = "method='olim' with Gaussian midpoint costs"
 # curvature correction (3-D, constant A): the largest default K (the midpoint-quadrature error of
 # a segment grows with its length, and the corrected updates need no long segments), and the
 # radius in cells around a point attractor where the gradients are taken from the Lyapunov
@@ -453,11 +456,8 @@ def _gaussian_tables(dynamics, grid):
     axes = _half_axes(grid)
     nh = int(np.prod([len(a) for a in axes]))
     b = np.zeros((nh, 4))
-    A_full = None
-    A_first = None
+    A_full = A_const = A_first = None
     a_const = True
-    iu = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
-    ok = True
     for sl, pts in _slabs(axes, d):
         b[sl, :d] = _check_drift(dynamics, pts, "grid refined by 2")
         with np.errstate(all="ignore"):
@@ -469,45 +469,24 @@ def _gaussian_tables(dynamics, grid):
                 f"the noise covariance is not finite at x = {_fmt_point(pts[i])} ({int(bad.sum())} bad "
                 f"point(s)); fix the covariance or shrink the grid's box"
             )
-        if a_const:
-            if A_first is None:
-                A_first = a[0].copy()
-            if not np.all(a == A_first):
-                a_const = False
-                A_full = np.zeros((nh, 6))
-                # fill the slabs done so far with the constant
-                A_full[: sl.start] = _upper(_inv(A_first[None], d), d, iu)
+        if A_first is None:
+            A_first = a[0].copy()
+        if a_const and not np.all(a == A_first):
+            a_const = False
+            A_full = np.zeros((nh, 6))
+            if sl.start:  # the slabs done so far hold the constant
+                A_full[: sl.start] = A_const
         try:
-            np.linalg.cholesky(a if not a_const else A_first[None])
-        except np.linalg.LinAlgError:
-            ok = False
-            return b, None, True, ok
-        if not a_const:
-            A_full[sl] = _upper(_inv(a, d), d, iu)
+            Ainv = upper6(inverse_covariance(A_first[None] if a_const else a, who=_WHO, symmetric=True))
+        except CovarianceError:
+            return b, None, True, False
+        if a_const:
+            A_const = Ainv
+        else:
+            A_full[sl] = Ainv
     if a_const:
-        return b, _upper(_inv(A_first[None], d), d, iu), True, ok
-    return b, A_full, False, ok
-
-
-def _full(u, d):
-    """(d, d) symmetric matrix from the upper-triangle 6-vector."""
-    m = np.array([[u[0], u[1], u[2]], [u[1], u[3], u[4]], [u[2], u[4], u[5]]])
-    return m[:d, :d]
-
-
-def _inv(a, d):
-    Ainv = np.linalg.inv(a)
-    return 0.5 * (Ainv + np.swapaxes(Ainv, -1, -2))
-
-
-def _upper(Ainv, d, iu):
-    out = np.zeros((len(Ainv), 6))
-    for c, (i, j) in enumerate(iu):
-        if i < d and j < d:
-            out[:, c] = Ainv[:, i, j]
-        elif i == j:
-            out[:, c] = 1.0
-    return out
+        return b, A_const, True, True
+    return b, A_full, False, True
 
 
 def _tabulate_cost(dynamics, grid, M):

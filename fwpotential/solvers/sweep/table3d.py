@@ -1,11 +1,11 @@
 """3-D semi-Lagrangian sweep with a per-node cost table: any convex noise law given through Λ.
 
 The geometric cost of a segment l is the support function of S(x) = {p : H(x, p) <= 0}
-(_godunov, theory.md §3): sigma(x, l) = sup_{p in S(x)} <p, l>, +inf where S is unbounded towards
+(godunov, theory.md §3): sigma(x, l) = sup_{p in S(x)} <p, l>, +inf where S is unbounded towards
 l. It is tabulated per node for the segments l = -o h to the points o of the surface of the cube
 [-1, 1]^3 on the lattice of step 1/Q (``cube_directions``): the 26 neighbours and Q - 1 points
 between them along every edge and face of the 48 Kuhn triangles of the ring (as the 2-D table
-scheme of ``_sweep_kernels.sl_table_pass_2d``). The support point of each direction solves the KKT
+scheme of ``_sl2d.sl_table_pass_2d``). The support point of each direction solves the KKT
 system of max <p, l> s.t. H(x, p) <= 0,
 
     b + ∇Λ(x, p) = kappa l,   <b, p> + Λ(x, p) = 0,   kappa > 0,
@@ -26,11 +26,14 @@ O(1/Q^2) error per unit length (``face_points`` = Q).
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-from fwpotential.errors import ConvergenceError, InputError
+from fwpotential.errors import ConvergenceError
+from fwpotential.solvers import tables
+from fwpotential.solvers.sweep._passes import ring3
 
 INF = np.inf
 _NEWTON_ITERS = 60
@@ -53,8 +56,6 @@ def triangle_samples(Q):
 
     Returns (verts (48, 3) indices into ring3 offsets, rows (48, P) rows of cube_directions,
     w (48, P, 3) barycentric weights), P = (Q + 1)(Q + 2)/2."""
-    from fwpotential.solvers.sweep._kernels import ring3
-
     offs, tris, _ = ring3()
     _, index = cube_directions(Q)
     bary = [(Q - jb - jc, jb, jc) for jb in range(Q + 1) for jc in range(Q + 1 - jb)]
@@ -86,17 +87,7 @@ def cost_table(dynamics, grid, Q):
 
 def support_function(dynamics, x, L):
     """sigma(x_n, l_r) (n, D) = sup {<p, l_r> : H(x_n, p) <= 0}; see the module docstring."""
-    b = np.asarray(dynamics.drift(x), dtype=float)
-    a = np.asarray(dynamics.noise_cov(x), dtype=float)
-    try:
-        A = np.linalg.inv(a)
-        np.linalg.cholesky(a)
-    except np.linalg.LinAlgError as exc:
-        bad = np.flatnonzero(~np.all(np.isfinite(a), axis=(1, 2)))
-        where = f" (e.g. x = {x[bad[0]]})" if len(bad) else ""
-        raise InputError(
-            "the 3-D cost table needs a non-singular noise covariance Cov Z = ∇²Λ(x, 0) on every node" + where
-        ) from exc
+    b, A = tables.gaussian_coefficients(dynamics, x, who="the 3-D cost table")
     Ab = np.einsum("nij,nj->ni", A, b)
     nb = np.sqrt(np.maximum(np.einsum("ni,ni->n", b, Ab), 0.0))
     AL = np.einsum("nij,rj->nri", A, L)
@@ -135,14 +126,10 @@ def _newton_support(dynamics, x, L, b, Ab, nb, AL, nl):
         F2 = np.einsum("nrd,nrd->nr", bb, P) + lam
         return F1, F2, g
 
-    def merit(F1, F2, kap0, LL, scale):
-        m = np.einsum("...d,...d->...", F1, F1) / (kap0**2 * LL) + (F2 / scale) ** 2
-        return np.where(np.isfinite(m), m, np.inf)
-
     kap0 = np.maximum(kap, 1e-150)
     LL = np.broadcast_to(np.einsum("rd,rd->r", L, L), (n, D))
     F1, F2, g = residual(P, kap)
-    f = merit(F1, F2, kap0, LL, scale)
+    f = _merit(F1, F2, kap0, LL, scale)
     conv = np.zeros((n, D), dtype=bool)
     for _ in range(_NEWTON_ITERS):
         conv = (
@@ -162,42 +149,12 @@ def _newton_support(dynamics, x, L, b, Ab, nb, AL, nl):
         J[:, :d, d] = -L[ra]
         J[:, d, :d] = g[ia, ra]
         rhs = -np.concatenate([F1[ia, ra], F2[ia, ra][:, None]], axis=1)
-        ok = np.all(np.isfinite(J), axis=(1, 2)) & np.all(np.isfinite(rhs), axis=1)
-        step = np.zeros_like(rhs)
-        try:
-            step[ok] = np.linalg.solve(J[ok], rhs[ok][..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            for q in np.flatnonzero(ok):
-                try:
-                    step[q] = np.linalg.solve(J[q], rhs[q])
-                except np.linalg.LinAlgError:
-                    step[q] = 0.0
-        step = np.where(np.isfinite(step), step, 0.0)
-        # damping: halve until the merit decreases and kappa stays positive
-        t = np.ones(len(ia))
-        f_old = f[ia, ra]
-        pending = np.ones(len(ia), dtype=bool)
-        newP, newk = Pa.copy(), kap[ia, ra].copy()
-        for _h in range(30):
-            if not pending.any():
-                break
-            q = np.flatnonzero(pending)
-            Pq = P[ia[q], ra[q]] + t[q, None] * step[q, :d]
-            kq = kap[ia[q], ra[q]] + t[q] * step[q, d]
-            with np.errstate(over="ignore", invalid="ignore"):
-                lam = np.asarray(dynamics.noise.cgf(x[ia[q]], Pq), dtype=float)
-                gq = b[ia[q]] + np.asarray(dynamics.noise.cgf_grad(x[ia[q]], Pq), dtype=float)
-            F1q = gq - kq[:, None] * L[ra[q]]
-            F2q = np.einsum("nd,nd->n", b[ia[q]], Pq) + lam
-            fq = merit(F1q, F2q, kap0[ia[q], ra[q]], LL[ia[q], ra[q]], scale[ia[q], ra[q]])
-            good = (kq > 0) & np.isfinite(fq) & (fq < f_old[q])
-            gi = q[good]
-            newP[gi], newk[gi] = Pq[good], kq[good]
-            pending[gi] = False
-            t[q[~good]] *= 0.5
-        P[ia, ra], kap[ia, ra] = newP, newk
+        step = _solve_steps(J, rhs)
+        P[ia, ra], kap[ia, ra] = _damped_step(
+            dynamics, x, b, L, P, kap, step, act=(ia, ra), f_old=f[ia, ra], norms=(kap0, LL, scale)
+        )
         F1, F2, g = residual(P, kap)
-        f = merit(F1, F2, kap0, LL, scale)
+        f = _merit(F1, F2, kap0, LL, scale)
     conv = (
         todo & (np.abs(F2) <= 1e-9 * scale) & (np.sqrt(np.einsum("nrd,nrd->nr", F1, F1)) <= 1e-7 * kap0 * np.sqrt(LL))
     )
@@ -213,16 +170,83 @@ def _newton_support(dynamics, x, L, b, Ab, nb, AL, nl):
     return np.maximum(out, 0.0)
 
 
-# ---------------------------------------------------------------------------------------------
-@njit(cache=True)
-def sl_table_pass_3d(V, fixed, lock, C, offs, tris, rows, w, s0, s1, s2):
-    """One semi-Lagrangian Gauss–Seidel pass in 3-D with costs from the table C (n0, n1, n2, D).
+def _merit(F1, F2, kap0, LL, scale):
+    """Scaled squared residual of the KKT system, +inf where not finite."""
+    m = np.einsum("...d,...d->...", F1, F1) / (kap0**2 * LL) + (F2 / scale) ** 2
+    return np.where(np.isfinite(m), m, np.inf)
 
-    offs (26, 3) ring-1 offsets, tris (48, 3) their Kuhn triangles, rows (48, P) and w (48, P, 3)
-    the sample points (triangle_samples). Candidate of a sample point: sum_q w_q V_q + (C[x, r] +
+
+def _solve_steps(J, rhs):
+    """Newton steps J s = rhs per pair (n, d + 1); 0 where J or rhs is not finite or J singular."""
+    ok = np.all(np.isfinite(J), axis=(1, 2)) & np.all(np.isfinite(rhs), axis=1)
+    step = np.zeros_like(rhs)
+    try:
+        step[ok] = np.linalg.solve(J[ok], rhs[ok][..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        for q in np.flatnonzero(ok):
+            try:
+                step[q] = np.linalg.solve(J[q], rhs[q])
+            except np.linalg.LinAlgError:
+                step[q] = 0.0
+    return np.where(np.isfinite(step), step, 0.0)
+
+
+def _damped_step(dynamics, x, b, L, P, kap, step, *, act, f_old, norms):
+    """New (p, kappa) of the active pairs act = (node rows, directions): the Newton step halved
+    (at most 30 times) until the merit decreases below f_old and kappa stays positive; pairs
+    without such a step keep their values. norms = (kappa_0, |l|^2, scale) of ``_merit``."""
+    ia, ra = act
+    kap0, LL, scale = norms
+    d = x.shape[-1]
+    t = np.ones(len(ia))
+    pending = np.ones(len(ia), dtype=bool)
+    newP, newk = P[ia, ra].copy(), kap[ia, ra].copy()
+    for _h in range(30):
+        if not pending.any():
+            break
+        q = np.flatnonzero(pending)
+        Pq = P[ia[q], ra[q]] + t[q, None] * step[q, :d]
+        kq = kap[ia[q], ra[q]] + t[q] * step[q, d]
+        with np.errstate(over="ignore", invalid="ignore"):
+            lam = np.asarray(dynamics.noise.cgf(x[ia[q]], Pq), dtype=float)
+            gq = b[ia[q]] + np.asarray(dynamics.noise.cgf_grad(x[ia[q]], Pq), dtype=float)
+        F1q = gq - kq[:, None] * L[ra[q]]
+        F2q = np.einsum("nd,nd->n", b[ia[q]], Pq) + lam
+        fq = _merit(F1q, F2q, kap0[ia[q], ra[q]], LL[ia[q], ra[q]], scale[ia[q], ra[q]])
+        good = (kq > 0) & np.isfinite(fq) & (fq < f_old[q])
+        gi = q[good]
+        newP[gi], newk[gi] = Pq[good], kq[good]
+        pending[gi] = False
+        t[q[~good]] *= 0.5
+    return newP, newk
+
+
+# ---------------------------------------------------------------------------------------------
+class Table3D(NamedTuple):
+    """Tables of sl_table_pass_3d: C (n0, n1, n2, D) the costs; offs (26, 3) ring-1 offsets, tris
+    (48, 3) their Kuhn triangles, rows (48, P) and w (48, P, 3) the sample points
+    (``triangle_samples``)."""
+
+    C: np.ndarray
+    offs: np.ndarray
+    tris: np.ndarray
+    rows: np.ndarray
+    w: np.ndarray
+
+
+@njit(cache=True)
+def sl_table_pass_3d(V, fixed, lock, g, signs):
+    """One semi-Lagrangian Gauss–Seidel pass in 3-D with costs from the table g.C (n0, n1, n2, D)
+    (``Table3D``), in the ordering signs (3,). Candidate of a sample point: sum_q w_q V_q + (C[x, r] +
     sum_q w_q C[y_q, r]) / 2 over the vertices with w_q > 0 (all finite). A decrease unlocks the 26
     neighbours. Returns the largest decrease.
+    One kernel, with the raster and the lock written out: with the node update in functions of
+    its own and the ``_passes`` helpers Numba compiles a pass about 15 % slower.
     """
+    C, offs, tris, rows, w = g
+    s0 = signs[0]
+    s1 = signs[1]
+    s2 = signs[2]
     n0, n1, n2 = V.shape
     largest = 0.0
     vn = np.empty(26)
