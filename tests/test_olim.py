@@ -16,6 +16,7 @@ from fwpotential.errors import CovarianceError, DimensionError, FWWarning, Input
 from fwpotential.geometry.attractor import Attractor
 from fwpotential.geometry.grid import Grid
 from fwpotential.solvers.api import QuasiPotential
+from fwpotential.solvers.heap import heap_pop, heap_push, heap_sift_up
 from fwpotential.solvers.olim import _kernels as kern
 from fwpotential.solvers.olim import driver as olim
 
@@ -324,13 +325,13 @@ def test_heap_sorts_with_decrease_key():
     pos = np.zeros(n, np.int64)
     count = 0
     for p in range(n):
-        count = kern.heap_push(heap, hv, pos, count, p, V[p])
+        count = heap_push(heap, hv, pos, count, p, V[p])
     for p in rng.choice(n, 100, replace=False):  # decrease some keys
         V[p] *= 0.5
-        kern.heap_sift_up(heap, hv, pos, pos[p], p, V[p])
+        heap_sift_up(heap, hv, pos, pos[p], p, V[p])
     out = []
     while count:
-        p, count = kern.heap_pop(heap, hv, pos, count)
+        p, count = heap_pop(heap, hv, pos, count)
         out.append(V[p])
     assert np.all(np.diff(out) >= 0) and len(out) == n
 

@@ -2,9 +2,10 @@
 
 Dijkstra-like OLIM with midpoint quadrature (Dahiya & Cameron 2018; 3-D: Yang, Potter &
 Cameron 2019). Arrays and scalars only; the driver is ``fwpotential.solvers.olim.driver``.
-The one entry point is ``march``; every function it calls lives in this module, because
-Numba's on-disk cache (``cache=True``) checks only the file of the function it compiles.
-Sections: heap, Gaussian costs and the simplex updates, curvature correction, tabulated
+The one entry point is ``march``; every function it calls lives in this module (the binary
+heap, shared with the sweep's ordered pass, in ``fwpotential.solvers.heap``), because Numba's
+on-disk cache (``cache=True``) checks only the file of the function it compiles.
+Sections: Gaussian costs and the simplex updates, curvature correction, tabulated
 costs, marching.
 
 Layout shared by every kernel
@@ -30,6 +31,8 @@ from collections import namedtuple
 
 import numpy as np
 from numba import njit
+
+from fwpotential.solvers.heap import heap_pop, heap_push, heap_sift_up
 
 FAR = 0
 CONSIDERED = 1
@@ -87,61 +90,6 @@ Scratch = namedtuple("Scratch", ["a", "a1", "G", "L", "B", "ybest", "ytmp"])
 # Updates: what the triangle and tetrahedron updates read and write (V, status, the tables,
 # the correction's gradients and base points, scratch, stats).
 Updates = namedtuple("Updates", ["V", "status", "costs", "sten", "grad", "base", "work", "stats"])
-
-
-# ----------------------------------------------------------------------------- binary heap
-# 1-based min-heap of node indices with their values stored alongside (hv[loc] = V[heap[loc]]),
-# so sifting touches two contiguous arrays only; pos[node] is the node's slot (0 when out).
-@njit(cache=True)
-def heap_sift_up(heap, hv, pos, loc, node, v):
-    """Place node with value v at slot loc or above."""
-    while loc > 1:
-        parent = loc >> 1
-        if hv[parent] <= v:
-            break
-        heap[loc] = heap[parent]
-        hv[loc] = hv[parent]
-        pos[heap[loc]] = loc
-        loc = parent
-    heap[loc] = node
-    hv[loc] = v
-    pos[node] = loc
-
-
-@njit(cache=True)
-def heap_push(heap, hv, pos, count, node, v):
-    """Insert node with value v; returns the new count."""
-    count += 1
-    heap_sift_up(heap, hv, pos, count, node, v)
-    return count
-
-
-@njit(cache=True)
-def heap_pop(heap, hv, pos, count):
-    """Remove the root; returns (node, new count)."""
-    top = heap[1]
-    pos[top] = 0
-    last = heap[count]
-    v = hv[count]
-    count -= 1
-    if count > 0:
-        loc = 1
-        while True:
-            c = 2 * loc
-            if c > count:
-                break
-            if c + 1 <= count and hv[c + 1] < hv[c]:
-                c += 1
-            if hv[c] >= v:
-                break
-            heap[loc] = heap[c]
-            hv[loc] = hv[c]
-            pos[heap[loc]] = loc
-            loc = c
-        heap[loc] = last
-        hv[loc] = v
-        pos[last] = loc
-    return top, count
 
 
 # ----------------------------------------------------------------------------- Gaussian costs

@@ -24,9 +24,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from fwpotential.solvers.olim._kernels import heap_pop as _heap_pop
-from fwpotential.solvers.olim._kernels import heap_push as _heap_push
-from fwpotential.solvers.olim._kernels import heap_sift_up as _heap_sift_up
+from fwpotential.solvers.heap import heap_pop, heap_push, heap_sift_up
 from fwpotential.solvers.sweep._passes import (
     RING2,
     axis_index,
@@ -319,10 +317,10 @@ def sl_ordered_pass_2d(V, fixed, g):
     for i in range(n0):
         for j in range(n1):
             if fixed[i, j]:
-                count = _heap_push(heap, hv, pos, count, i * n1 + j, V[i, j])
+                count = heap_push(heap, hv, pos, count, i * n1 + j, V[i, j])
     taken = 0
     while count > 0:
-        p, count = _heap_pop(heap, hv, pos, count)
+        p, count = heap_pop(heap, hv, pos, count)
         i = p // n1
         j = p - i * n1
         if V[i, j] == INF:
@@ -364,9 +362,9 @@ def sl_ordered_pass_2d(V, fixed, g):
                 V[ni, nj] = cand
                 q = ni * n1 + nj
                 if pos[q] > 0:
-                    _heap_sift_up(heap, hv, pos, pos[q], q, cand)
+                    heap_sift_up(heap, hv, pos, pos[q], q, cand)
                 else:
-                    count = _heap_push(heap, hv, pos, count, q, cand)
+                    count = heap_push(heap, hv, pos, count, q, cand)
     return taken
 
 
