@@ -160,3 +160,13 @@ def test_degenerate_minimum_with_anisotropic_noise_says_to_use_a_set():
     mask = np.linalg.norm(grid.points(), axis=-1) <= 2.5 * grid.spacing[0]
     qp = fw.quasipotential(dyn, grid, fw.Attractor.from_mask(mask), method="olim")
     assert np.all(np.isfinite(qp.values)) and qp.values.max() > 1.0
+
+
+def test_nearest_indices_and_flat_index():
+    g = fw.Grid([(0.0, 1.0), (0.0, 2.0)], (11, 21))  # spacing 0.1 on both axes
+    x = np.array([[0.26, 0.04], [0.5, 1.96], [1.04, 2.04], [-0.06, 0.5], [0.3, 2.2]])
+    np.testing.assert_array_equal(g.nearest_indices(x), [[3, 0], [5, 20], [10, 20], [0, 5], [3, 20]])
+    # strict: a point more than half a cell outside has no node (-1)
+    np.testing.assert_array_equal(g.flat_index(x), [3 * 21 + 0, 5 * 21 + 20, 10 * 21 + 20, -1, -1])
+    assert g.nearest_index([0.26, 0.04]) == (3, 0)
+    assert g.flat_index(np.zeros((0, 2))).shape == (0,)

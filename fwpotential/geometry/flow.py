@@ -73,9 +73,8 @@ def follow(dynamics, x, grid, capture, *, ds=None, max_steps=None, tcap=None):
     for _ in range(max_steps):
         if active.size == 0:
             break
-        idx = np.rint((x[active] - grid.lower) / grid.spacing).astype(np.int64)
+        idx = grid.nearest_indices(x[active])
         inside = np.all((x[active] >= lo) & (x[active] <= hi), axis=-1)
-        idx = np.clip(idx, 0, np.array(grid.shape) - 1)
         lab = capture[tuple(idx.T)]
         in_grid = np.all((x[active] >= grid.lower) & (x[active] <= grid.upper), axis=-1)
         hit = inside & in_grid & (lab >= 0)
@@ -106,7 +105,7 @@ def basins(dynamics, grid, targets, *, capture_radius=None, hop_cells=3.0):
         y = _advance(dynamics, y, hop_cells * h / n_sub)
     lo, hi = grid.lower - 0.5 * grid.spacing, grid.upper + 0.5 * grid.spacing
     out = ~np.all((y >= lo) & (y <= hi), axis=-1)
-    idx = np.clip(np.rint((y - grid.lower) / grid.spacing).astype(np.int64), 0, np.array(grid.shape) - 1)
+    idx = grid.nearest_indices(y)
     nxt = np.ravel_multi_index(tuple(idx.T), grid.shape)
     cap = capture.reshape(-1)
     # terminal states: captured (label >= 0) or out of the box (-2)

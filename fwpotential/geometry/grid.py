@@ -135,10 +135,23 @@ class Grid:
         return bool(np.all(x >= self.lower - pad) and np.all(x <= self.upper + pad))
 
     def nearest_index(self, x) -> tuple:
-        """Index of the node nearest to ``x`` (clipped to the box)."""
-        x = np.asarray(x, dtype=float).reshape(-1)
-        idx = np.rint((x - self.lower) / self.spacing).astype(int)
-        return tuple(int(i) for i in np.clip(idx, 0, np.array(self.shape) - 1))
+        """Index of the node nearest to the point ``x`` (d,), clipped to the box."""
+        return tuple(int(i) for i in self.nearest_indices(np.asarray(x, dtype=float).reshape(-1)))
+
+    def nearest_indices(self, x) -> np.ndarray:
+        """Index (..., d) of the node nearest to each point of ``x`` (..., d), clipped to the box."""
+        idx = np.rint((np.asarray(x, dtype=float) - self.lower) / self.spacing).astype(np.int64)
+        return np.clip(idx, 0, np.array(self.shape) - 1)
+
+    def flat_index(self, x) -> np.ndarray:
+        """Flat (C-order) index (n,) of the node nearest to each point of ``x`` (n, d); -1 for a point
+        more than half a cell outside the box."""
+        r = (x - self.lower) / self.spacing
+        shape = np.array(self.shape)
+        inside = np.all((r >= -0.5) & (r < shape - 0.5), axis=1)
+        k = np.floor(np.where(inside[:, None], r, 0.0) + 0.5).astype(np.int64)
+        flat = np.ravel_multi_index(tuple(k.T), self.shape) if len(k) else np.zeros(0, np.int64)
+        return np.where(inside, flat, -1)
 
     def __repr__(self):
         box = " x ".join(f"[{lo:g}, {hi:g}]" for lo, hi in self.bounds)

@@ -9,22 +9,12 @@ import numpy as np
 
 from fwpotential.errors import InputError
 
-__all__ = ["Labels", "core_labels", "labels_key", "node_index", "same_grid"]
+__all__ = ["Labels", "core_labels", "labels_key", "same_grid"]
 
 
 def same_grid(a, b):
     """True when grids a and b have the same bounds and shape."""
     return tuple(a.bounds) == tuple(b.bounds) and tuple(a.shape) == tuple(b.shape)
-
-
-def node_index(x, grid):
-    """Nearest-node flat index of points (n, d) on ``grid``; -1 beyond half a cell outside."""
-    r = (x - grid.lower) / grid.spacing
-    shape = np.array(grid.shape)
-    inside = np.all((r >= -0.5) & (r < shape - 0.5), axis=1)
-    k = np.floor(np.where(inside[:, None], r, 0.0) + 0.5).astype(np.int64)
-    flat = np.ravel_multi_index(tuple(k.T), grid.shape) if len(k) else np.zeros(0, np.int64)
-    return np.where(inside, flat, -1)
 
 
 def labels_key(land):

@@ -9,7 +9,7 @@ import numpy as np
 
 from fwpotential.errors import InputError
 from fwpotential.geometry.grid import Grid
-from fwpotential.montecarlo.labels import labels_key, node_index, same_grid
+from fwpotential.montecarlo.labels import labels_key, same_grid
 
 __all__ = ["Run", "Occupation", "Exits", "STATUS"]
 
@@ -250,7 +250,7 @@ class Run:
         k0 = self.burn_in // self.store_every
         pts = self.trajectory[k0:].reshape(-1, self.trajectory.shape[-1])
         pts = pts[np.all(np.isfinite(pts), axis=1)]
-        idx = node_index(pts, grid)
+        idx = grid.flat_index(pts)
         return np.bincount(idx[idx >= 0], minlength=grid.size).reshape(grid.shape)
 
     def __repr__(self):

@@ -8,7 +8,6 @@ import numpy as np
 
 from fwpotential.errors import NonFiniteError
 from fwpotential.montecarlo import _kernel
-from fwpotential.montecarlo.labels import node_index
 from fwpotential.montecarlo.seeding import chain_states, numpy_generator
 
 __all__ = ["NumbaRunner", "NumpyRunner", "append_series", "fresh_state"]
@@ -171,7 +170,7 @@ class NumpyRunner:
                     st["cur"][ch] = to
                     st["entry"][ch] = t
             if self.grid is not None and t > self.burn_in:
-                hn = node_index(new, self.grid)
+                hn = self.grid.flat_index(new)
                 st["hist"] += np.bincount(hn[hn >= 0], minlength=st["hist"].shape[0])
             if self.store_every and t % self.store_every == 0:
                 st["traj"][t // self.store_every - 1, live] = new

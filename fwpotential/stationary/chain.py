@@ -62,11 +62,9 @@ class StationaryChain:
         :meth:`FokkerPlanck.basin_masses` and :attr:`Occupation.fractions`)."""
         m = len(np.atleast_2d(land.attractors))
         pts = self.grid.points().reshape(-1, self.grid.dim)
-        g = land.grid
-        r = (pts - g.lower) / g.spacing
-        inside = np.all((r >= -0.5) & (r < np.array(g.shape) - 0.5), axis=1)
-        k = np.floor(np.where(inside[:, None], r, 0.0) + 0.5).astype(np.int64)
-        lab = np.asarray(land.basins).reshape(-1)[np.ravel_multi_index(tuple(k.T), g.shape)]
+        flat = land.grid.flat_index(pts)
+        inside = flat >= 0
+        lab = np.asarray(land.basins).reshape(-1)[np.where(inside, flat, 0)]
         lab = np.where(inside & (lab >= 0) & (lab < m), lab, m)
         return np.bincount(lab, weights=self.probabilities.reshape(-1), minlength=m + 1)
 
