@@ -83,7 +83,7 @@ def test_two_sample_closed_form_and_inf_set(B):
     assert expected_inf.sum() > 500 and (~expected_inf).sum() > 2000  # the test sees both regions
     np.testing.assert_array_equal(np.isinf(qp.values), expected_inf)
     assert np.all(qp.values[expected_inf] == np.inf) and not np.isnan(qp.values).any()
-    assert qp.info["unreachable_nodes"] == int(expected_inf.sum())
+    assert qp.info["unreachable"] == int(expected_inf.sum())
     sub = np.arange(0, N, 20)
     ref = prob.exact(xs[sub, None])
     assert np.isfinite(ref).sum() >= 120

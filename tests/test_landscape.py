@@ -216,7 +216,7 @@ def _bounded_landscape(samples, grid, **kw):
 def _check_isolated(L):
     assert np.isinf(L.costs[0, 1]) and np.isinf(L.costs[1, 0])
     assert np.all(np.isinf(L.energies)) and len(L.ground_states) == 0 and np.all(np.isinf(L.potential))
-    assert L.info["unreachable"] == [(0, 1), (1, 0)]
+    assert L.info["unreachable_pairs"] == [(0, 1), (1, 0)]
     assert L.weights().shape == (0,) and L.weights("chain").shape == (0,)
     assert np.all(np.isnan(L.predicted_masses(0.1)))
     assert "no ground state: the attractors cannot reach each other" in L.table()

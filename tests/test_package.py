@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 import fwpotential as fw
 
 INIT = Path(fw.__file__)
@@ -65,3 +68,15 @@ def test_montecarlo_stationary_chain_alias_is_deprecated():
     assert any(
         issubclass(w.category, DeprecationWarning) and "fwpotential.stationary_chain" in str(w.message) for w in caught
     )
+
+
+@pytest.mark.parametrize("method", ["exact", "fmm", "olim", "sweep"])
+def test_every_method_reports_seconds_and_unreachable(method):
+    """One result convention: ``info["seconds"]`` a float and ``info["unreachable"]`` the +inf count."""
+    if method == "exact":
+        dyn, grid, att = fw.langevin("(x**2 - 1)**2"), fw.Grid([(-2, 2)], (81,)), 1.0
+    else:
+        dyn, grid, att = fw.langevin("x**2 + 2*y**2"), fw.Grid([(-1, 1), (-1, 1)], (33, 33)), (0.0, 0.0)
+    qp = fw.quasipotential(dyn, grid, att, method=method)
+    assert isinstance(qp.info["seconds"], float)
+    assert qp.info["unreachable"] == int(np.isinf(qp.values).sum())

@@ -390,7 +390,7 @@ def landscape(
         "options": dict(options),
         "neighbourhood_cells": neighbourhood,
         "error_estimate": est,
-        "unreachable": [(int(i), int(j)) for i, j in zip(*np.nonzero(np.isinf(costs)))],
+        "unreachable_pairs": [(int(i), int(j)) for i, j in zip(*np.nonzero(np.isinf(costs)))],
         "seconds": time.perf_counter() - t0,
         "stages": stages,
         "critical_points": cps,

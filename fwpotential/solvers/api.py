@@ -72,7 +72,8 @@ class QuasiPotential:
         As used (a point snapped to the equilibrium, or a set).
     method : str
     info : dict
-        ``options``, ``seconds`` and the solver's own entries; ``snap`` when the attractor was moved.
+        Every method: ``options``, ``seconds`` (float, the whole solve) and ``unreachable`` (the number of
+        nodes where V = +inf); ``snap`` when the attractor was moved; then the method's own entries.
     """
 
     values: np.ndarray
@@ -146,7 +147,7 @@ def quasipotential(dynamics, grid, attractor, *, method="olim", progress=None, *
     values = np.asarray(values, dtype=float)
     if np.isnan(values).any():  # a solver bug, never a user-facing value
         raise RuntimeError(f"solver {method!r} returned NaN values")
-    info = {"options": dict(options), **info}
+    info = {"options": dict(options), **info, "unreachable": int(np.sum(np.isinf(values)))}
     if att.snap:
         info["snap"] = att.snap
-    return QuasiPotential(values, grid, att, method, info)
+    return QuasiPotential(values=values, grid=grid, attractor=att, method=method, info=info)

@@ -81,7 +81,7 @@ def solve(dynamics, grid, attractor, *, quad_points=8):
         "seconds": time.perf_counter() - t0,
         "quadrature": f"Gauss-Legendre, {quad_points} points per piece",
         "drift_zeros": zeros,
-        "unreachable_nodes": n_unreachable,
+        "unreachable": n_unreachable,
     }
     return V, info
 
