@@ -48,7 +48,6 @@ def solve(dynamics, grid, attractor, *, quad_points=8):
         left = right = float(attractor.point[0])
     V = np.full(grid.shape, np.inf)
     V[(xs >= left) & (xs <= right)] = 0.0
-    n_unreachable = 0
     for sigma, start, nodes in (
         (1.0, right, np.flatnonzero(xs > right)),
         (-1.0, left, np.flatnonzero(xs < left)[::-1]),
@@ -76,12 +75,10 @@ def solve(dynamics, grid, attractor, *, quad_points=8):
         # values at the grid nodes (the pieces' ends that are nodes)
         at = np.searchsorted(pts[1:] * sigma, ends * sigma)  # index of the piece ending at each node
         V[nodes] = cum[at]
-        n_unreachable += int(np.sum(~np.isfinite(V[nodes])))
     info = {
         "seconds": time.perf_counter() - t0,
         "quadrature": f"Gauss-Legendre, {quad_points} points per piece",
         "drift_zeros": zeros,
-        "unreachable": n_unreachable,
     }
     return V, info
 

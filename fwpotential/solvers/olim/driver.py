@@ -143,7 +143,8 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
         ``correction`` (bool, the curvature correction was used), ``obliquity`` (float, or None
         where not computed: 2-D, a set attractor, or no correction possible), ``updates``
         (counts of one-point / triangle / tetrahedron updates), ``calls`` (triangle and
-        tetrahedron updates tried), ``unreachable`` (nodes at +inf), ``warnings`` (list of str).
+        tetrahedron updates tried), ``warnings`` (list of str); ``quasipotential`` adds
+        ``unreachable`` (nodes at +inf) for every method.
 
     Raises
     ------
@@ -232,7 +233,6 @@ def solve(dynamics, grid, attractor, *, K=None, radius=None, n_directions=128, m
         "correction": correction,
         "obliquity": obl,
         **_update_counts(stats),
-        "unreachable": unreachable,
         "warnings": warnings_list,
     }
     return values, info

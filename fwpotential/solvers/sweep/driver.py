@@ -158,8 +158,7 @@ def solve(
         ``residual`` (HJ residual in the units of H: max over nodes of the smallest |H(x, p)| over
         the 2^d one-sided difference gradients p, on the nodes below the lowest V on the box
         faces, away from the faces, the start set and +inf; O(h) on smooth problems; see
-        ``hj_residual``), ``residual_nodes``, ``start_nodes``, ``radius``, ``unreachable``
-        (nodes at +inf), ``K`` (ring radius, when the scheme uses the ring), ``seconds``,
+        ``hj_residual``), ``residual_nodes``, ``start_nodes``, ``radius``, ``K`` (ring radius, when the scheme uses the ring), ``seconds``,
         ``warnings``.
     """
     t_start = time.perf_counter()
@@ -191,7 +190,6 @@ def solve(
         "residual_nodes": n_res,
         "start_nodes": int(init.sum()),
         "radius": radius if attractor.mask is None else None,
-        "unreachable": int(np.sum(~np.isfinite(V))),
         "seconds": time.perf_counter() - t_start,
         "warnings": warnings_list,
     }
