@@ -17,6 +17,7 @@ import argparse
 import os
 import platform
 import re
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -34,6 +35,17 @@ def arguments(description, *, repeats=3):
     )
     ap.add_argument("--repeats", type=int, default=repeats, help="timed calls after the warm-up; the best counts")
     return ap
+
+
+def best_of(fn, repeats):
+    """Smallest wall-clock seconds (``time.perf_counter``) of ``repeats`` calls of ``fn``, and the
+    last call's result (the warm-up call is the caller's)."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
 
 
 def _cpu():

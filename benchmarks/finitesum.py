@@ -13,7 +13,6 @@ Run: python benchmarks/finitesum.py [--quick] [--write] [--repeats N]
 from __future__ import annotations
 
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -50,15 +49,6 @@ def finite_sum(N, seed=0):
     return fw.FiniteSum.from_expr("a*(x - u)**2/2 + c*(y - t)**2/2 + r*x*y", data=d), x_star
 
 
-def best_of(fn, k):
-    t, out = np.inf, None
-    for _ in range(k):
-        t0 = time.perf_counter()
-        out = fn()
-        t = min(t, time.perf_counter() - t0)
-    return t, out
-
-
 def row(N, n, repeats):
     loss, x_star = finite_sum(N)
     grid = fw.Grid([(-2.0, 2.0), (-2.0, 2.0)], (n, n))
@@ -67,7 +57,9 @@ def row(N, n, repeats):
         att = fw.Attractor.coerce(x_star, dyn, grid)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", fw.FWWarning)
-            out[name] = best_of(lambda dyn=dyn, att=att: fw.quasipotential(dyn, grid, att, method="olim"), repeats)
+            out[name] = _tables.best_of(
+                lambda dyn=dyn, att=att: fw.quasipotential(dyn, grid, att, method="olim"), repeats
+            )
     (t_fs, q_fs), (t_g, q_g) = out["fs"], out["gauss"]
     both = np.isfinite(q_fs.values) & np.isfinite(q_g.values)
     low = both & (q_g.values <= np.median(q_g.values[both]))

@@ -10,7 +10,6 @@ Run: python benchmarks/fmm.py [--quick] [--write] [--repeats N]
 from __future__ import annotations
 
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -27,15 +26,6 @@ from fwpotential import problems  # noqa: E402
 HEADER = ["grid", "fmm seconds", "bare skfmm.travel_time seconds", "ratio", "max error", "RMS error"]
 
 
-def best_of(fn, k):
-    t = np.inf
-    for _ in range(k):
-        t0 = time.perf_counter()
-        fn()
-        t = min(t, time.perf_counter() - t0)
-    return t
-
-
 def row(prob, n, repeats):
     g = prob.grid(n)
 
@@ -45,12 +35,12 @@ def row(prob, n, repeats):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fw.FWWarning)
         qp = solve()  # warm-up
-        t_fmm = best_of(solve, repeats)
+        t_fmm = _tables.best_of(solve, repeats)[0]
     X = g.points()
     speed = 2.0 / np.maximum(np.linalg.norm(prob.extra["loss"].grad(X), axis=-1), 1e-12)
     phi = np.linalg.norm(X - np.array(prob.attractor), axis=-1) - 0.1
     dx = [float(h) for h in g.spacing]
-    t_bare = best_of(lambda: skfmm.travel_time(phi, speed, dx=dx, order=2), repeats)
+    t_bare = _tables.best_of(lambda: skfmm.travel_time(phi, speed, dx=dx, order=2), repeats)[0]
     return [f"{n}²", f"{t_fmm:.3f}", f"{t_bare:.3f}", f"{t_fmm / t_bare:.2f}"] + [
         f"{prob.max_error(qp):.2e}",
         f"{prob.rms_error(qp):.2e}",

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -85,16 +84,6 @@ def _interior(grid, frac=0.5):
     return np.all(np.abs(grid.points() - c) <= frac * w + 1e-12, axis=-1)
 
 
-def best_of(fn, repeats):
-    """Smallest wall-clock seconds (time.perf_counter) of `repeats` calls, and the last result."""
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
 def anchor_seconds(repeats=3):
     """Seconds of bare skfmm.travel_time (order 2) on a fixed 1025^2 grid and speed field."""
     x = np.linspace(-1.0, 1.0, ANCHOR_N)
@@ -102,7 +91,7 @@ def anchor_seconds(repeats=3):
     phi = np.hypot(X, Y) - 0.1
     speed = 1.0 + 0.5 * np.sin(3.0 * X) * np.cos(2.0 * Y)
     dx = float(x[1] - x[0])
-    return best_of(lambda: skfmm.travel_time(phi, speed, dx=[dx, dx], order=2), repeats)[0]
+    return _tables.best_of(lambda: skfmm.travel_time(phi, speed, dx=[dx, dx], order=2), repeats)[0]
 
 
 def run_one(prob, method, n, options, repeats=3, warmup=True):
@@ -120,7 +109,7 @@ def run_one(prob, method, n, options, repeats=3, warmup=True):
             opts["K"] = K
     if warmup:
         solve(prob.dynamics, grid, att, **opts)  # warm-up (compilation, caches)
-    best, (values, info) = best_of(lambda: solve(prob.dynamics, grid, att, **opts), repeats)
+    best, (values, info) = _tables.best_of(lambda: solve(prob.dynamics, grid, att, **opts), repeats)
     qp = QuasiPotential(values, grid, att, method, info)
     margin = int(info.get("K", 1))
     exclude = ~prob.below_boundary(grid)
