@@ -26,6 +26,7 @@ LAYERS = {
     "model": 1,
     "geometry": 2,
     "solvers": 3,
+    "paths": 3.2,  # minimum action paths, minima, saddles in any dimension: no grid, above the solvers
     "problems": 3.5,  # exact test problems: built from model and geometry, above the solvers
     "analysis": 4,
     "stationary": 5,

@@ -3,13 +3,23 @@ Legendre transform L(x, v) = Λ*(x, v - b(x)) (theory.md §1–2)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.linalg as sla
 import sympy as sp
 
-from fwpotential.errors import CovarianceError, DimensionError, InputError
+from fwpotential.errors import CovarianceError, DimensionError, FWWarning, InputError
 from fwpotential.model import expressions as _expr
-from fwpotential.model.loss import FiniteSum, Loss, as_points, check_finite, coerce_loss, fd_jacobian
+from fwpotential.model.loss import (
+    FiniteSum,
+    Loss,
+    as_points,
+    check_finite,
+    coerce_loss,
+    directional_derivative,
+    fd_jacobian,
+)
 from fwpotential.model.noise import BatchNoise, FiniteSumNoise, GaussianNoise, NoiseLaw
 
 __all__ = ["Dynamics", "Diffusion", "langevin", "sgd"]
@@ -33,9 +43,11 @@ class Dynamics:
     broadcast with them) and are vectorised over the leading axes.
     """
 
-    def __init__(self, drift, noise, *, dim, jacobian=None, loss=None, kind="diffusion", name=None):
+    def __init__(self, drift, noise, *, dim, jacobian=None, loss=None, kind="diffusion", name=None, jvp=None, vjp=None):
         self.dim = int(dim)
         self._drift, self._jac = drift, jacobian
+        self._jvp, self._vjp = jvp, vjp
+        self._warned = set()
         if not isinstance(noise, NoiseLaw):
             raise InputError(f"noise must be a noise law (GaussianNoise, ...), got {type(noise).__name__}")
         self.noise = noise if getattr(noise, "dim", None) == self.dim else noise.bind(loss, self.dim)
@@ -66,6 +78,42 @@ class Dynamics:
         x = as_points(x, self.dim)
         J = np.asarray(self._jac(x), dtype=float) if self._jac is not None else fd_jacobian(self._drift, x)
         return check_finite("drift Jacobian", J, x)
+
+    def drift_jvp(self, x, v) -> np.ndarray:
+        """Db(x) v, shape (..., d), matrix-free where it can be: the given ``jvp``; for b = -∇f,
+        -∇²f v (:meth:`Loss.hvp`); with a Jacobian and d <= 8, the product; else a central
+        difference of b along v (two drift evaluations, relative error about 1e-10)."""
+        x, v = np.broadcast_arrays(as_points(x, self.dim), as_points(v, self.dim))
+        if self._jvp is not None:
+            out = np.asarray(self._jvp(x, v), dtype=float)
+        elif self.loss is not None:
+            out = -self.loss.hvp(x, v)
+        elif self._jac is not None and self.dim <= 8:
+            out = np.einsum("...ij,...j->...i", self.drift_jacobian(x), v)
+        else:
+            out = directional_derivative(self.drift, x, v)
+        return check_finite("drift Jacobian-vector product", _shaped(out, x, "jvp"), x)
+
+    def drift_vjp(self, x, w) -> np.ndarray:
+        """Db(x)ᵀ w, shape (..., d): the given ``vjp``; for b = -∇f the same as :meth:`drift_jvp`
+        (Db is symmetric); else from the Jacobian (O(d²) per point; with neither a Jacobian nor a vjp
+        the Jacobian is a finite difference, d drift evaluations per point, with a warning)."""
+        x, w = np.broadcast_arrays(as_points(x, self.dim), as_points(w, self.dim))
+        if self._vjp is not None:
+            out = np.asarray(self._vjp(x, w), dtype=float)
+        elif self.loss is not None:
+            out = -self.loss.hvp(x, w)
+        else:
+            if self._jac is None and "vjp" not in self._warned:
+                self._warned.add("vjp")
+                warnings.warn(
+                    f"{self.name}: no jacobian= or vjp= for the drift, so Db(x)ᵀw uses a finite-difference "
+                    f"Jacobian ({self.dim} drift evaluations per point); pass vjp=(x, w) -> Db(x)ᵀw",
+                    FWWarning,
+                    stacklevel=2,
+                )
+            out = np.einsum("...ji,...j->...i", self.drift_jacobian(x), w)
+        return check_finite("drift vector-Jacobian product", _shaped(out, x, "vjp"), x)
 
     def noise_cov(self, x) -> np.ndarray:
         """a(x) = ∇²ₚΛ(x, 0) = Cov Z(x), shape (..., d, d)."""
@@ -177,6 +225,12 @@ class Dynamics:
         return f"{type(self).__name__}({self.name}, dim={self.dim}, noise={type(self.noise).__name__})"
 
 
+def _shaped(out, x, what):
+    if out.shape != x.shape:
+        raise DimensionError(f"drift {what} returned shape {out.shape}, expected {x.shape}")
+    return out
+
+
 def _geometric_cost_search(dyn, x, e, n_grid=41, n_golden=60):
     """min over s>0 of L(x, s e)/s by a log-grid bracket then golden section in t = log(1/s).
 
@@ -228,6 +282,9 @@ class Diffusion(Dynamics):
         Needed when ``drift`` is a callable.
     jacobian : callable, optional
         Db for a callable drift (central differences otherwise).
+    jvp, vjp : callable, optional
+        ``jvp(x, v) -> Db(x) v`` and ``vjp(x, w) -> Db(x)ᵀ w``, shapes (..., d): the matrix-free
+        products the path methods use in high dimension (:func:`fwpotential.min_action_path`).
     params, variables : optional
         Expression parameters and coordinate names.
 
@@ -239,7 +296,9 @@ class Diffusion(Dynamics):
     array([ 0., -0.])
     """
 
-    def __init__(self, drift, cov=1.0, *, dim=None, jacobian=None, params=None, variables=None, name=None):
+    def __init__(
+        self, drift, cov=1.0, *, dim=None, jacobian=None, params=None, variables=None, name=None, jvp=None, vjp=None
+    ):
         if callable(drift):
             if dim is None:
                 raise DimensionError("a callable drift needs dim=")
@@ -255,19 +314,21 @@ class Diffusion(Dynamics):
             es = [_expr.parse(e, names, params, what="drift expression") for e in exprs]
             fns = [_expr.vectorize(e, names) for e in es]
             syms = [sp.Symbol(n, real=True) for n in names]
-            jfns = [[_expr.vectorize(_expr.derivative(e, s), names) for s in syms] for e in es]
+            jfns = []  # the d² partial derivatives, built on the first Jacobian call (costly for large d)
 
             def fn(x):
                 return np.stack([f(x) for f in fns], axis=-1)
 
             def jac(x):
+                if not jfns:
+                    jfns.extend([_expr.vectorize(_expr.derivative(e, s), names) for s in syms] for e in es)
                 return np.stack([np.stack([g(x) for g in row], axis=-1) for row in jfns], axis=-2)
 
             self.drift_exprs = es
             if dim is not None and int(dim) != d:
                 raise DimensionError(f"dim={dim} but drift has {d} components")
         noise = cov if isinstance(cov, NoiseLaw) else GaussianNoise(cov, params=params, variables=variables)
-        super().__init__(fn, noise, dim=d, jacobian=jac, kind="diffusion", name=name or "diffusion")
+        super().__init__(fn, noise, dim=d, jacobian=jac, kind="diffusion", name=name or "diffusion", jvp=jvp, vjp=vjp)
 
 
 def langevin(loss, *, name=None) -> Dynamics:

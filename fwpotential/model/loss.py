@@ -59,11 +59,11 @@ class Loss:
     (1, 0.15)
     """
 
-    def __init__(self, value, grad=None, hess=None, *, dim, expr=None, variables=None, name=None):
+    def __init__(self, value, grad=None, hess=None, *, dim, expr=None, variables=None, name=None, hvp=None):
         if int(dim) < 1:
             raise DimensionError(f"dim must be >= 1, got {dim}")
         self.dim = int(dim)
-        self._value, self._grad, self._hess = value, grad, hess
+        self._value, self._grad, self._hess, self._hvp = value, grad, hess, hvp
         self.expr = expr
         self.variables = tuple(variables) if variables is not None else None
         self.name = name or (str(expr) if expr is not None else getattr(value, "__name__", "loss"))
@@ -89,27 +89,29 @@ class Loss:
         e = _expr.parse(expr, names, params, what="loss expression")
         syms = [sp.Symbol(n, real=True) for n in names]
         g = [_expr.derivative(e, s) for s in syms]
-        hs = [[_expr.derivative(gi, s) for s in syms] for gi in g]
         fv = _expr.vectorize(e, names)
         gv = [_expr.vectorize(gi, names) for gi in g]
-        hv = [[_expr.vectorize(hij, names) for hij in row] for row in hs]
+        hv = []  # the d² second derivatives, built on the first Hessian call (costly for large d)
 
         def grad(x):
             return np.stack([gk(x) for gk in gv], axis=-1)
 
         def hess(x):
+            if not hv:
+                hv.extend([_expr.vectorize(_expr.derivative(gi, s), names) for s in syms] for gi in g)
             return np.stack([np.stack([hk(x) for hk in row], axis=-1) for row in hv], axis=-2)
 
-        return cls(fv, grad, hess, dim=len(names), expr=e, variables=names, name=str(expr))
+        return cls(fv, grad, hess, dim=len(names), expr=e, variables=names, name=str(expr), hvp=_HVP_FROM_GRAD)
 
     @classmethod
-    def from_callable(cls, value, *, dim, grad=None, hess=None, name=None) -> Loss:
+    def from_callable(cls, value, *, dim, grad=None, hess=None, hvp=None, name=None) -> Loss:
         """A loss from Python callables of points (..., d): ``value -> (...)``, ``grad -> (..., d)``,
-        ``hess -> (..., d, d)``. Missing derivatives use central differences (with a warning)."""
-        for nm, fn in (("value", value), ("grad", grad), ("hess", hess)):
+        ``hess -> (..., d, d)``, ``hvp(x, v) -> (..., d)`` (∇²f(x) v, for the matrix-free methods of
+        any dimension). Missing derivatives use central differences (with a warning)."""
+        for nm, fn in (("value", value), ("grad", grad), ("hess", hess), ("hvp", hvp)):
             if fn is not None and not callable(fn):
                 raise InputError(f"{nm} must be callable, got {type(fn).__name__}")
-        return cls(value, grad, hess, dim=dim, name=name)
+        return cls(value, grad, hess, dim=dim, name=name, hvp=hvp)
 
     # ---- evaluation ---------------------------------------------------------------------
     def value(self, x) -> np.ndarray:
@@ -148,18 +150,53 @@ class Loss:
             raise DimensionError(f"Hessian of {self.name!r} returned shape {H.shape}, expected {x.shape + (self.dim,)}")
         return check_finite(f"Hessian of loss {self.name!r}", H, x)
 
+    def hvp(self, x, v) -> np.ndarray:
+        """∇²f(x) v, shape (..., d), without forming the Hessian when it can: the user's ``hvp``; else,
+        for d <= 8 with a Hessian, the product; else a central difference of the exact gradient along v
+        (relative error about 1e-10; a warning when the gradient itself is a finite difference)."""
+        x, v = as_points(x, self.dim), as_points(v, self.dim)
+        x, v = np.broadcast_arrays(x, v)
+        if self._hvp is not None and self._hvp is not _HVP_FROM_GRAD:
+            out = np.asarray(self._hvp(x, v), dtype=float)
+        elif self._hess is not None and self._hvp is None and self.dim <= 8:
+            out = np.einsum("...ij,...j->...i", self.hess(x), v)
+        else:
+            if self._hvp is None:
+                self._warn_fd("Hessian-vector product")
+            out = directional_derivative(self.grad, x, v)
+        if out.shape != x.shape:
+            raise DimensionError(f"hvp of {self.name!r} returned shape {out.shape}, expected {x.shape}")
+        return check_finite(f"Hessian-vector product of loss {self.name!r}", out, x)
+
     def _warn_fd(self, what):
         if what not in self._warned:
             self._warned.add(what)
             warnings.warn(
                 f"loss {self.name!r} has no {what}; using central finite differences "
-                f"(pass {'grad' if what == 'gradient' else 'hess'}= to from_callable for exact values)",
+                f"(pass {_FD_ARG.get(what, 'hess')}= to from_callable for exact values)",
                 FWWarning,
                 stacklevel=4,
             )
 
     def __repr__(self):
         return f"Loss({self.name!r}, dim={self.dim})"
+
+
+_HVP_FROM_GRAD = object()  # marker: the gradient is exact, so a difference of it along v is accurate
+_FD_ARG = {"gradient": "grad", "Hessian": "hess", "Hessian-vector product": "hvp"}
+
+
+def directional_derivative(fn, x, v):
+    """Central difference of ``fn`` (..., d) -> (..., q) at x along v: ≈ DF(x) v, shape (..., q).
+
+    The step is scaled to |x| and |v| (relative error about eps^(2/3) for smooth F); v = 0 gives 0.
+    """
+    nv = np.linalg.norm(v, axis=-1, keepdims=True)
+    safe = np.where(nv > 0, nv, 1.0)
+    h = np.cbrt(np.finfo(float).eps) * np.maximum(1.0, np.linalg.norm(x, axis=-1, keepdims=True))
+    u = v / safe
+    out = (np.asarray(fn(x + h * u), dtype=float) - np.asarray(fn(x - h * u), dtype=float)) / (2.0 * h)
+    return out * nv
 
 
 def _fd_step(x):
@@ -270,6 +307,7 @@ class FiniteSum(Loss):
             lambda x: np.mean([s.hess(x) for s in self.samples], axis=0),
             dim=d,
             name=f"mean of {len(samples)} samples",
+            hvp=lambda x, v: np.mean([s.hvp(x, v) for s in self.samples], axis=0),
         )
         self._sample_values = lambda x: np.stack([s.value(x) for s in self.samples], axis=-1)
         self._sample_grads = lambda x: np.stack([s.grad(x) for s in self.samples], axis=-2)
@@ -296,8 +334,13 @@ class FiniteSum(Loss):
         syms = [sp.Symbol(n, real=True) for n in names]
         fv = _expr.vectorize(e, names, dnames)
         gv = [_expr.vectorize(_expr.derivative(e, s), names, dnames) for s in syms]
-        hv = [[_expr.vectorize(_expr.derivative(e, s, t), names, dnames) for t in syms] for s in syms]
+        hv = []  # the d² second derivatives, built on the first Hessian call (costly for large d)
         cols = [data[k] for k in dnames]
+
+        def hess(x):
+            if not hv:
+                hv.extend([_expr.vectorize(_expr.derivative(e, s, t), names, dnames) for t in syms] for s in syms)
+            return np.stack([np.stack([per_sample(h, x).mean(axis=-1) for h in row], axis=-1) for row in hv], axis=-2)
 
         def per_sample(fn, x):
             return fn(np.broadcast_to(x[..., None, :], x.shape[:-1] + (len(cols[0]), x.shape[-1])), *cols)
@@ -314,12 +357,11 @@ class FiniteSum(Loss):
             obj,
             lambda x: obj._sample_values(x).mean(axis=-1),
             lambda x: obj._sample_grads(x).mean(axis=-2),
-            lambda x: np.stack(
-                [np.stack([per_sample(h, x).mean(axis=-1) for h in row], axis=-1) for row in hv], axis=-2
-            ),
+            hess,
             dim=len(names),
             variables=names,
             name=f"mean over {len(cols[0])} data rows of {expr}",
+            hvp=_HVP_FROM_GRAD,
         )
         return obj
 
