@@ -381,7 +381,7 @@ def landscape(
     t3 = time.perf_counter()
     err, est = _energy_errors(dynamics, grid, atts, W_raw, method, options, neighbourhood, estimate_error)
     stages["error_estimate"] = time.perf_counter() - t3
-    energies, ground, near_ties, tie_tol = _ground_states(W_raw, err, tie_tol)
+    energies, ground, near_ties, tie_tol = wgraph.ground_states(W_raw, err, tie_tol)
     potential = np.min(np.stack([energies[i] + qps[i].values for i in range(len(atts))]), axis=0)
     info = {
         "solver": method,
@@ -493,30 +493,6 @@ def _energy_errors(dynamics, grid, atts, W_raw, method, options, neighbourhood, 
     with np.errstate(invalid="ignore"):
         err = np.abs((W_raw - W_raw[np.isfinite(W_raw)].min()) - (Wc - Wc[np.isfinite(Wc)].min()))
     return err, "|W(grid) - W(grid coarsened by 2)|"
-
-
-def _ground_states(W_raw, err, tie_tol):
-    """Energies shifted to min 0, the ground states within tie_tol (default from the error estimates),
-    near ties (within 10 × tie_tol) and the tie_tol used."""
-    m = len(W_raw)
-    finite = np.isfinite(W_raw)
-    Wmin = float(np.min(W_raw[finite])) if finite.any() else 0.0
-    energies = W_raw - Wmin
-    scale = 1e-9 * (1.0 + float(np.max(energies[np.isfinite(energies)], initial=0.0)))
-    if tie_tol is None:
-        finite_err = err[np.isfinite(err)]
-        tie_tol = max(3.0 * float(finite_err.max()) if finite_err.size else 0.0, scale)
-    elif tie_tol < 0:
-        raise InputError(f"tie_tol must be >= 0, got {tie_tol}")
-    ground = np.flatnonzero(energies <= tie_tol)
-    near_ties = [
-        (int(i), int(j), float(abs(energies[i] - energies[j])))
-        for i in range(m)
-        for j in range(i + 1, m)
-        if np.isfinite(energies[i] - energies[j] if np.isfinite(energies[i]) else np.inf)
-        and tie_tol < abs(energies[i] - energies[j]) < 10 * tie_tol
-    ]
-    return energies, ground, near_ties, tie_tol
 
 
 def _representative(att, grid):

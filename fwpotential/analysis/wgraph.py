@@ -13,7 +13,7 @@ import numpy as np
 
 from fwpotential.errors import InputError
 
-__all__ = ["energies", "min_in_arborescence"]
+__all__ = ["energies", "min_in_arborescence", "ground_states"]
 
 
 def _check_costs(costs):
@@ -156,3 +156,28 @@ def _enumerate(C, root):
         if ok:
             best = w
     return float(best)
+
+
+def ground_states(W_raw, err, tie_tol=None):
+    """Energies shifted to min 0, the ground states within ``tie_tol`` (default: 3 × the largest finite
+    error estimate in ``err``, at least 1e-9 (1 + max W)), near ties (pairs within 10 × tie_tol) and the
+    tie_tol used: ``(energies (m,), ground (k,) int, near_ties [(i, j, gap)], tie_tol)``."""
+    m = len(W_raw)
+    finite = np.isfinite(W_raw)
+    Wmin = float(np.min(W_raw[finite])) if finite.any() else 0.0
+    energies = W_raw - Wmin
+    scale = 1e-9 * (1.0 + float(np.max(energies[np.isfinite(energies)], initial=0.0)))
+    if tie_tol is None:
+        finite_err = err[np.isfinite(err)]
+        tie_tol = max(3.0 * float(finite_err.max()) if finite_err.size else 0.0, scale)
+    elif tie_tol < 0:
+        raise InputError(f"tie_tol must be >= 0, got {tie_tol}")
+    ground = np.flatnonzero(energies <= tie_tol)
+    near_ties = [
+        (int(i), int(j), float(abs(energies[i] - energies[j])))
+        for i in range(m)
+        for j in range(i + 1, m)
+        if np.isfinite(energies[i] - energies[j] if np.isfinite(energies[i]) else np.inf)
+        and tie_tol < abs(energies[i] - energies[j]) < 10 * tie_tol
+    ]
+    return energies, ground, near_ties, tie_tol

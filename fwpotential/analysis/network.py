@@ -1,0 +1,196 @@
+"""Transition networks: the Freidlin–Wentzell picture without a grid, in any dimension.
+
+Attractors from local minimisation, index-1 saddles between them, pairwise costs from minimum action
+paths to the saddles, W-graph energies, ground states and their weights (theory.md §3–5). A
+:class:`TransitionNetwork` has the fields of a :class:`~fwpotential.analysis.landscapes.Landscape`
+that do not need a grid, with the same names and meanings, so comparisons, Monte Carlo checks,
+reports and figures take either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fwpotential.analysis.prefactor import KINDS
+from fwpotential.analysis.weights import hwang_weights
+from fwpotential.errors import ConvergenceError, InputError
+
+__all__ = ["TransitionNetwork", "MAX_DENSE_DIM"]
+
+#: Largest dimension in which the Lyapunov Hessians of V (dense O(d³) solves) are computed.
+MAX_DENSE_DIM = 3000
+
+
+@dataclass(frozen=True, repr=False)
+class TransitionNetwork:
+    """Attractors, saddles, costs and energies of one dynamics in any dimension, from paths.
+
+    Attributes
+    ----------
+    dynamics, method
+        What produced it (``method``: the path method, "gmam", "sgmam" or "string").
+    attractors : ndarray (m, d)
+        Stable equilibria (local minima of f for gradient dynamics).
+    attractor_values : ndarray (m,)
+        f at the attractors (NaN without a loss).
+    saddles : ndarray (k, d)
+        Index-1 saddles found between pairs of attractors.
+    saddle_values : ndarray (k,)
+        f at the saddles (NaN without a loss).
+    saddle_joins : ndarray (k, 2) of int
+        The attractors the two branches of each saddle's unstable manifold reach (-1: none found).
+    costs : ndarray (m, m)
+        costs[i, j] = V(K_i → K_j): the least action from attractor i to a saddle joining i and j
+        (then free descent to j); +inf when no saddle joining them was found; 0 on the diagonal.
+    cost_errors : ndarray (m, m)
+        Error estimate of each finite cost: the action change when the path's n_points is halved.
+    energies : ndarray (m,)
+        W-graph energies, minimum 0; +inf for an attractor no W-graph reaches.
+    energy_errors : ndarray (m,)
+        Error estimates of the energies (from ``cost_errors`` along the minimising graphs).
+    ground_states : ndarray of int
+        Attractors whose energy is within ``tie_tol`` of the minimum.
+    near_ties : list of (i, j, gap)
+        Pairs whose energies differ by more than tie_tol but less than 10 × tie_tol.
+    tie_tol : float
+    paths : dict
+        (attractor i, saddle k) → :class:`~fwpotential.paths.mam.ActionPath` from x_i to saddle k.
+    info : dict
+        Provenance: path method and options, minima search, saddle searches (with the reason for
+        every pair that got no saddle), unreachable_pairs, seconds, stages, warnings.
+    """
+
+    dynamics: object
+    method: str
+    attractors: np.ndarray
+    attractor_values: np.ndarray
+    saddles: np.ndarray
+    saddle_values: np.ndarray
+    saddle_joins: np.ndarray
+    costs: np.ndarray
+    cost_errors: np.ndarray
+    energies: np.ndarray
+    energy_errors: np.ndarray
+    ground_states: np.ndarray
+    near_ties: list
+    tie_tol: float
+    paths: dict
+    info: dict
+
+    @property
+    def dim(self) -> int:
+        return int(np.shape(self.attractors)[1])
+
+    # ---- Hessians and weights ----------------------------------------------------------------
+    def hessians(self) -> np.ndarray:
+        """∇²V at the attractors, (m, d, d): C⁻¹ from the Lyapunov equation J C + C Jᵀ + a = 0
+        (exact; dense, O(d³) per attractor).
+
+        Raises
+        ------
+        InputError
+            d > :data:`MAX_DENSE_DIM`: the dense solve is too large; use ``hwang_log_dets`` of a
+            gradient model or compare weights in a projected model.
+        """
+        if self.dim > MAX_DENSE_DIM:
+            raise InputError(
+                f"the Hessians of V need a dense {self.dim}×{self.dim} Lyapunov solve per attractor "
+                f"(O(d³); implemented up to d = {MAX_DENSE_DIM}); the energies and costs do not need them"
+            )
+        return np.stack([self.dynamics.potential_hessian(x) for x in self.attractors])
+
+    def hwang_weights(self) -> np.ndarray:
+        """Hwang's weights over ``ground_states`` (same order), ∝ det(∇²V(x_i))^(-1/2), summing to 1."""
+        gs = self.ground_states
+        if len(gs) == 0:
+            return np.zeros(0)
+        if len(gs) == 1:
+            return np.ones(1)
+        return hwang_weights(self.hessians()[gs])
+
+    def prefactors(self, kind="hwang") -> np.ndarray:
+        """K(x_i) det(∇²V(x_i))^(-1/2) per attractor, relative (max 1).
+
+        ``"hwang"``: K ≡ 1. ``"diffusion"`` and ``"chain"`` (theory.md §5) in closed form for b = -∇f
+        with a = s(f) I: log K_i = log s(f_i) - log s(f at the saddle chain) as for a Landscape; other
+        dynamics raise InputError (their fluctuation paths are implemented on 2-D and 3-D grids).
+        """
+        if kind not in KINDS:
+            raise InputError(f"unknown kind {kind!r}; choose one of {list(KINDS)}")
+        logk = np.zeros(len(self.attractors)) if kind == "hwang" else self._log_k_gradient(kind)
+        with np.errstate(invalid="ignore"):
+            logdet = np.array([np.linalg.slogdet(h)[1] for h in self.hessians()])
+        logc = logk - 0.5 * logdet
+        return np.exp(logc - np.nanmax(logc))
+
+    def _log_k_gradient(self, kind):
+        s_of_f = self.dynamics.loss_variance()
+        if s_of_f is None:
+            raise InputError(
+                f"prefactors of kind {kind!r} for {self.dynamics.name!r} without a grid: implemented for "
+                "b = -grad f with a = s(f) I (Langevin, isotropic SGD); use kind='hwang' or a 2-D/3-D landscape"
+            )
+        if kind == "chain":
+            raise InputError(
+                "kind='chain' needs the descent paths of a grid landscape; use kind='diffusion' or 'hwang'"
+            )
+        # a = s(f) I: K ∝ 1 / s(f) at each attractor (the saddle factors cancel along each chain)
+        return -np.log(s_of_f(np.asarray(self.attractor_values, dtype=float)))
+
+    def weights(self, kind="hwang") -> np.ndarray:
+        """Limit weights over ``ground_states`` (same order): ∝ K(x_i) det(∇²V(x_i))^(-1/2)."""
+        if kind not in KINDS:
+            raise InputError(f"unknown kind {kind!r}; choose one of {list(KINDS)}")
+        if kind == "hwang" or len(self.ground_states) <= 1:
+            return self.hwang_weights()
+        c = self.prefactors(kind)[self.ground_states]
+        return c / c.sum()
+
+    def weights_or_nan(self, kind="hwang") -> np.ndarray:
+        """:meth:`weights`, NaN where they are not defined (shape (len(ground_states),))."""
+        try:
+            return np.asarray(self.weights(kind), float)
+        except (InputError, ConvergenceError, np.linalg.LinAlgError):
+            return np.full(len(self.ground_states), np.nan)
+
+    def predicted_masses(self, eps, kind="hwang") -> np.ndarray:
+        """Basin masses at noise level ε: ∝ prefactor_i exp(-W_i/ε), normalised (NaN when no energy
+        is finite)."""
+        eps = float(eps)
+        if not eps > 0:
+            raise InputError(f"eps must be > 0, got {eps}")
+        if len(self.ground_states) == 0:
+            return np.full(len(self.attractors), np.nan)
+        logc = np.log(self.prefactors(kind)) - self.energies / eps
+        logc = np.where(np.isfinite(logc), logc, -np.inf)
+        p = np.exp(logc - np.max(logc))
+        return p / p.sum()
+
+    # ---- presentation ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Plain Python structure for reports: dynamics, method, attractors, f, energies,
+        energy_errors, ground_states, weights (NaN where undefined), costs, saddles, seconds."""
+        return {
+            "dynamics": self.dynamics.name,
+            "method": self.method,
+            "attractors": np.asarray(self.attractors).tolist(),
+            "f": np.asarray(self.attractor_values).tolist(),
+            "energies": np.asarray(self.energies).tolist(),
+            "energy_errors": np.asarray(self.energy_errors).tolist(),
+            "ground_states": [int(i) for i in self.ground_states],
+            "weights": {k: self.weights_or_nan(k).tolist() for k in KINDS},
+            "costs": np.asarray(self.costs).tolist(),
+            "saddles": [
+                {"point": np.asarray(s).tolist(), "f": float(f), "joins": [int(i) for i in j]}
+                for s, f, j in zip(self.saddles, self.saddle_values, self.saddle_joins)
+            ],
+            "seconds": self.info.get("seconds"),
+        }
+
+    def __repr__(self):
+        return (
+            f"TransitionNetwork({self.dynamics.name!r}, method={self.method!r}, d={self.dim}, "
+            f"{len(self.attractors)} attractors, {len(self.saddles)} saddles, ground states {list(self.ground_states)})"
+        )
