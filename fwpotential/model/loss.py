@@ -192,11 +192,11 @@ def directional_derivative(fn, x, v):
     The step is scaled to |x| and |v| (relative error about eps^(2/3) for smooth F); v = 0 gives 0.
     """
     nv = np.linalg.norm(v, axis=-1, keepdims=True)
-    safe = np.where(nv > 0, nv, 1.0)
     h = np.cbrt(np.finfo(float).eps) * np.maximum(1.0, np.linalg.norm(x, axis=-1, keepdims=True))
-    u = v / safe
-    out = (np.asarray(fn(x + h * u), dtype=float) - np.asarray(fn(x - h * u), dtype=float)) / (2.0 * h)
-    return out * nv
+    u = v / np.where(nv > 0, nv, 1.0)
+    diff = np.asarray(fn(x + h * u), dtype=float) - np.asarray(fn(x - h * u), dtype=float)
+    scale = (nv / (2.0 * h)).reshape(x.shape[:-1] + (1,) * (diff.ndim - x.ndim + 1))
+    return diff * scale
 
 
 def _fd_step(x):

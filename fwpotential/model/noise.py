@@ -144,6 +144,10 @@ class NoiseLaw:
 
 
 # ---------------------------------------------------------------------------------------------
+#: Above this dimension a constant isotropic covariance s I is kept as the scalar s, not a matrix.
+MAX_DENSE_CONSTANT = 64
+
+
 class GaussianNoise(NoiseLaw):
     """Gaussian noise with covariance a(x): Λ(x, p) = ½ pᵀ a(x) p.
 
@@ -191,11 +195,16 @@ class GaussianNoise(NoiseLaw):
         self._scalar = None  # callable (x, f) -> (...) when a = s I
         self._matrix = None  # callable x -> (..., d, d)
         self._const = None
+        self._iso = None
         self.uses_loss_value = False
         self.uses_x = True
         if isinstance(cov, (int, float, np.floating, np.integer)) and not isinstance(cov, bool):
-            self._const = float(cov) * np.eye(d)
             self.uses_x = False
+            if d <= MAX_DENSE_CONSTANT:
+                self._const = float(cov) * np.eye(d)
+            else:  # a = s I as a scalar field: no d × d matrix in high dimension
+                c = float(cov)
+                self._scalar = lambda x, f: np.full(np.shape(f), c)
         elif isinstance(cov, str) or hasattr(cov, "free_symbols"):
             names = self._names()
             e = _expr.parse(cov, names + ("f",), self.params, what="noise variance expression")
@@ -244,7 +253,7 @@ class GaussianNoise(NoiseLaw):
     def scalar(self, x):
         """The scalar s(x) when a = s I (else None)."""
         x = self._pts(x)
-        if self._const is not None and np.allclose(self._const, self._const[0, 0] * np.eye(self.dim)):
+        if self._const is not None and self._const_isotropic():
             return np.full(x.shape[:-1], self._const[0, 0])
         if self._scalar is None:
             return None
@@ -254,6 +263,11 @@ class GaussianNoise(NoiseLaw):
             bad = x[np.argwhere(s < 0)[0][0]] if x.ndim > 1 else x
             raise CovarianceError(f"noise variance is negative at x = {bad}: covariance must be PSD")
         return s
+
+    def _const_isotropic(self):
+        if getattr(self, "_iso", None) is None:
+            self._iso = bool(np.allclose(self._const, self._const[0, 0] * np.eye(self.dim)))
+        return self._iso
 
     def cov(self, x):
         x = self._pts(x)
@@ -284,9 +298,7 @@ class GaussianNoise(NoiseLaw):
     def sample(self, x, rng):
         x = self._pts(x)
         xi = rng.standard_normal(x.shape)
-        if self._scalar is not None or (
-            self._const is not None and np.allclose(self._const, self._const[0, 0] * np.eye(self.dim))
-        ):
+        if self._scalar is not None or (self._const is not None and self._const_isotropic()):
             return np.sqrt(self.scalar(x))[..., None] * xi
         return np.einsum("...ij,...j->...i", psd_sqrt(self.cov(x)), xi)
 
