@@ -30,6 +30,7 @@ from fwpotential.errors import (
 if TYPE_CHECKING:  # the same names for type checkers and the API docs; test_api_names keeps both in step
     from fwpotential.analysis.comparison import Comparison, compare
     from fwpotential.analysis.landscapes import Landscape, landscape
+    from fwpotential.analysis.network import TransitionNetwork, transition_network
     from fwpotential.analysis.weights import hwang_weights, manifold_density
     from fwpotential.geometry.attractor import Attractor
     from fwpotential.geometry.equilibria import CriticalPoints, critical_points
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # the same names for type checkers and the API docs; test_api
     from fwpotential.montecarlo.check import MCCheck, mc_check
     from fwpotential.montecarlo.results import Exits, Occupation, Run
     from fwpotential.montecarlo.run import simulate
+    from fwpotential.paths.mam import ActionPath, min_action_path
     from fwpotential.solvers.api import METHODS, QuasiPotential, quasipotential
     from fwpotential.stationary.chain import StationaryChain, stationary_chain
     from fwpotential.stationary.fokkerplanck import FokkerPlanck, fokker_planck
@@ -69,11 +71,16 @@ _PUBLIC = {
     "quasipotential": "fwpotential.solvers.api",
     "QuasiPotential": "fwpotential.solvers.api",
     "METHODS": "fwpotential.solvers.api",
+    # paths (any dimension)
+    "min_action_path": "fwpotential.paths.mam",
+    "ActionPath": "fwpotential.paths.mam",
     # analysis
     "landscape": "fwpotential.analysis.landscapes",
     "Landscape": "fwpotential.analysis.landscapes",
     "compare": "fwpotential.analysis.comparison",
     "Comparison": "fwpotential.analysis.comparison",
+    "transition_network": "fwpotential.analysis.network",
+    "TransitionNetwork": "fwpotential.analysis.network",
     "hwang_weights": "fwpotential.analysis.weights",
     "manifold_density": "fwpotential.analysis.weights",
     # Monte Carlo
@@ -91,7 +98,18 @@ _PUBLIC = {
 }
 
 #: public submodules, also imported on first use
-_SUBMODULES = ("plot", "problems", "montecarlo", "solvers", "model", "geometry", "analysis", "stationary", "app")
+_SUBMODULES = (
+    "plot",
+    "problems",
+    "montecarlo",
+    "solvers",
+    "paths",
+    "model",
+    "geometry",
+    "analysis",
+    "stationary",
+    "app",
+)
 
 __all__ = [
     "Loss",
@@ -112,10 +130,14 @@ __all__ = [
     "quasipotential",
     "QuasiPotential",
     "METHODS",
+    "min_action_path",
+    "ActionPath",
     "landscape",
     "Landscape",
     "compare",
     "Comparison",
+    "transition_network",
+    "TransitionNetwork",
     "hwang_weights",
     "manifold_density",
     "simulate",

@@ -9,15 +9,24 @@ reports and figures take either.
 
 from __future__ import annotations
 
+import time
+import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+from scipy.integrate import quad
 
+from fwpotential.analysis import wgraph
 from fwpotential.analysis.prefactor import KINDS
 from fwpotential.analysis.weights import hwang_weights
-from fwpotential.errors import ConvergenceError, InputError
+from fwpotential.errors import ConvergenceError, FWWarning, InputError
+from fwpotential.model.dynamics import coerce_dynamics
+from fwpotential.paths.mam import min_action_path
+from fwpotential.paths.minima import find_minima
+from fwpotential.paths.saddles import saddle_between
 
-__all__ = ["TransitionNetwork", "MAX_DENSE_DIM"]
+__all__ = ["TransitionNetwork", "transition_network", "MAX_DENSE_DIM"]
 
 #: Largest dimension in which the Lyapunov Hessians of V (dense O(d³) solves) are computed.
 MAX_DENSE_DIM = 3000
@@ -194,3 +203,177 @@ class TransitionNetwork:
             f"TransitionNetwork({self.dynamics.name!r}, method={self.method!r}, d={self.dim}, "
             f"{len(self.attractors)} attractors, {len(self.saddles)} saddles, ground states {list(self.ground_states)})"
         )
+
+
+# -------------------------------------------------------------------------------------------------
+def transition_network(
+    dynamics,
+    *,
+    starts=None,
+    minima=None,
+    method="gmam",
+    n_points=100,
+    tie_tol=None,
+    saddles=None,
+    **path_options,
+) -> TransitionNetwork:
+    """Attractors, saddles, costs, W-graph energies and ground states without a grid, any dimension.
+
+    Parameters
+    ----------
+    dynamics : Dynamics (or a Loss / expression: its Langevin dynamics)
+    starts : (k, d), optional
+        Starting points for the minima search (:func:`~fwpotential.paths.minima.find_minima`).
+    minima : (m, d), optional
+        Known stable equilibria instead (polished by the same search, one start each).
+    method : {"gmam", "sgmam", "string"}
+        Path method for the costs (:func:`~fwpotential.paths.mam.min_action_path`).
+    n_points : int
+        Points per path; each path's error estimate compares with n_points // 2.
+    tie_tol : float, optional
+        Energies within this of the minimum are tied ground states; default 3 × the largest energy
+        error estimate (at least 1e-9 (1 + max W)).
+    saddles : sequence of Saddle or a TransitionNetwork, optional
+        Index-1 saddles already found for the same drift (e.g. the Langevin network of the same
+        loss, whose drift -∇f SGD shares): the saddle searches are skipped.
+    **path_options
+        Passed to :func:`~fwpotential.paths.mam.min_action_path` (tol, max_iter, ...).
+
+    Returns
+    -------
+    TransitionNetwork
+
+    Notes
+    -----
+    costs[i, j] = min over the saddles joining i and j of V(x_i → saddle) (the descent from the
+    saddle to x_j is free). For b = -∇f with a = s(f) I the cost has the closed form
+    2 ∫ df / s(f) from f(x_i) to f(saddle) (theory.md §3), which is used (exact); the path is still
+    computed (method "string") for the figures. Pairs with no saddle found get +inf and
+    ``info["saddle_searches"]`` says why.
+    """
+    t0 = time.perf_counter()
+    dyn = coerce_dynamics(dynamics)
+    stages, notes = {}, []
+    mins = _minima(dyn, starts, minima)
+    att = mins.points
+    stages["minima"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    found, searches = _saddles(dyn, att, saddles, notes)
+    stages["saddles"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    closed = dyn.loss_variance() is not None
+    path_method = "string" if closed and method == "gmam" else method
+    costs, errs, paths = _costs(dyn, att, found, path_method, n_points, path_options, closed)
+    stages["paths"] = time.perf_counter() - t2
+    W_raw = wgraph.energies(costs)
+    E_err = _energy_errors(costs, errs, W_raw)
+    energies, ground, near_ties, tie_tol = wgraph.ground_states(W_raw, E_err, tie_tol)
+    if not np.isfinite(W_raw).any():
+        notes.append("no W-graph has finite weight: the attractors cannot reach each other through the saddles found")
+        warnings.warn(notes[-1], FWWarning, stacklevel=2)
+    info = {
+        "path_method": path_method,
+        "closed_form_costs": closed,
+        "options": dict(path_options, n_points=n_points),
+        "minima": mins.info,
+        "saddle_searches": searches,
+        "unreachable_pairs": [(int(i), int(j)) for i, j in zip(*np.nonzero(np.isinf(costs)))],
+        "seconds": time.perf_counter() - t0,
+        "stages": stages,
+        "warnings": notes,
+    }
+    pts = np.array([s.point for s in found]).reshape(-1, dyn.dim)
+    return TransitionNetwork(
+        dynamics=dyn,
+        method=path_method,
+        attractors=att,
+        attractor_values=np.asarray(mins.values, dtype=float),
+        saddles=pts,
+        saddle_values=np.array([s.value for s in found], dtype=float),
+        saddle_joins=np.array([s.joins for s in found], dtype=np.int64).reshape(-1, 2),
+        costs=costs,
+        cost_errors=errs,
+        energies=energies,
+        energy_errors=E_err,
+        ground_states=ground,
+        near_ties=near_ties,
+        tie_tol=float(tie_tol),
+        paths=paths,
+        info=info,
+    )
+
+
+def _minima(dyn, starts, minima):
+    if (starts is None) == (minima is None):
+        raise InputError("give exactly one of starts=(k, d) points for the minima search or minima=(m, d)")
+    pts = np.atleast_2d(np.asarray(starts if minima is None else minima, dtype=float))
+    if pts.ndim != 2 or pts.shape[1] != dyn.dim:
+        raise InputError(f"starts/minima must have shape (k, {dyn.dim}), got {pts.shape}")
+    mins = find_minima(dyn, pts)
+    if len(mins.points) == 0:
+        raise InputError(f"no stable equilibrium found from the {len(pts)} points given ({mins.info})")
+    return mins
+
+
+class _SaddleRow(NamedTuple):
+    point: np.ndarray
+    value: float
+    joins: tuple
+
+
+def _saddles(dyn, att, given, notes):
+    """Index-1 saddles between every pair of attractors (deduplicated), and the search reports."""
+    if isinstance(given, TransitionNetwork):
+        rows = zip(given.saddles, given.saddle_values, given.saddle_joins)
+        return [_SaddleRow(np.asarray(p), float(v), tuple(int(i) for i in j)) for p, v, j in rows], [
+            {"pair": None, "reason": "saddles taken from a network of the same drift"}
+        ]
+    if given is not None:
+        return list(given), [{"pair": None, "reason": "saddles given"}]
+    found, searches = [], []
+    scale = 1.0 + float(np.ptp(att, axis=0).max()) if len(att) > 1 else 1.0
+    for i in range(len(att)):
+        for j in range(i + 1, len(att)):
+            res = saddle_between(dyn, att[i], att[j], minima=att)
+            searches.append({"pair": (i, j), "reason": res.reason, "found": res.saddle is not None})
+            if res.saddle is None:
+                notes.append(f"no saddle between attractors {i} and {j}: {res.reason}")
+                continue
+            if all(np.linalg.norm(res.saddle.point - s.point) > 1e-6 * scale for s in found):
+                found.append(res.saddle)
+    return found, searches
+
+
+def _costs(dyn, att, saddles, method, n_points, options, closed):
+    m = len(att)
+    costs, errs = np.full((m, m), np.inf), np.full((m, m), np.inf)
+    np.fill_diagonal(costs, 0.0)
+    np.fill_diagonal(errs, 0.0)
+    paths = {}
+    for k, s in enumerate(saddles):
+        ends = [int(i) for i in s.joins if i >= 0]
+        for i in ends:
+            p = min_action_path(dyn, att[i], s.point, n_points=n_points, method=method, **options)
+            paths[(i, k)] = p
+            c, e = (_closed_cost(dyn, att[i], s.point), 0.0) if closed else (p.action, p.error_estimate)
+            for j in ends:
+                if j != i and c < costs[i, j]:
+                    costs[i, j], errs[i, j] = c, e
+    return costs, errs
+
+
+def _closed_cost(dyn, x, s):
+    """2 ∫ df / s(f) from f(x) to f(s) for b = -∇f, a = s(f) I."""
+    s_of_f = dyn.loss_variance()
+    f0, f1 = float(dyn.loss.value(x)), float(dyn.loss.value(s))
+    val, _ = quad(lambda f: 2.0 / float(s_of_f(np.array(f))), f0, f1, epsabs=1e-14, epsrel=1e-12)
+    return float(val)
+
+
+def _energy_errors(costs, errs, W_raw):
+    """The largest change of the energies when every finite cost moves by its error estimate."""
+    e = np.where(np.isfinite(errs), errs, 0.0)
+    up, down = wgraph.energies(costs + e), wgraph.energies(np.maximum(costs - e, 0.0))
+    with np.errstate(invalid="ignore"):
+        out = np.fmax(np.abs(up - W_raw), np.abs(down - W_raw))
+    return np.where(np.isfinite(W_raw), out, np.inf)
