@@ -16,8 +16,11 @@ from fwpotential.paths.spectrum import drift_spectrum, polish_equilibrium
 
 __all__ = ["Minima", "find_minima", "dedup_points", "coerce_points"]
 
-#: |Re λ| <= ZERO_TOL × |λ|_max counts as a zero eigenvalue of Db (degenerate equilibrium)
+#: |Re λ| <= ZERO_TOL × |λ|_max counts as a zero eigenvalue of Db (zero modes of a saddle)
 ZERO_TOL = 1e-9
+#: a minimum whose smallest |Re λ| is <= FLAT_TOL × |λ|_max is flagged degenerate: at a minimum where f
+#: grows like |x|⁴ the curvature at a point with |∇f| = tol is about tol^(2/3), far above ZERO_TOL
+FLAT_TOL = 1e-6
 
 
 @dataclass(frozen=True, repr=False)
@@ -85,8 +88,10 @@ def find_minima(dyn, starts, *, tol=None, max_iter=2000, dedup_tol=None) -> Mini
     start. Any other drift: the flow ẋ = b(x) followed by adaptive Heun steps until |b| has fallen
     by 10⁻⁴. Both then polish by Newton–Krylov (Db Δ = -b by MINRES/GMRES on Jacobian–vector
     products) to |b| <= ``tol``. A point is kept when the largest real part of the eigenvalues of
-    Db there (Lanczos/Arnoldi, matrix-free above d = 200) is < 0; an eigenvalue within 10⁻⁹ |λ|_max
-    of 0 marks it degenerate (kept, listed in ``info["degenerate"]``).
+    Db there (Lanczos/Arnoldi, matrix-free above d = 200) is < 0; an eigenvalue within 10⁻⁶ |λ|_max
+    of 0 marks it degenerate (kept, listed in ``info["degenerate"]``, with a warning). The points
+    of one degenerate minimum of a loss scatter by about tol^(1/3); they are merged when f has no
+    barrier on the segment between them.
 
     Parameters
     ----------
@@ -131,8 +136,9 @@ def find_minima(dyn, starts, *, tol=None, max_iter=2000, dedup_tol=None) -> Mini
         dedup_tol = 1e-6 * (1.0 + spread)
     reps, lab = dedup_points(pts, dedup_tol)
     kinds, top = _classify(dyn, reps)
+    lab = _merge_flat(dyn, reps, kinds, lab)
     for kind in kinds[lab] if len(lab) else []:
-        status[kind] += 1
+        status[kind] += 1  # merged points map to their root, whose kind is counted
     keep = np.array([k in ("stable", "degenerate") for k in kinds], dtype=bool)
     values = dyn.loss.value(reps) if dyn.loss is not None and len(reps) else np.full(len(reps), np.nan)
     values = np.atleast_1d(values)
@@ -148,7 +154,7 @@ def find_minima(dyn, starts, *, tol=None, max_iter=2000, dedup_tol=None) -> Mini
         warns.append(f"{status['not_converged']} of {len(X0)} starts did not reach |b| <= {tol:.3g}")
     degenerate = [n for n, j in enumerate(order) if kinds[j] == "degenerate"]
     if degenerate:
-        warns.append(f"minima {degenerate} have an eigenvalue of Db within {ZERO_TOL:g} |λ|_max of 0")
+        warns.append(f"minima {degenerate} are degenerate: an eigenvalue of Db within {FLAT_TOL:g} |λ|_max of 0")
     for w in warns:
         warnings.warn(w, FWWarning, stacklevel=2)
     rres = np.linalg.norm(dyn.drift(reps[order]), axis=-1) if len(order) else np.zeros(0)
@@ -173,9 +179,30 @@ def _classify(dyn, reps):
     for i, x in enumerate(reps):
         spec = drift_spectrum(dyn, x, k=1)
         top[i] = float(np.real(spec.values[0]))
-        n_unstable, n_zero = spec.count_unstable(ZERO_TOL)
-        kinds.append("unstable" if n_unstable else ("degenerate" if n_zero else "stable"))
+        n_unstable, _ = spec.count_unstable(ZERO_TOL)
+        flat = spec.count_unstable(FLAT_TOL)[1]
+        kinds.append("unstable" if n_unstable else ("degenerate" if flat else "stable"))
     return np.asarray(kinds, dtype=object), top
+
+
+def _merge_flat(dyn, reps, kinds, lab, n_samples=9):
+    """Labels with each degenerate point merged into an earlier kept point when f along the segment
+    between them never rises above both ends (no barrier: the same flat minimum, whose converged
+    points scatter by about tol^(1/3)). Merged points get kind "merged"; loss only."""
+    if dyn.loss is None:
+        return lab
+    root = np.arange(len(reps))
+    t = np.linspace(0.0, 1.0, n_samples + 2)[1:-1, None]
+    for j in np.flatnonzero(kinds == "degenerate"):
+        for i in range(j):
+            if kinds[i] not in ("stable", "degenerate"):
+                continue
+            f = dyn.loss.value(reps[i] + t * (reps[j] - reps[i]))
+            ends = dyn.loss.value(reps[[i, j]])
+            if np.max(f) <= np.max(ends) + 1e-12 * (1.0 + np.max(np.abs(ends))):
+                root[j], kinds[j] = i, "merged"
+                break
+    return root[lab]
 
 
 def _descend(dyn, X0, tol, max_iter):

@@ -210,7 +210,8 @@ def _refine(dyn, x, v, tol, max_iter, radius):
         spec = drift_spectrum(dyn, x, k=1, v0=v)
         w = spec.vectors[:, 0]
         v = w if v is None or float(w @ v) >= 0 else -w
-        xn, bn, rn, radius, ok = step_fn(dyn, x, bx, r, v, float(np.real(spec.values[0])), radius)
+        mode = (v, float(np.real(spec.values[0])), spec.radius)
+        xn, bn, rn, radius, ok = step_fn(dyn, x, bx, r, mode, radius)
         stalls = 0 if ok else stalls + 1
         if stalls > 40 or radius < 1e-14 * (1.0 + np.linalg.norm(x)):
             break
@@ -234,10 +235,10 @@ def _refine(dyn, x, v, tol, max_iter, radius):
     }
 
 
-def _min_mode_step(dyn, x, bx, r, v, mu, radius):
-    """One trust-region min-mode Newton step for b = -∇f; mu = the top eigenvalue of Db = -λ_min(∇²f).
-
-    Returns (x, b, |b|, radius, accepted)."""
+def _min_mode_step(dyn, x, bx, r, mode, radius):
+    """One trust-region min-mode Newton step for b = -∇f; mode = (v, mu, |λ|_max), mu = the top
+    eigenvalue of Db = -λ_min(∇²f), v its eigenvector. Returns (x, b, |b|, radius, accepted)."""
+    v, mu, _ = mode
     g = -bx
     lam = -mu  # curvature of f along v
 
@@ -264,9 +265,18 @@ def _min_mode_step(dyn, x, bx, r, v, mu, radius):
     return x, bx, r, 0.25 * size, False
 
 
-def _newton_step(dyn, x, bx, r, v, mu, radius):
-    """Newton step Db Δ = -b (GMRES, matrix-free above d = 200) in a trust region on |b|."""
+def _newton_step(dyn, x, bx, r, mode, radius):
+    """For a general drift, mode = (v, mu, |λ|_max) with mu the rightmost eigenvalue of Db: where
+    mu > 0, a Newton step Db Δ = -b (GMRES, matrix-free above d = 200) in a trust region on |b|;
+    elsewhere a gentlest-ascent step Δ = dt (b - 2(b·v)v), dt = 0.5/|λ|_max (the flow with its
+    component along the softest direction reversed), accepted within the radius."""
+    v, mu, top = mode
     d = dyn.dim
+    if mu <= 0:
+        step = (0.5 / max(top, 1e-300)) * (bx - 2.0 * float(bx @ v) * v)
+        step *= min(1.0, radius / max(float(np.linalg.norm(step)), 1e-300))
+        bn = dyn.drift(x + step)
+        return x + step, bn, float(np.linalg.norm(bn)), radius, True
     if d <= DENSE_MAX:
         step = np.linalg.lstsq(dense_jacobian(dyn, x), -bx, rcond=None)[0]
     else:
@@ -406,6 +416,7 @@ def _run_string(dyn, X, st, *, max_iter, stop):
     """Iterate the string (climbing image ``st["climb"]`` or none) until its measure (|b⊥| without a
     climbing image, |b| at it with one) is <= stop, stagnates over 30 iterations, or max_iter."""
     step = _gradient_step if dyn.loss is not None else _drift_step
+    window = 30 if dyn.loss is not None else 200  # the explicit steps of a general drift are short
     history = []
     it = 0
     for it in range(1, max_iter + 1):
@@ -416,7 +427,7 @@ def _run_string(dyn, X, st, *, max_iter, stop):
         history.append(measure)
         if measure <= stop:
             break
-        if it >= 60 and min(history[-30:]) > 0.95 * min(history[:-30]):
+        if it >= 2 * window and min(history[-window:]) > 0.95 * min(history[:-window]):
             break
     return it, history[-1] if history else np.inf
 
@@ -479,7 +490,7 @@ def _joins(dyn, x, v, attractors):
     descent :func:`_implicit_descent`. Returns ((i, j), method)."""
     dist = np.linalg.norm(attractors - x, axis=1)
     pts = np.stack([x - 0.05 * dist.min() * v, x + 0.05 * dist.min() * v])
-    labels = quench(dyn, pts, attractors, max_steps=2000)
+    labels = quench(dyn, pts, attractors, max_steps=2000 if dyn.loss is not None else 20_000)
     method = "quench"
     if dyn.loss is not None and np.any(labels < 0):
         free = np.flatnonzero(labels < 0)
@@ -507,7 +518,7 @@ def _implicit_descent(dyn, Y, attractors, radius, max_iter=500):
             break
         Z, h = Y[free], dt[free]
         G, F = -dyn.drift(Z), dyn.loss.value(Z)
-        S, neg = _batched_cg(lambda V: V - h[:, None] * dyn.drift_jvp(Z, V), -h[:, None] * G, max_iter=400)
+        S, neg = _batched_cg(lambda V, Z=Z, h=h: V - h[:, None] * dyn.drift_jvp(Z, V), -h[:, None] * G, max_iter=400)
         S *= np.minimum(1.0, radius / np.maximum(np.linalg.norm(S, axis=1), 1e-300))[:, None]
         ok = ~neg & (dyn.loss.value(Z + S) < F)
         Y[free] = np.where(ok[:, None], Z + S, Z)
