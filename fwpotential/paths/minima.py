@@ -116,6 +116,17 @@ def find_minima(dyn, starts, *, tol=None, max_iter=2000, dedup_tol=None) -> Mini
         ``starts`` of the wrong shape, empty or not finite; ``tol``/``dedup_tol`` not positive.
     NonFiniteError
         The loss or drift is NaN/inf at a point visited (the message names the point).
+
+    Examples
+    --------
+    >>> import fwpotential as fw
+    >>> dyn = fw.langevin("(x**2 - 1)**2 + y**2")
+    >>> m = fw.find_minima(dyn, [[0.5, 0.3], [-0.8, 0.1], [1.5, -0.5]])
+    >>> m
+    Minima(2 in d=2, hits=[1, 2])
+    >>> m.points.round(6) + 0.0
+    array([[-1.,  0.],
+           [ 1.,  0.]])
     """
     t0 = time.perf_counter()
     X0 = np.atleast_2d(coerce_points(starts, dyn.dim, "starts"))

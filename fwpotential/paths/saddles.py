@@ -143,6 +143,12 @@ def refine_saddle(dyn, x0, *, direction=None, tol=None, max_iter=200) -> Saddle:
         |b| > tol after ``max_iter`` iterations, or the point reached is not of index 1.
     NonFiniteError
         b is NaN/inf at a point visited.
+
+    Examples
+    --------
+    >>> import fwpotential as fw
+    >>> fw.refine_saddle(fw.langevin("(x**2 - 1)**2 + y**2"), [0.2, 0.1])
+    Saddle(d=2, value=1, eigenvalue=4, joins=(-1, -1))
     """
     x0 = coerce_points(x0, dyn.dim, "x0").reshape(dyn.dim)
     if direction is not None:
@@ -572,6 +578,16 @@ def saddle_between(dyn, a, b, minima=None, *, n_images=21, tol=None, max_iter=10
         Points of the wrong shape or not finite, a == b, n_images < 5.
     NonFiniteError
         b is NaN/inf at a point of the string (the message names it).
+
+    Examples
+    --------
+    >>> import fwpotential as fw
+    >>> dyn = fw.langevin("(x**2 - 1)**2 + y**2")
+    >>> res = fw.saddle_between(dyn, [-1.0, 0.0], [1.0, 0.0])
+    >>> res
+    SaddleSearch(Saddle(d=2, value=1, eigenvalue=4, joins=(0, 1)))
+    >>> res.saddle.point.round(6) + 0.0
+    array([0., 0.])
     """
     t0 = time.perf_counter()
     d = dyn.dim
