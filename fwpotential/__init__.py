@@ -38,6 +38,8 @@ if TYPE_CHECKING:  # the same names for type checkers and the API docs; test_api
     from fwpotential.model.dynamics import Diffusion, Dynamics, langevin, sgd
     from fwpotential.model.loss import FiniteSum, Loss
     from fwpotential.model.noise import CustomNoise, FiniteSumNoise, GaussianNoise, IsotropicNoise, NoiseLaw
+    from fwpotential.paths.minima import Minima, find_minima
+    from fwpotential.paths.saddles import Saddle, SaddleSearch, refine_saddle, saddle_between
     from fwpotential.montecarlo.check import MCCheck, mc_check
     from fwpotential.montecarlo.results import Exits, Occupation, Run
     from fwpotential.montecarlo.run import simulate
@@ -74,6 +76,12 @@ _PUBLIC = {
     # paths (any dimension)
     "min_action_path": "fwpotential.paths.mam",
     "ActionPath": "fwpotential.paths.mam",
+    "find_minima": "fwpotential.paths.minima",
+    "Minima": "fwpotential.paths.minima",
+    "saddle_between": "fwpotential.paths.saddles",
+    "refine_saddle": "fwpotential.paths.saddles",
+    "Saddle": "fwpotential.paths.saddles",
+    "SaddleSearch": "fwpotential.paths.saddles",
     # analysis
     "landscape": "fwpotential.analysis.landscapes",
     "Landscape": "fwpotential.analysis.landscapes",
@@ -132,6 +140,12 @@ __all__ = [
     "METHODS",
     "min_action_path",
     "ActionPath",
+    "find_minima",
+    "Minima",
+    "saddle_between",
+    "refine_saddle",
+    "Saddle",
+    "SaddleSearch",
     "landscape",
     "Landscape",
     "compare",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fwpotential.errors import InputError
 from fwpotential.geometry.attractor import Attractor
 from fwpotential.geometry.equilibria import critical_points
 from fwpotential.geometry.grid import Grid
@@ -28,6 +29,7 @@ __all__ = [
     "langevin_double_well_1d",
     "gaussian_sgd_1d",
     "two_sample_1d",
+    "allen_cahn",
 ]
 
 
@@ -328,3 +330,55 @@ def two_sample_1d(c=1.2, batch_size=1) -> Problem:
         "log cosh(pc) = p f'; +inf beyond |f'| = c",
         {"c": c},
     )
+
+
+def allen_cahn(n_sites, length, kappa=1.0) -> Loss:
+    """Discretised periodic Allen–Cahn energy on N sites of a ring of length L (h = L/N):
+
+    E(u) = Σ_i h [ (κ/2) ((u_{i+1} - u_i)/h)² + (u_i² - 1)²/4 ],  u_N = u_0,
+
+    with exact gradient, Hessian and Hessian–vector product (O(N) per point). Minima u ≡ ±1 (E = 0);
+    u ≡ 0 has E = L/4 and, in the continuum limit, unstable modes k = 2πn/L with κk² < 1: for κ = 1
+    it is the lowest saddle between u ≡ ±1 exactly when L < 2π, and a kink–antikink pair (with a
+    translation zero mode and a weak unstable mode) is the lowest one above it.
+
+    Parameters
+    ----------
+    n_sites : int
+        N >= 3.
+    length : float
+        L > 0.
+    kappa : float
+        κ > 0.
+
+    Returns
+    -------
+    Loss
+        dim = N, points u of shape (..., N).
+    """
+    if isinstance(n_sites, bool) or not isinstance(n_sites, (int, np.integer)) or n_sites < 3:
+        raise InputError(f"n_sites must be an integer >= 3, got {n_sites!r}")
+    if not (np.isfinite(length) and length > 0 and np.isfinite(kappa) and kappa > 0):
+        raise InputError(f"length and kappa must be positive numbers, got {length!r} and {kappa!r}")
+    N, h, k = int(n_sites), float(length) / int(n_sites), float(kappa)
+
+    def lap(u):  # 2u_i - u_{i+1} - u_{i-1}
+        return 2.0 * u - np.roll(u, -1, axis=-1) - np.roll(u, 1, axis=-1)
+
+    def value(u):
+        du = np.roll(u, -1, axis=-1) - u
+        return np.sum(0.5 * k * du**2 / h + h * (u**2 - 1.0) ** 2 / 4.0, axis=-1)
+
+    def grad(u):
+        return k * lap(u) / h + h * (u**3 - u)
+
+    def hvp(u, v):
+        return k * lap(v) / h + h * (3.0 * u**2 - 1.0) * v
+
+    def hess(u):
+        eye = np.eye(N)
+        D = k * (2.0 * eye - np.roll(eye, 1, axis=0) - np.roll(eye, -1, axis=0)) / h
+        return D + h * (3.0 * u[..., :, None] ** 2 - 1.0) * eye
+
+    name = f"allen_cahn(N={N}, L={float(length):g}, kappa={k:g})"
+    return Loss.from_callable(value, dim=N, grad=grad, hess=hess, hvp=hvp, name=name)
