@@ -248,7 +248,8 @@ def transition_network(
     costs[i, j] = min over the saddles joining i and j of V(x_i → saddle) (the descent from the
     saddle to x_j is free). For b = -∇f with a = s(f) I the cost has the closed form
     2 ∫ df / s(f) from f(x_i) to f(saddle) (theory.md §3), which is used (exact); the path is still
-    computed (method "string") for the figures. Pairs with no saddle found get +inf and
+    computed, for the figures and as a check (``info["closed_form_check"]``: the largest relative
+    difference between path actions and closed-form costs). Pairs with no saddle found get +inf and
     ``info["saddle_searches"]`` says why.
     """
     t0 = time.perf_counter()
@@ -262,8 +263,8 @@ def transition_network(
     stages["saddles"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     closed = dyn.loss_variance() is not None
-    path_method = "string" if closed and method == "gmam" else method
-    costs, errs, paths = _costs(dyn, att, found, path_method, n_points, path_options, closed)
+    path_method = method
+    costs, errs, paths, check = _costs(dyn, att, found, path_method, n_points, path_options, closed)
     stages["paths"] = time.perf_counter() - t2
     W_raw = wgraph.energies(costs)
     E_err = _energy_errors(costs, errs, W_raw)
@@ -274,6 +275,7 @@ def transition_network(
     info = {
         "path_method": path_method,
         "closed_form_costs": closed,
+        "closed_form_check": check if closed else None,
         "options": dict(path_options, n_points=n_points),
         "minima": mins.info,
         "saddle_searches": searches,
@@ -349,17 +351,18 @@ def _costs(dyn, att, saddles, method, n_points, options, closed):
     costs, errs = np.full((m, m), np.inf), np.full((m, m), np.inf)
     np.fill_diagonal(costs, 0.0)
     np.fill_diagonal(errs, 0.0)
-    paths = {}
+    paths, check = {}, 0.0
     for k, s in enumerate(saddles):
         ends = [int(i) for i in s.joins if i >= 0]
         for i in ends:
             p = min_action_path(dyn, att[i], s.point, n_points=n_points, method=method, **options)
             paths[(i, k)] = p
             c, e = (_closed_cost(dyn, att[i], s.point), 0.0) if closed else (p.action, p.error_estimate)
+            check = max(check, abs(p.action - c) / max(abs(c), 1e-300)) if closed else check
             for j in ends:
                 if j != i and c < costs[i, j]:
                     costs[i, j], errs[i, j] = c, e
-    return costs, errs
+    return costs, errs, paths, check
 
 
 def _closed_cost(dyn, x, s):

@@ -326,8 +326,7 @@ def _gmam_flow(lh, y, tol, max_iter):
             y = _resample(y, len(y))
             S, ell = path_action(lh, y)
             hist.append(S)
-            if len(hist) >= 3 and max(hist[-3:]) - min(hist[-3:]) <= tol * max(abs(S), 1e-300):
-                done = True
+            done = _settled(hist, tol)
         lam, th, force, dy = _gmam_force(lh, y, th)
         res = _residual(y, lam, force, dy)
         if done:
@@ -339,6 +338,23 @@ def _gmam_flow(lh, y, tol, max_iter):
     return {"y": y, "action": S, "ell": ell, "iterations": it, "residual": res, "step": tau, "converged": done}
 
 
+def _settled(hist, tol):
+    """Whether the actions at the checkpoints (10 accepted steps apart) have settled: the remaining
+    decrease, extrapolated from the last decreases as a geometric series, is below ``tol`` relative;
+    or the decrease has reached the round-off of the reparametrisation (two of the last five
+    changes are increases, all within 100 tol)."""
+    if len(hist) < 4:
+        return False
+    S = max(abs(hist[-1]), 1e-300)
+    d = -np.diff(hist[-6:])  # decreases, positive while the flow descends
+    if np.sum(d < 0) >= 2 and np.max(np.abs(d)) <= 100 * tol * S:
+        return True
+    if d[-1] < 0 or d[-2] <= 0:
+        return False
+    r = min(float(np.median(d[-3:] / np.where(d[-4:-1] > 0, d[-4:-1], np.inf))), 0.999) if len(d) >= 4 else 0.999
+    return d[-1] * max(r, 0.0) / (1.0 - max(r, 0.0)) + d[-1] <= tol * S
+
+
 def _first_step(y, force):
     """A step that moves no point by more than 1 % of a segment."""
     seg = float(np.min(np.linalg.norm(np.diff(y, axis=0), axis=1)))
@@ -348,27 +364,31 @@ def _first_step(y, force):
 
 # ---- string method ----------------------------------------------------------------------------
 def _string_flow(lh, y, tol, max_iter):
-    """Minimum energy path of f: y ← y + τ b(y) (b = -∇f), reparametrised, τ by acceptance on the
-    largest normal force; then its action."""
+    """Minimum energy path of f: y ← y + τ b(y) (b = -∇f) at the interior points, reparametrised
+    every step; a step is accepted when the path's action does not grow (the minimum energy path
+    minimises it for this class), τ then grows by 1.25, else it is halved. Stops when the last three
+    actions, 10 accepted steps apart, agree to ``tol`` relative."""
     y = _resample(y, len(y))
+    S, ell = path_action(lh, y)
     b = lh.drift(y[1:-1])
     tau = _first_step(y, b)
-    res_prev, it, res, done = np.inf, 0, np.inf, False
-    while it < max_iter:
+    it, done, hist, n_acc = 0, False, [], 0
+    while it < max_iter and tau > 1e-14 * _first_step(y, b):
         it += 1
         y_new = y.copy()
         y_new[1:-1] += tau * b
         y_new = _resample(y_new, len(y))
-        b_new = lh.drift(y_new[1:-1])
-        res = _normal_force(y_new, b_new)
-        if res > 1.5 * res_prev:
+        S_new, ell_new = path_action(lh, y_new)
+        if not (S_new <= S + ACCEPT_RTOL * abs(S)):
             tau *= 0.5
             continue
-        y, b, res_prev, tau = y_new, b_new, res, tau * 1.1
-        if res < tol * (1.0 + float(np.max(np.linalg.norm(b, axis=1)))):
-            done = True
-            break
-    S, ell = path_action(lh, y)
+        y, S, ell, tau, n_acc = y_new, S_new, ell_new, tau * 1.25, n_acc + 1
+        b = lh.drift(y[1:-1])
+        if n_acc % REPARAM_EVERY == 0:
+            hist.append(S)
+            if done := _settled(hist, tol):
+                break
+    res = _normal_force(y, b)
     return {"y": y, "action": S, "ell": ell, "iterations": it, "residual": res, "step": tau, "converged": done}
 
 
