@@ -174,7 +174,7 @@ def test_saddle_index_counts_a_maximum_as_two():
 
 
 # ---- rotated double wells in high dimension -----------------------------------------------------
-@pytest.mark.parametrize(("d", "alpha"), [(10, 1.0), (100, 1.0), (100, 1e-2), (1000, 1.0)])
+@pytest.mark.parametrize(("d", "alpha"), [(10, 1.0), (100, 1.0), (100, 1e-2), (1000, 1.0), (1000, 1e-2)])
 def test_rotated_double_well_saddle_is_exact(d, alpha):
     value, grad, hvp, x0, minima, lam = rotated_well(d, alpha=alpha, seed=d)
     dyn = fw.langevin(fw.Loss.from_callable(value, dim=d, grad=grad, hvp=hvp))

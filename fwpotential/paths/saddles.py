@@ -102,12 +102,17 @@ def saddle_index(dyn, x, *, k=3):
         The k eigenvalues of Db with the largest real parts, largest first.
     """
     x = coerce_points(x, dyn.dim, "x").reshape(dyn.dim)
+    spec = _index_spectrum(dyn, x, k, None)
+    return spec.count_unstable(ZERO_TOL)[0], spec.values
+
+
+def _index_spectrum(dyn, x, k, v0):
+    """The leading spectrum of Db at x with k doubled until a non-positive eigenvalue is in it."""
     k = max(1, min(int(k), dyn.dim))
     while True:
-        spec = drift_spectrum(dyn, x, k=k)
-        n_unstable, _ = spec.count_unstable(ZERO_TOL)
-        if n_unstable < len(spec.values) or k >= dyn.dim:
-            return n_unstable, spec.values
+        spec = drift_spectrum(dyn, x, k=k, v0=v0)
+        if spec.count_unstable(ZERO_TOL)[0] < len(spec.values) or k >= dyn.dim:
+            return spec
         k = min(2 * k, dyn.dim)
 
 
@@ -222,9 +227,9 @@ def _refine(dyn, x, v, tol, max_iter, radius):
         if stalls > 40 or radius < 1e-14 * (1.0 + np.linalg.norm(x)):
             break
         x, bx, r = xn, bn, rn
-    n_unstable, vals = saddle_index(dyn, x, k=3)
-    spec = drift_spectrum(dyn, x, k=max(1, min(3, dyn.dim)), v0=v)
-    n_zero = spec.count_unstable(ZERO_TOL)[1]
+    spec = _index_spectrum(dyn, x, 3, v)
+    n_unstable, n_zero = spec.count_unstable(ZERO_TOL)
+    vals = spec.values
     v = spec.vectors[:, 0] if v is None or float(spec.vectors[:, 0] @ v) >= 0 else -spec.vectors[:, 0]
     return {
         "x": x,
