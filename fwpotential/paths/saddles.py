@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from fwpotential.errors import ConvergenceError, FWWarning, InputError
-from fwpotential.paths.minima import ZERO_TOL, coerce_points, find_minima
+from fwpotential.paths.minima import FLAT_TOL, ZERO_TOL, coerce_points, find_minima
 from fwpotential.paths.quench import capture_radius, quench
 from fwpotential.paths.spectrum import DENSE_MAX, dense_jacobian, drift_spectrum, spectral_radius, steihaug_cg
 
@@ -218,10 +218,13 @@ def _refine(dyn, x, v, tol, max_iter, radius):
         if r <= tol:
             it -= 1
             break
-        spec = drift_spectrum(dyn, x, k=1, v0=v)
+        spec = drift_spectrum(dyn, x, k=min(3, dyn.dim), v0=v)
         w = spec.vectors[:, 0]
         v = w if v is None or float(w @ v) >= 0 else -w
-        mode = (v, float(np.real(spec.values[0])), spec.radius)
+        rest = np.abs(np.real(spec.values[1:]))
+        flat = rest <= FLAT_TOL * spec.radius  # zero modes (symmetries)
+        sigma = float(np.min(rest[~flat])) if np.any(~flat) else spec.radius  # softest curvature left
+        mode = (v, float(np.real(spec.values[0])), sigma, spec.vectors[:, 1:][:, flat])
         xn, bn, rn, radius, ok = step_fn(dyn, x, bx, r, mode, radius)
         stalls = 0 if ok else stalls + 1
         if stalls > 40 or radius < 1e-14 * (1.0 + np.linalg.norm(x)):
@@ -247,14 +250,22 @@ def _refine(dyn, x, v, tol, max_iter, radius):
 
 
 def _min_mode_step(dyn, x, bx, r, mode, radius):
-    """One trust-region min-mode Newton step for b = -∇f; mode = (v, mu, |λ|_max), mu = the top
-    eigenvalue of Db = -λ_min(∇²f), v its eigenvector. Returns (x, b, |b|, radius, accepted)."""
-    v, mu, _ = mode
+    """One trust-region min-mode Newton step for b = -∇f; mode = (v, mu, sigma, Z), mu = the top
+    eigenvalue of Db = -λ_min(∇²f), v its eigenvector, sigma the softest curvature among the other
+    computed modes, Z (d, n) the eigenvectors of eigenvalues ≈ 0 (translation modes): the CG runs
+    on the complement of v and Z, so a zero mode neither stalls it nor gets a step. A step is
+    accepted when the Newton-scaled residual ((∇f·v)/λ)² + |P∇f|²/σ² falls (a weak unstable mode
+    then counts as much as the stiff ones). Returns (x, b, |b|, radius, accepted)."""
+    v, mu, sigma, Z = mode
     g = -bx
     lam = -mu  # curvature of f along v
+    B = np.column_stack([v, Z])
 
     def proj(u):
-        return u - (u @ v) * v
+        return u - B @ (B.T @ u)
+
+    def merit(grad):
+        return float((grad @ v) / lam) ** 2 + float(np.linalg.norm(proj(grad)) / sigma) ** 2 if lam < 0 else 0.0
 
     def hess_perp(u):
         return proj(-dyn.drift_jvp(x, proj(u)))
@@ -271,7 +282,7 @@ def _min_mode_step(dyn, x, bx, r, mode, radius):
     size = float(np.hypot(np.linalg.norm(s_perp), s_par))
     if lam >= 0 or negative:  # not in the index-1 region: dimer-like move, accepted with a fixed radius
         return xn, bn, rn, radius, True
-    if rn < r:
+    if merit(-bn) < merit(g):
         return xn, bn, rn, (2.0 * radius if size >= 0.8 * radius else radius), True
     return x, bx, r, 0.25 * size, False
 
@@ -281,7 +292,7 @@ def _newton_step(dyn, x, bx, r, mode, radius):
     mu > 0, a Newton step Db Δ = -b (GMRES, matrix-free above d = 200) in a trust region on |b|;
     elsewhere a gentlest-ascent step Δ = dt (b - 2(b·v)v), dt = 0.5/|λ|_max (the flow with its
     component along the softest direction reversed), accepted within the radius."""
-    v, mu, top = mode
+    v, mu, top, _ = mode
     d = dyn.dim
     if mu <= 0:
         step = (0.5 / max(top, 1e-300)) * (bx - 2.0 * float(bx @ v) * v)
