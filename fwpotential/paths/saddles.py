@@ -550,7 +550,7 @@ def _implicit_descent(dyn, Y, attractors, radius, max_iter=500):
 
 def _failed(X, reason, info):
     warnings.warn(reason, FWWarning, stacklevel=3)
-    return SaddleSearch(saddle=None, string=X, reason=reason, info={**info, "warnings": [reason]})
+    return SaddleSearch(saddle=None, string=X, reason=reason, info={**info, "warnings": [*info["warnings"], reason]})
 
 
 def saddle_between(dyn, a, b, minima=None, *, n_images=21, tol=None, max_iter=1000) -> SaddleSearch:
@@ -619,7 +619,7 @@ def saddle_between(dyn, a, b, minima=None, *, n_images=21, tol=None, max_iter=10
     tol = 1e-10 * g_scale if tol is None else float(tol)
     dt0 = 1.0 / (1.05 * np.maximum(spectral_radius(dyn, X[1:-1], n_iter=20), 1e-300))
     st = {"dt": dt0, "dt_max": 1e6 * dt0, "climb": None, "radius": 1.0}
-    info = {"iterations": 0, "restarts": 0, "n_images": int(n_images)}
+    info = {"iterations": 0, "restarts": 0, "n_images": int(n_images), "warnings": []}
     while True:
         st["climb"] = None
         n1, normal = _run_string(dyn, X, st, max_iter=max_iter, stop=1e-3 * g_scale)
