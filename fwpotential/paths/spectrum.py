@@ -12,7 +12,15 @@ import scipy.sparse.linalg as spla
 
 from fwpotential.errors import InputError
 
-__all__ = ["DENSE_MAX", "Spectrum", "drift_spectrum", "spectral_radius", "polish_equilibrium", "steihaug_cg"]
+__all__ = [
+    "DENSE_MAX",
+    "Spectrum",
+    "dense_jacobian",
+    "drift_spectrum",
+    "spectral_radius",
+    "polish_equilibrium",
+    "steihaug_cg",
+]
 
 #: largest d for which Db is formed densely (d Jacobian–vector products) instead of Lanczos/Arnoldi
 DENSE_MAX = 200
