@@ -38,12 +38,12 @@ if TYPE_CHECKING:  # the same names for type checkers and the API docs; test_api
     from fwpotential.model.dynamics import Diffusion, Dynamics, langevin, sgd
     from fwpotential.model.loss import FiniteSum, Loss
     from fwpotential.model.noise import CustomNoise, FiniteSumNoise, GaussianNoise, IsotropicNoise, NoiseLaw
-    from fwpotential.paths.minima import Minima, find_minima
-    from fwpotential.paths.saddles import Saddle, SaddleSearch, refine_saddle, saddle_between
     from fwpotential.montecarlo.check import MCCheck, mc_check
     from fwpotential.montecarlo.results import Exits, Occupation, Run
     from fwpotential.montecarlo.run import simulate
     from fwpotential.paths.mam import ActionPath, min_action_path
+    from fwpotential.paths.minima import Minima, find_minima
+    from fwpotential.paths.saddles import Saddle, SaddleSearch, refine_saddle, saddle_between
     from fwpotential.solvers.api import METHODS, QuasiPotential, quasipotential
     from fwpotential.stationary.chain import StationaryChain, stationary_chain
     from fwpotential.stationary.fokkerplanck import FokkerPlanck, fokker_planck

@@ -174,7 +174,7 @@ def test_saddle_index_counts_a_maximum_as_two():
 
 
 # ---- rotated double wells in high dimension -----------------------------------------------------
-@pytest.mark.parametrize(("d", "alpha"), [(10, 1.0), (100, 1.0), (100, 1e-2), (1000, 1.0)])
+@pytest.mark.parametrize(("d", "alpha"), [(10, 1.0), (100, 1.0), (100, 1e-2), (1000, 1.0), (1000, 1e-2)])
 def test_rotated_double_well_saddle_is_exact(d, alpha):
     value, grad, hvp, x0, minima, lam = rotated_well(d, alpha=alpha, seed=d)
     dyn = fw.langevin(fw.Loss.from_callable(value, dim=d, grad=grad, hvp=hvp))
@@ -243,9 +243,12 @@ def test_allen_cahn_below_critical_length_is_the_constant_state(n_sites):
     assert saddle_index(dyn, s.point)[0] == 1 and s.joins == (0, 1)
 
 
-@pytest.mark.parametrize("n_sites", [64, 256, pytest.param(1024, marks=pytest.mark.slow)])
-def test_allen_cahn_above_critical_length_is_a_kink_pair(n_sites):
-    L = 10.0  # > 2π: u ≡ 0 has index 3; the lowest saddle is a kink–antikink pair
+@pytest.mark.parametrize(
+    ("n_sites", "L"), [(64, 10.0), (256, 10.0), (128, 16.0), pytest.param(1024, 10.0, marks=pytest.mark.slow)]
+)
+def test_allen_cahn_above_critical_length_is_a_kink_pair(n_sites, L):
+    # L > 2π: u ≡ 0 has index 3; the lowest saddle is a kink–antikink pair, whose unstable mode
+    # (changing the distance of the kinks) weakens like exp(-L/√2): 5e-6 of λ_max for L = 16, N = 128
     dyn, s = allen_cahn_saddle(n_sites, L)
     u = s.point
     assert s.value < L / 4 - 0.5 and 1.7 < s.value < KINK_PAIR, s.value
@@ -253,7 +256,7 @@ def test_allen_cahn_above_critical_length_is_a_kink_pair(n_sites):
     n_unstable, ev = saddle_index(dyn, u, k=3)
     assert n_unstable == 1
     radius = 4.0 * n_sites / L + L / n_sites  # |λ|_max of ∇²E ≈ 4κ/h
-    assert 0 < s.eigenvalue < 1e-3 * radius  # a weak unstable mode
+    assert 0 < s.eigenvalue < (1e-5 if L > 12 else 1e-3) * radius  # a weak unstable mode
     # the translation zero mode: an eigenvalue ≈ 0 by Lanczos, its eigenvector along u' (to O(h²))
     assert s.info["n_zero"] >= 1 and abs(np.real(ev[1])) <= 1e-9 * radius
     zero_mode = drift_spectrum(dyn, u, k=2, v0=s.unstable_direction).vectors[:, 1]

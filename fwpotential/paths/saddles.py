@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from fwpotential.errors import ConvergenceError, FWWarning, InputError
-from fwpotential.paths.minima import ZERO_TOL, coerce_points, find_minima
+from fwpotential.paths.minima import FLAT_TOL, ZERO_TOL, coerce_points, find_minima
 from fwpotential.paths.quench import capture_radius, quench
 from fwpotential.paths.spectrum import DENSE_MAX, dense_jacobian, drift_spectrum, spectral_radius, steihaug_cg
 
@@ -102,12 +102,17 @@ def saddle_index(dyn, x, *, k=3):
         The k eigenvalues of Db with the largest real parts, largest first.
     """
     x = coerce_points(x, dyn.dim, "x").reshape(dyn.dim)
+    spec = _index_spectrum(dyn, x, k, None)
+    return spec.count_unstable(ZERO_TOL)[0], spec.values
+
+
+def _index_spectrum(dyn, x, k, v0):
+    """The leading spectrum of Db at x with k doubled until a non-positive eigenvalue is in it."""
     k = max(1, min(int(k), dyn.dim))
     while True:
-        spec = drift_spectrum(dyn, x, k=k)
-        n_unstable, _ = spec.count_unstable(ZERO_TOL)
-        if n_unstable < len(spec.values) or k >= dyn.dim:
-            return n_unstable, spec.values
+        spec = drift_spectrum(dyn, x, k=k, v0=v0)
+        if spec.count_unstable(ZERO_TOL)[0] < len(spec.values) or k >= dyn.dim:
+            return spec
         k = min(2 * k, dyn.dim)
 
 
@@ -213,18 +218,21 @@ def _refine(dyn, x, v, tol, max_iter, radius):
         if r <= tol:
             it -= 1
             break
-        spec = drift_spectrum(dyn, x, k=1, v0=v)
+        spec = drift_spectrum(dyn, x, k=min(3, dyn.dim), v0=v)
         w = spec.vectors[:, 0]
         v = w if v is None or float(w @ v) >= 0 else -w
-        mode = (v, float(np.real(spec.values[0])), spec.radius)
+        rest = np.abs(np.real(spec.values[1:]))
+        flat = rest <= FLAT_TOL * spec.radius  # zero modes (symmetries)
+        sigma = float(np.min(rest[~flat])) if np.any(~flat) else spec.radius  # softest curvature left
+        mode = (v, float(np.real(spec.values[0])), sigma, spec.vectors[:, 1:][:, flat])
         xn, bn, rn, radius, ok = step_fn(dyn, x, bx, r, mode, radius)
         stalls = 0 if ok else stalls + 1
         if stalls > 40 or radius < 1e-14 * (1.0 + np.linalg.norm(x)):
             break
         x, bx, r = xn, bn, rn
-    n_unstable, vals = saddle_index(dyn, x, k=3)
-    spec = drift_spectrum(dyn, x, k=max(1, min(3, dyn.dim)), v0=v)
-    n_zero = spec.count_unstable(ZERO_TOL)[1]
+    spec = _index_spectrum(dyn, x, 3, v)
+    n_unstable, n_zero = spec.count_unstable(ZERO_TOL)
+    vals = spec.values
     v = spec.vectors[:, 0] if v is None or float(spec.vectors[:, 0] @ v) >= 0 else -spec.vectors[:, 0]
     return {
         "x": x,
@@ -242,14 +250,22 @@ def _refine(dyn, x, v, tol, max_iter, radius):
 
 
 def _min_mode_step(dyn, x, bx, r, mode, radius):
-    """One trust-region min-mode Newton step for b = -∇f; mode = (v, mu, |λ|_max), mu = the top
-    eigenvalue of Db = -λ_min(∇²f), v its eigenvector. Returns (x, b, |b|, radius, accepted)."""
-    v, mu, _ = mode
+    """One trust-region min-mode Newton step for b = -∇f; mode = (v, mu, sigma, Z), mu = the top
+    eigenvalue of Db = -λ_min(∇²f), v its eigenvector, sigma the softest curvature among the other
+    computed modes, Z (d, n) the eigenvectors of eigenvalues ≈ 0 (translation modes): the CG runs
+    on the complement of v and Z, so a zero mode neither stalls it nor gets a step. A step is
+    accepted when the Newton-scaled residual ((∇f·v)/λ)² + |P∇f|²/σ² falls (a weak unstable mode
+    then counts as much as the stiff ones). Returns (x, b, |b|, radius, accepted)."""
+    v, mu, sigma, Z = mode
     g = -bx
     lam = -mu  # curvature of f along v
+    B = np.column_stack([v, Z])
 
     def proj(u):
-        return u - (u @ v) * v
+        return u - B @ (B.T @ u)
+
+    def merit(grad):
+        return float((grad @ v) / lam) ** 2 + float(np.linalg.norm(proj(grad)) / sigma) ** 2 if lam < 0 else 0.0
 
     def hess_perp(u):
         return proj(-dyn.drift_jvp(x, proj(u)))
@@ -266,7 +282,7 @@ def _min_mode_step(dyn, x, bx, r, mode, radius):
     size = float(np.hypot(np.linalg.norm(s_perp), s_par))
     if lam >= 0 or negative:  # not in the index-1 region: dimer-like move, accepted with a fixed radius
         return xn, bn, rn, radius, True
-    if rn < r:
+    if merit(-bn) < merit(g):
         return xn, bn, rn, (2.0 * radius if size >= 0.8 * radius else radius), True
     return x, bx, r, 0.25 * size, False
 
@@ -276,7 +292,7 @@ def _newton_step(dyn, x, bx, r, mode, radius):
     mu > 0, a Newton step Db Δ = -b (GMRES, matrix-free above d = 200) in a trust region on |b|;
     elsewhere a gentlest-ascent step Δ = dt (b - 2(b·v)v), dt = 0.5/|λ|_max (the flow with its
     component along the softest direction reversed), accepted within the radius."""
-    v, mu, top = mode
+    v, mu, top, _ = mode
     d = dyn.dim
     if mu <= 0:
         step = (0.5 / max(top, 1e-300)) * (bx - 2.0 * float(bx @ v) * v)
@@ -534,7 +550,7 @@ def _implicit_descent(dyn, Y, attractors, radius, max_iter=500):
 
 def _failed(X, reason, info):
     warnings.warn(reason, FWWarning, stacklevel=3)
-    return SaddleSearch(saddle=None, string=X, reason=reason, info={**info, "warnings": [reason]})
+    return SaddleSearch(saddle=None, string=X, reason=reason, info={**info, "warnings": [*info["warnings"], reason]})
 
 
 def saddle_between(dyn, a, b, minima=None, *, n_images=21, tol=None, max_iter=1000) -> SaddleSearch:
@@ -603,7 +619,7 @@ def saddle_between(dyn, a, b, minima=None, *, n_images=21, tol=None, max_iter=10
     tol = 1e-10 * g_scale if tol is None else float(tol)
     dt0 = 1.0 / (1.05 * np.maximum(spectral_radius(dyn, X[1:-1], n_iter=20), 1e-300))
     st = {"dt": dt0, "dt_max": 1e6 * dt0, "climb": None, "radius": 1.0}
-    info = {"iterations": 0, "restarts": 0, "n_images": int(n_images)}
+    info = {"iterations": 0, "restarts": 0, "n_images": int(n_images), "warnings": []}
     while True:
         st["climb"] = None
         n1, normal = _run_string(dyn, X, st, max_iter=max_iter, stop=1e-3 * g_scale)

@@ -12,7 +12,15 @@ import scipy.sparse.linalg as spla
 
 from fwpotential.errors import InputError
 
-__all__ = ["DENSE_MAX", "Spectrum", "drift_spectrum", "spectral_radius", "polish_equilibrium", "steihaug_cg"]
+__all__ = [
+    "DENSE_MAX",
+    "Spectrum",
+    "dense_jacobian",
+    "drift_spectrum",
+    "spectral_radius",
+    "polish_equilibrium",
+    "steihaug_cg",
+]
 
 #: largest d for which Db is formed densely (d Jacobian–vector products) instead of Lanczos/Arnoldi
 DENSE_MAX = 200
@@ -122,7 +130,11 @@ def drift_spectrum(dyn, x, *, k=3, v0=None, tol=1e-11) -> Spectrum:
             values=w[order[:k]], vectors=np.real(V[:, order[:k]]), radius=float(np.max(np.abs(w))), method="dense"
         )
     radius = 1.05 * float(spectral_radius(dyn, x[None, :], n_iter=60)[0]) + 1e-300
-    start = None if v0 is None else np.asarray(v0, dtype=float).reshape(d)
+    start = None
+    if v0 is not None:  # warm start, mixed with 1 % of a fixed random vector so that a v0 close to
+        start = np.asarray(v0, dtype=float).reshape(d)  # one eigenvector still spans the others
+        noise = np.random.default_rng(0).standard_normal(d)
+        start = start / max(np.linalg.norm(start), 1e-300) + 1e-2 * noise / np.linalg.norm(noise)
     ncv = min(d - 1, max(2 * k + 1, 40))
     if sym:
         op = _jvp_operator(dyn, x, sign=1.0, shift=radius)  # σI + Db = σI - ∇²f
