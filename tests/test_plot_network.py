@@ -183,6 +183,13 @@ def test_disconnectivity_on_given_axes_and_without_saddles(nets, loss):
     tree = fig.axes[0].fwpotential_tree
     assert tree.merges == () and len(tree.components) == 3
     assert len(fig.axes[0].get_xticklabels()) == 3  # the leaves are still drawn
+    # over W no W-graph is finite: every leaf is +inf, drawn at the top and marked, none merges
+    unreachable = TransitionNetwork(
+        **{**bare.__dict__, "energies": np.full(3, np.inf), "ground_states": np.array([], int)}
+    )
+    ax = plot.disconnectivity(unreachable, level="W").axes[0]
+    assert ax.fwpotential_tree.merges == () and len(ax.fwpotential_tree.components) == 3
+    assert [t.get_text() for t in ax.texts] == ["+∞"] * 3
 
 
 def test_disconnectivity_errors(nets):
@@ -244,6 +251,7 @@ def test_principal_plane_recovers_the_plane_of_a_path_in_d20():
     np.testing.assert_allclose(np.linalg.norm(plane.components @ B, axis=0), 1.0, atol=1e-12)
     # and the projection is an isometry of the plane: distances between points are kept
     z = plane.project(p.points)
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-12)  # coordinates about the cloud's mean
     np.testing.assert_allclose(np.linalg.norm(z[1:] - z[0], axis=1), np.linalg.norm(p.points[1:] - p.points[0], axis=1))
 
 
@@ -301,6 +309,10 @@ def test_path_profile_data(loss):
     np.testing.assert_array_equal(act.get_ydata(), prof)
     np.testing.assert_allclose(f.get_ydata(), s**2 / 2, atol=1e-14)
     assert len(plot.path_profile(p).axes) == 1  # no loss: the action only
+    inf = ActionPath(points=p.points, action=np.inf, converged=True, method="gmam", arclength=s,
+                     action_profile=np.where(s > 1.0, np.inf, prof))  # fmt: skip
+    y = plot.path_profile(inf).axes[0].get_lines()[0].get_ydata()
+    assert np.isnan(y[s > 1.0]).all() and np.array_equal(y[s <= 1.0], prof[s <= 1.0])  # +inf left blank
 
 
 def test_path_profile_of_a_langevin_path_follows_f():
