@@ -1,7 +1,8 @@
 """Figures: result objects in, a Matplotlib :class:`~matplotlib.figure.Figure` out.
 
 Every function here takes results (:class:`~fwpotential.Landscape`, :class:`~fwpotential.Comparison`,
-:class:`~fwpotential.QuasiPotential`, Monte Carlo runs, plain arrays) and returns a new Figure; none
+:class:`~fwpotential.QuasiPotential`, transition networks and action paths, Monte Carlo runs, plain
+arrays) and returns a Figure (new, or the one of the ``ax`` given where a function takes one); none
 computes a potential, prints or writes a file except :func:`save`. Figures are built on
 ``matplotlib.figure.Figure`` directly (no pyplot state), so they work headless (Agg) and in notebooks
 (``display(fig)``).
@@ -14,6 +15,8 @@ Sizes: ``COLUMN`` (3.4 in) for one journal column, ``PAGE`` (7.0 in) for two; fo
 
 Modules: :mod:`~fwpotential.plot.maps` (2-D maps, 3-D slices), :mod:`~fwpotential.plot.curves`
 (1-D curves, weights, convergence), :mod:`~fwpotential.plot.montecarlo` (Monte Carlo against theory),
+:mod:`~fwpotential.plot.network` (transition networks in any dimension: disconnectivity graphs, the
+action along paths, paths on their principal plane),
 :mod:`~fwpotential.plot.style` (sizes, style, :func:`save`). :func:`descent_path` is
 :func:`fwpotential.analysis.descent.descent_path`, which the maps draw.
 """
@@ -22,6 +25,14 @@ from fwpotential.analysis.descent import descent_path
 from fwpotential.plot.curves import convergence, potential_curves, weights_bar
 from fwpotential.plot.maps import compare_maps, potential_map, potential_slices
 from fwpotential.plot.montecarlo import arrhenius, mc_histogram, occupation_ratio
+from fwpotential.plot.network import (
+    disconnectivity,
+    disconnectivity_pair,
+    disconnectivity_tree,
+    path_profile,
+    path_projection,
+    principal_plane,
+)
 from fwpotential.plot.style import COLUMN, PAGE, save
 
 __all__ = [
@@ -36,6 +47,12 @@ __all__ = [
     "mc_histogram",
     "occupation_ratio",
     "arrhenius",
+    "disconnectivity",
+    "disconnectivity_pair",
+    "disconnectivity_tree",
+    "path_profile",
+    "path_projection",
+    "principal_plane",
     "descent_path",
     "save",
 ]
