@@ -264,7 +264,8 @@ def _refined_action(lh, y, m=4):
 
 # ---- gMAM -------------------------------------------------------------------------------------
 def _gmam_force(lh, y, theta_prev=None):
-    """λ, θ̂ and the explicit force -λ(∂ₓ∂ₚH)φ' + ∇²ₚH ∂ₓH at the interior points (α ∈ [0, 1])."""
+    """λ, θ̂ and the normal part of the explicit force -λ(∂ₓ∂ₚH)φ' + ∇²ₚH ∂ₓH at the interior points
+    (α ∈ [0, 1])."""
     da = 1.0 / (len(y) - 1)
     yi = y[1:-1]
     dy = (y[2:] - y[:-2]) / (2.0 * da)
@@ -273,6 +274,10 @@ def _gmam_force(lh, y, theta_prev=None):
     th = np.where(bad[:, None], 0.0, th)
     force = -lam[:, None] * lh.h_px(yi, th, dy) + lh.h_pp(yi, th, lh.h_x(yi, th))
     force[bad] = 0.0
+    # only the normal part moves the curve; a tangential part only moves points along it, lowering the
+    # midpoint sum by bunching points, which the reparametrisation then undoes (the flow then stalls)
+    t = dy / np.maximum(np.linalg.norm(dy, axis=1, keepdims=True), 1e-300)
+    force -= np.einsum("ni,ni->n", force, t)[:, None] * t
     return lam, th, force, dy
 
 
