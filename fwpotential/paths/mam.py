@@ -426,6 +426,8 @@ def _result(dyn, lh, sol, coarse, method, t0, notes, snap_info, throw):
     info.update(snap=snap_info, warnings=notes, seconds=time.perf_counter() - t0, n_points=len(y))
     pts = lh.to_x(y)
     prof = np.concatenate([[0.0], np.cumsum(ell)])
+    if np.isinf(S):  # +inf from the first segment no velocity reaches on (NaN segments beyond it included)
+        prof[int(np.flatnonzero(np.isinf(ell))[0]) + 1 :] = np.inf
     if np.isfinite(S) and prof[-1] > 0:
         prof = prof * (S / prof[-1])  # the midpoint profile, scaled to the curve's action
     return ActionPath(
