@@ -551,7 +551,13 @@ def separable_rotated(d, seed=0, *, noise="gaussian"):
         law = GaussianNoise(lambda x: np.einsum("ik,...k,jk->...ij", Q, s(rot.qt(x)), Q))
         law_1d = GaussianNoise("0.5 + x**2/2")
     else:
-        law = _jump_noise(lambda z: 1.0 + z * 0.0 - 0.5 * np.eye(1, d)[0] * (1.0 - z**2), rot)
+
+        def rate(z):  # r₁ = 0.5 + z₁²/2, r_k = 1
+            r = np.ones_like(z)
+            r[..., 0] = 0.5 + 0.5 * z[..., 0] ** 2
+            return r
+
+        law = _jump_noise(rate, rot)
         law_1d = _jump_noise(lambda z: 0.5 + 0.5 * z**2)
     name = f"separable rotated, d={d}, {noise} noise"
     return sgd(loss, noise=law, name=name), rot.q(np.eye(1, d)[0]), np.zeros(d), sgd(loss_1d, noise=law_1d)

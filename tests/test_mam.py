@@ -128,7 +128,10 @@ def test_maier_stein_order_in_n_points():
     dyn, minimum, saddle, exact = problems.maier_stein(10.0)
     ns = np.array([25, 50, 100, 200])
     err = [
-        abs(min_action_path(dyn, minimum, saddle, n_points=int(n), init=_bump_init(10.0)).info["action_midpoint"] - exact)
+        abs(
+            min_action_path(dyn, minimum, saddle, n_points=int(n), init=_bump_init(10.0)).info["action_midpoint"]
+            - exact
+        )
         for n in ns
     ]
     order = -np.polyfit(np.log(ns), np.log(err), 1)[0]
@@ -229,6 +232,9 @@ def test_errors():
     fs, m, s = problems.two_sample_rotated(5, c=1.2, seed=0)
     with pytest.raises(fw.InputError, match="method='sgmam' needs quadratic"):
         min_action_path(fs, m, s, method="sgmam")
+    off_span = s + 0.1 * np.linalg.qr(np.stack([m, np.ones(5)], axis=1))[0][:, 1]  # leaves the noise's line
+    with pytest.raises(fw.InputError, match=r"the noise covariance has rank 1 < d = 5"):
+        min_action_path(fs, m, off_span)
 
 
 def test_snap_moves_a_start_near_the_minimum():
