@@ -8,11 +8,13 @@ The quasi-potential between a point A and a point B is the least geometric actio
 θ̂(x, e) the momentum with H(x, θ̂) = 0 and ∂ₚH(x, θ̂) = λ e (Heymann and Vanden-Eijnden 2008). The
 minimiser is found by the steepest-descent flow of gMAM,
 
-    φ̇ = λ² φ'' - λ (∂ₓ∂ₚH) φ' + ∇²ₚH ∂ₓH          (the tangential term λλ'φ' dropped),
+    φ̇ = λ² φ'' - λ (∂ₓ∂ₚH) φ' + ∇²ₚH ∂ₓH          (the tangential term λλ'φ' dropped, and the
+                                                     explicit force projected on the normal),
 
 with the stiff term λ²φ'' implicit (a tridiagonal solve shared by the d coordinates), the step
 size chosen by acceptance (the step grows while the action decreases and is halved when it does
-not), and the points reset to uniform arc length by a cubic spline after every step. Every
+not), and the points reset to uniform arc length by a cubic spline every REPARAM_EVERY accepted
+steps. Every
 derivative is a Jacobian–vector product (:mod:`fwpotential.paths.local`), so one iteration costs
 O(n_points · d) for isotropic noise.
 """
@@ -67,7 +69,8 @@ class ActionPath:
     action_profile : ndarray (n_points,)
         Cumulative action from the start (``action_profile[-1] == action``).
     info : dict
-        iterations, residual (relative normal force), seconds, step (last accepted step size),
+        iterations, residual (gMAM: the relative normal force; string: the largest move of a point in
+        the last step over the segment length), seconds, step (last accepted step size),
         action_midpoint (the sum over the straight segments the flow minimises), action_refined
         (every segment cut in 16 along the spline: the quadrature check),
         action_coarse and error_estimate (the action with half the points, and the difference),
@@ -383,13 +386,6 @@ def _string_flow(lh, y, tol, max_iter):
             break
     S, ell = path_action(lh, y)
     return {"y": y, "action": S, "ell": ell, "iterations": it, "residual": res, "step": tau, "converged": done}
-
-
-def _normal_force(y, b):
-    t = y[2:] - y[:-2]
-    t /= np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-300)
-    normal = b - np.einsum("ni,ni->n", b, t)[:, None] * t
-    return float(np.max(np.linalg.norm(normal, axis=1)))
 
 
 # ---- result -----------------------------------------------------------------------------------
