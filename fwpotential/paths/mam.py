@@ -14,9 +14,8 @@ minimiser is found by the steepest-descent flow of gMAM,
 with the stiff term λ²φ'' implicit (a tridiagonal solve shared by the d coordinates), the step
 size chosen by acceptance (the step grows while the action decreases and is halved when it does
 not), and the points reset to uniform arc length by a cubic spline every REPARAM_EVERY accepted
-steps. Every
-derivative is a Jacobian–vector product (:mod:`fwpotential.paths.local`), so one iteration costs
-O(n_points · d) for isotropic noise.
+steps. Every derivative is a Jacobian–vector product (:mod:`fwpotential.paths.local`), so one
+iteration costs O(n_points · d) for isotropic noise.
 """
 
 from __future__ import annotations
