@@ -378,7 +378,8 @@ def ou_nonnormal(d, seed=0, *, isotropic=False):
 
     A = Q (D + N) Qᵀ: Q random orthogonal, D = diag(linspace(1, 2, d)), N strictly upper
     triangular (entries N(0, 1/d)); a = σσᵀ a random well-conditioned SPD matrix (``isotropic``:
-    a = I). The quasi-potential from 0 is V(x) = ½ xᵀ C⁻¹ x with A C + C Aᵀ = a.
+    a = I, given as the number 1, so for d > 64 the noise is a scalar field, O(d) per point). The
+    quasi-potential from 0 is V(x) = ½ xᵀ C⁻¹ x with A C + C Aᵀ = a.
 
     The spectrum is real on purpose: with complex eigenvalues the optimal path spirals into the
     origin, winding without end, and no fixed number of points uniform in arc length resolves it
@@ -395,16 +396,16 @@ def ou_nonnormal(d, seed=0, *, isotropic=False):
     Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
     T = np.diag(np.linspace(1.0, 2.0, d)) + np.triu(rng.standard_normal((d, d)) / np.sqrt(d), 1)
     A = Q @ T @ Q.T
-    if isotropic:
-        a = np.eye(d)
-    else:
+    cov = 1.0  # a = I as a number: a scalar field in high dimension, O(d) per point
+    a = np.eye(d)
+    if not isotropic:
         L = np.eye(d) + np.tril(rng.standard_normal((d, d)), -1) * (0.3 / np.sqrt(d))
-        a = L @ L.T
+        a = cov = L @ L.T
     C = sla.solve_continuous_lyapunov(A, a)
     Cinv = np.linalg.inv(0.5 * (C + C.T))
     dyn = Diffusion(
         lambda x: -x @ A.T,
-        cov=a,
+        cov=cov,
         dim=d,
         jacobian=lambda x: np.broadcast_to(-A, x.shape + (d,)),
         jvp=lambda x, v: -v @ A.T,

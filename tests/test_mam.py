@@ -29,15 +29,17 @@ def _unit(d, seed):
 
 
 # ---- linear OU with a non-normal drift -----------------------------------------------------------
-@pytest.mark.parametrize("d", [10, 100])
-def test_ou_nonnormal_action_is_half_x_cinv_x(d):
+@pytest.mark.parametrize("d, isotropic", [(10, False), (100, False), (100, True)])
+def test_ou_nonnormal_action_is_half_x_cinv_x(d, isotropic):
     """V(0 → x) = ½ xᵀC⁻¹x, AC + CAᵀ = a, to 1e-5 relative with the defaults (n_points = 100,
-    tol = 1e-6); observed 5e-8 (d = 10) and 7e-7 (d = 100). The straight segment (the path of a
-    normal A) costs more, by more than 1 % (observed 1.4 % and 6.1 %): the non-normal part shapes
-    the path."""
-    dyn, exact_V = problems.ou_nonnormal(d, seed=1)
+    tol = 1e-6); observed 5.1e-8 (d = 10), 7.4e-7 (d = 100, a random SPD matrix: the "constant"
+    form) and 5.5e-7 (d = 100, a = I as a scalar field: the "scalar" form). The straight segment
+    (the path of a normal A) costs more, by more than 1 % (observed 1.4 %, 6.1 %, 5.5 %): the
+    non-normal part shapes the path."""
+    dyn, exact_V = problems.ou_nonnormal(d, seed=1, isotropic=isotropic)
     x = _unit(d, 5)
     path = min_action_path(dyn, np.zeros(d), x)
+    assert path.info["form"] == ("scalar" if isotropic else "constant")
     assert path.converged
     assert _rel(path.action, exact_V(x)) <= 1e-5, (path.action, exact_V(x))
     assert path.points.shape == (100, d)
