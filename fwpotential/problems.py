@@ -16,7 +16,7 @@ from fwpotential.geometry.equilibria import critical_points
 from fwpotential.geometry.grid import Grid
 from fwpotential.model.dynamics import Diffusion, langevin, sgd
 from fwpotential.model.loss import FiniteSum, Loss
-from fwpotential.model.noise import GaussianNoise
+from fwpotential.model.noise import CustomNoise, GaussianNoise
 
 __all__ = [
     "Problem",
@@ -382,3 +382,297 @@ def allen_cahn(n_sites, length, kappa=1.0) -> Loss:
 
     name = f"allen_cahn(N={N}, L={float(length):g}, kappa={k:g})"
     return Loss.from_callable(value, dim=N, grad=grad, hess=hess, hvp=hvp, name=name)
+
+
+# ---- exact problems for minimum action paths in any dimension ----------------------------------
+# Each builder returns plain data: the dynamics (with matrix-free jvp/vjp where the drift is a
+# callable, so the path methods cost O(d) per point) and the exact answer. Rotations z = Qᵀx are
+# dense (random orthogonal, d ≤ 2000) or a product of three Householder reflections (O(d)).
+#: Maier–Stein V(saddle) from (±1, 0) at β = 10 (six significant digits).
+MAIER_STEIN_BETA10 = 0.340041
+
+
+class _Rotation:
+    """x = Q z with Q a dense random orthogonal matrix or a product of Householder reflections."""
+
+    def __init__(self, d, rng, kind):
+        if kind == "dense":
+            if d > 2000:
+                raise InputError(f"rotation='dense' is O(d²) per point; d = {d} > 2000: use rotation='householder'")
+            self.matrix, _ = np.linalg.qr(rng.standard_normal((d, d)))
+            self.vs = None
+        elif kind == "householder":
+            vs = rng.standard_normal((3, d))
+            self.vs = vs / np.linalg.norm(vs, axis=1, keepdims=True)
+            self.matrix = None
+        else:
+            raise InputError(f"rotation={kind!r}: choose 'dense' or 'householder'")
+
+    def _reflect(self, v, x):
+        return x - 2.0 * (x @ v)[..., None] * v
+
+    def q(self, z):  # Q z
+        if self.matrix is not None:
+            return z @ self.matrix.T
+        for v in self.vs[::-1]:
+            z = self._reflect(v, z)
+        return z
+
+    def qt(self, x):  # Qᵀ x
+        if self.matrix is not None:
+            return x @ self.matrix
+        for v in self.vs:
+            x = self._reflect(v, x)
+        return x
+
+
+def ou_nonnormal(d, seed=0, *, isotropic=False):
+    """Linear OU dX = -A X dt + √ε σ dW with a non-normal A of real spectrum, any d.
+
+    A = Q (D + N) Qᵀ: Q random orthogonal, D = diag(linspace(1, 2, d)), N strictly upper
+    triangular (entries N(0, 1/d)); a = σσᵀ a random well-conditioned SPD matrix (``isotropic``:
+    a = I, given as the number 1, so for d > 64 the noise is a scalar field, O(d) per point). The
+    quasi-potential from 0 is V(x) = ½ xᵀ C⁻¹ x with A C + C Aᵀ = a.
+
+    The spectrum is real on purpose: with complex eigenvalues the optimal path spirals into the
+    origin, winding without end, and no fixed number of points uniform in arc length resolves it
+    (theory.md §3, numerical pitfalls).
+
+    Returns
+    -------
+    dyn : Diffusion (callable drift with jacobian, jvp and vjp)
+    exact_V : callable (..., d) -> (...)
+    """
+    import scipy.linalg as sla
+
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    T = np.diag(np.linspace(1.0, 2.0, d)) + np.triu(rng.standard_normal((d, d)) / np.sqrt(d), 1)
+    A = Q @ T @ Q.T
+    cov = 1.0  # a = I as a number: a scalar field in high dimension, O(d) per point
+    a = np.eye(d)
+    if not isotropic:
+        L = np.eye(d) + np.tril(rng.standard_normal((d, d)), -1) * (0.3 / np.sqrt(d))
+        a = cov = L @ L.T
+    C = sla.solve_continuous_lyapunov(A, a)
+    Cinv = np.linalg.inv(0.5 * (C + C.T))
+    dyn = Diffusion(
+        lambda x: -x @ A.T,
+        cov=cov,
+        dim=d,
+        jacobian=lambda x: np.broadcast_to(-A, x.shape + (d,)),
+        jvp=lambda x, v: -v @ A.T,
+        vjp=lambda x, w: -w @ A,
+        name=f"non-normal OU, d={d}",
+    )
+
+    def exact_V(x):
+        x = np.asarray(x, dtype=float)
+        return 0.5 * np.einsum("...i,ij,...j->...", x, Cinv, x)
+
+    return dyn, exact_V
+
+
+def nonreversible_double_well(d, sigma=1.0, seed=0, *, kappa=1.0, rotation="householder"):
+    """b = -(I + J)∇U with J antisymmetric, a = σ² I: the barrier is 2ΔU/σ² exactly.
+
+    U(x) = (z₁² - 1)²/4 + Σ_{i≥2} k_i z_i²/2 with z = Qᵀx (k_i uniform in [1, 3]) and
+    J = Q J_z Qᵀ, J_z antisymmetric tridiagonal (super-diagonal entries ±κ·uniform[0.5, 1.5]).
+    Since <∇U, J∇U> = 0, V = 2(U - U(x*))/σ² in the basin of x* (theory.md §3), so the cost from
+    the minimum x* = Q e₁ to the saddle 0 is 2 · ¼ / σ². Every drift evaluation, Jacobian–vector
+    and vector–Jacobian product costs O(d) with ``rotation="householder"``.
+
+    Returns
+    -------
+    dyn : Diffusion
+    minimum, saddle : ndarray (d,)
+    exact_barrier : float
+        V(minimum → saddle) = 1 / (2σ²), units of ε.
+    """
+    rng = np.random.default_rng(seed)
+    rot = _Rotation(d, rng, rotation)
+    k = np.concatenate([[0.0], rng.uniform(1.0, 3.0, d - 1)])
+    c = kappa * rng.uniform(0.5, 1.5, d - 1) * rng.choice([-1.0, 1.0], d - 1)
+
+    def jz(w):  # J_z w, J_z[i, i+1] = c_i = -J_z[i+1, i]
+        out = np.zeros_like(w)
+        out[..., :-1] += c * w[..., 1:]
+        out[..., 1:] -= c * w[..., :-1]
+        return out
+
+    def grad_u(z):
+        g = k * z
+        g[..., 0] = z[..., 0] ** 3 - z[..., 0]
+        return g
+
+    def hess_u(z):
+        h = np.broadcast_to(k, z.shape).copy()
+        h[..., 0] = 3.0 * z[..., 0] ** 2 - 1.0
+        return h
+
+    def drift(x):
+        g = grad_u(rot.qt(x))
+        return -rot.q(g + jz(g))
+
+    def jvp(x, v):
+        hv = hess_u(rot.qt(x)) * rot.qt(v)
+        return -rot.q(hv + jz(hv))
+
+    def vjp(x, w):
+        u = rot.qt(w)
+        return -rot.q(hess_u(rot.qt(x)) * (u - jz(u)))
+
+    dyn = Diffusion(drift, cov=sigma**2, dim=d, jvp=jvp, vjp=vjp, name=f"non-reversible double well, d={d}")
+    minimum = rot.q(np.eye(1, d)[0])
+    return dyn, minimum, np.zeros(d), 1.0 / (2.0 * sigma**2)
+
+
+def maier_stein(beta=10.0):
+    """Maier–Stein b = (x - x³ - βxy², -(1 + x²)y), a = I.
+
+    Returns
+    -------
+    dyn : Diffusion
+    minimum, saddle : ndarray (2,)
+        (1, 0) and (0, 0).
+    exact : float
+        V(minimum → saddle): 0.5 for β ≤ 4 (the path is the x-axis, 2ΔU of the 1-D drift x - x³),
+        ``MAIER_STEIN_BETA10`` for β = 10 (the path leaves the axis), NaN for other β (unknown).
+    """
+    dyn = Diffusion(
+        [f"x - x**3 - {float(beta)!r}*x*y**2", "-(1 + x**2)*y"], cov=np.eye(2), name=f"Maier-Stein beta={beta:g}"
+    )
+    exact = 0.5 if beta <= 4 else (MAIER_STEIN_BETA10 if beta == 10 else float("nan"))
+    return dyn, np.array([1.0, 0.0]), np.array([0.0, 0.0]), exact
+
+
+def _separable_loss(rot, k, height=1.0, tilt=None):
+    """f = height·(z₁² - 1)²/4 (+ tilt·z₁) + Σ_{i≥2} k_i z_i²/2 with z = Qᵀx, as a Loss with hvp."""
+
+    def value(x):
+        z = rot.qt(x)
+        v = height * (z[..., 0] ** 2 - 1.0) ** 2 / 4 + 0.5 * np.sum(k[1:] * z[..., 1:] ** 2, axis=-1)
+        return v + (0.0 if tilt is None else tilt * z[..., 0])
+
+    def grad(x):
+        z = rot.qt(x)
+        g = k * z
+        g[..., 0] = height * (z[..., 0] ** 3 - z[..., 0]) + (0.0 if tilt is None else tilt)
+        return rot.q(g)
+
+    def hvp(x, v):
+        z = rot.qt(x)
+        h = np.broadcast_to(k, z.shape).copy()
+        h[..., 0] = height * (3.0 * z[..., 0] ** 2 - 1.0)
+        return rot.q(h * rot.qt(v))
+
+    return Loss.from_callable(value, dim=len(k), grad=grad, hvp=hvp)
+
+
+def separable_rotated(d, seed=0, *, noise="gaussian"):
+    """SGD on f = Σ φ_k(z_k), z = Qᵀx (dense Q), with noise independent across the z_k.
+
+    φ₁ = (z₁² - 1)²/4 switches between z₁ = ±1 through the saddle z = 0; φ_k = k_k z_k²/2 (k_k
+    uniform in [1, 3]). H = Σ_k H_k(z_k, (Qᵀp)_k), so the cost from the minimum Q e₁ to the saddle 0
+    is the 1-D cost of z₁ from 1 to 0, the other coordinates staying at 0.
+
+    - ``noise="gaussian"``: a(x) = Q diag(s_k(z_k)) Qᵀ (a matrix field), s₁ = 0.5 + z₁²/2,
+      s_k = 1 + z_k²/2; the 1-D cost is 4(log 2 - ½).
+    - ``noise="custom"``: Λ(x, p) = Σ_k r_k(z_k)(cosh q_k - 1), q = Qᵀp (symmetric unit jumps at
+      rate r_k / 2 each way; ``fw.CustomNoise``), r₁ = 0.5 + z₁²/2, r_k = 1.
+
+    Returns
+    -------
+    dyn : Dynamics (d-D)
+    minimum, saddle : ndarray (d,)
+    dyn_1d : Dynamics (1-D, the law of z₁): its ``method="exact"`` quasi-potential from 1 at 0 is the cost.
+    """
+    if noise not in ("gaussian", "custom"):
+        raise InputError(f"noise={noise!r}: choose 'gaussian' or 'custom'")
+    rng = np.random.default_rng(seed)
+    rot = _Rotation(d, rng, "dense")
+    k = np.concatenate([[0.0], rng.uniform(1.0, 3.0, d - 1)])
+    loss = _separable_loss(rot, k)
+    loss_1d = Loss.from_expr("(x**2 - 1)**2 / 4")
+    Q = rot.matrix
+    if noise == "gaussian":
+
+        def s(z):
+            out = 1.0 + 0.5 * z**2
+            out[..., 0] -= 0.5
+            return out
+
+        law = GaussianNoise(lambda x: np.einsum("ik,...k,jk->...ij", Q, s(rot.qt(x)), Q))
+        law_1d = GaussianNoise("0.5 + x**2/2")
+    else:
+
+        def rate(z):  # r₁ = 0.5 + z₁²/2, r_k = 1
+            r = np.ones_like(z)
+            r[..., 0] = 0.5 + 0.5 * z[..., 0] ** 2
+            return r
+
+        law = _jump_noise(rate, rot)
+        law_1d = _jump_noise(lambda z: 0.5 + 0.5 * z**2)
+    name = f"separable rotated, d={d}, {noise} noise"
+    return sgd(loss, noise=law, name=name), rot.q(np.eye(1, d)[0]), np.zeros(d), sgd(loss_1d, noise=law_1d)
+
+
+def _jump_noise(rate, rot=None):
+    """Λ(x, p) = Σ_k r_k(z_k)(cosh q_k - 1) with z = Qᵀx, q = Qᵀp (identity Q when ``rot`` is None):
+    independent symmetric unit jumps along the z_k; ``rate(z) -> r`` elementwise, (..., d)."""
+
+    def qt(v):
+        return v if rot is None else rot.qt(v)
+
+    def q(v):
+        return v if rot is None else rot.q(v)
+
+    def cgf(x, p):
+        return np.sum(rate(qt(x)) * (np.cosh(qt(p)) - 1.0), axis=-1)
+
+    def cgf_grad(x, p):
+        return q(rate(qt(x)) * np.sinh(qt(p)))
+
+    def cgf_hess(x, p):
+        w = rate(qt(x)) * np.cosh(qt(p))
+        if rot is None:
+            return w[..., :, None] * np.eye(w.shape[-1])
+        M = rot.matrix
+        return np.einsum("ik,...k,jk->...ij", M, w, M)
+
+    return CustomNoise(cgf, cgf_grad=cgf_grad, cgf_hess=cgf_hess)
+
+
+def two_sample_rotated(d=20, c=1.2, seed=0, *, height=1.0, batch_size=1, noise="exact"):
+    """The two-sample finite sum f ± c z₁ of :func:`two_sample_1d`, embedded in d dimensions.
+
+    Samples f_± = height·(z₁² - 1)²/4 ± c z₁ + Σ_{i≥2} k_i z_i²/2, z = Qᵀx (dense Q, k_i uniform in
+    [1, 3]). The per-sample gradient deviations are ±c Q e₁: the noise has rank 1, so a
+    finite-cost path stays on the line x = t Q e₁, where the cost is the 1-D one: finite while
+    |f'| = height·|z₁³ - z₁| < c along the way, +inf where the path needs |f'| ≥ c.
+
+    ``noise`` is passed to :func:`fw.sgd` ("exact": the minibatch law with ``batch_size``
+    indices drawn with replacement; "gaussian": the covariance-matched Gaussian).
+
+    Returns
+    -------
+    dyn : Dynamics
+    minimum, saddle : ndarray (d,)
+        Q e₁ and 0.
+    """
+    rng = np.random.default_rng(seed)
+    rot = _Rotation(d, rng, "dense")
+    k = np.concatenate([[0.0], rng.uniform(1.0, 3.0, d - 1)])
+    samples = FiniteSum([_separable_loss(rot, k, height, tilt) for tilt in (c, -c)])
+    dyn = sgd(samples, noise=noise, batch_size=batch_size)
+    return dyn, rot.q(np.eye(1, d)[0]), np.zeros(d)
+
+
+__all__ += [
+    "ou_nonnormal",
+    "nonreversible_double_well",
+    "maier_stein",
+    "separable_rotated",
+    "two_sample_rotated",
+    "MAIER_STEIN_BETA10",
+]

@@ -134,6 +134,9 @@ class LocalHamiltonian:
             th, lam = self._damped(y, b, e, th, lam, step, F)
         ell = np.einsum("ni,ni->n", th, e)
         bad = ~np.isfinite(ell) | (np.abs(F).max(axis=1) > 1e-6 * (1.0 + np.abs(b).max(axis=1, initial=0.0)))
+        # λ < 0 is the trivial root θ = 0, ∂ₚH = b = λe with b against e: not the maximiser; where e
+        # is outside the cone of achievable velocities it is the only root Newton can find
+        bad |= lam < 0
         if np.any(bad):
             ell, th = self._unreachable(y, b, e, th, ell, bad)
         return th, lam, ell
