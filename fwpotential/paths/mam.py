@@ -327,7 +327,7 @@ def _gmam_flow(lh, y, tol, max_iter):
                 break
             continue
         y, S, ell = y_new, S_new, ell_new
-        tau *= 1.25
+        tau = min(1.25 * tau, 1e30)
         n_acc += 1
         if n_acc % REPARAM_EVERY == 0:  # not part of the descent: the action moves by O(h³)
             y = _resample(y, len(y))
@@ -346,14 +346,16 @@ def _gmam_flow(lh, y, tol, max_iter):
 
 
 def _settled(hist, tol):
-    """Whether the actions at the checkpoints (10 accepted steps apart) have settled: the remaining
-    decrease, extrapolated from the last decreases as a geometric series, is below ``tol`` relative;
-    or the decrease has reached the round-off of the reparametrisation (two of the last five
-    changes are increases, all within 100 tol)."""
+    """Whether the actions at the checkpoints (10 accepted steps apart) have settled: the last three
+    changes are below ``tol`` relative; or the remaining decrease, extrapolated from the last
+    decreases as a geometric series, is; or the decrease has reached the round-off of the
+    reparametrisation (two of the last five changes are increases, all within 100 tol)."""
     if len(hist) < 4:
         return False
     S = max(abs(hist[-1]), 1e-300)
     d = -np.diff(hist[-6:])  # decreases, positive while the flow descends
+    if np.max(np.abs(d[-3:])) <= tol * S:
+        return True
     if np.sum(d < 0) >= 2 and np.max(np.abs(d)) <= 100 * tol * S:
         return True
     if d[-1] < 0 or d[-2] <= 0:
