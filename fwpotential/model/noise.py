@@ -191,10 +191,13 @@ class GaussianNoise(NoiseLaw):
         self._scalar = None  # callable (x, f) -> (...) when a = s I
         self._matrix = None  # callable x -> (..., d, d)
         self._const = None
+        self._iso = False  # a = s I with a constant s (decided once, not per call: O(d²))
+        self._const_sqrt = None  # L with L Lᵀ = a for a constant a, on first use
         self.uses_loss_value = False
         self.uses_x = True
         if isinstance(cov, (int, float, np.floating, np.integer)) and not isinstance(cov, bool):
             self._const = float(cov) * np.eye(d)
+            self._iso = True
             self.uses_x = False
         elif isinstance(cov, str) or hasattr(cov, "free_symbols"):
             names = self._names()
@@ -215,6 +218,7 @@ class GaussianNoise(NoiseLaw):
                 raise DimensionError(f"covariance matrix has shape {A.shape}, dynamics is {d}-D: need ({d}, {d})")
             _check_psd(A, None, "covariance")
             self._const = A
+            self._iso = bool(np.allclose(A, A[0, 0] * np.eye(d)))
             self.uses_x = False
         elif isinstance(cov, (list, tuple)):
             if len(cov) != d or any(len(row) != d for row in cov):
@@ -244,7 +248,7 @@ class GaussianNoise(NoiseLaw):
     def scalar(self, x):
         """The scalar s(x) when a = s I (else None)."""
         x = self._pts(x)
-        if self._const is not None and np.allclose(self._const, self._const[0, 0] * np.eye(self.dim)):
+        if self._const is not None and self._iso:
             return np.full(x.shape[:-1], self._const[0, 0])
         if self._scalar is None:
             return None
@@ -284,10 +288,12 @@ class GaussianNoise(NoiseLaw):
     def sample(self, x, rng):
         x = self._pts(x)
         xi = rng.standard_normal(x.shape)
-        if self._scalar is not None or (
-            self._const is not None and np.allclose(self._const, self._const[0, 0] * np.eye(self.dim))
-        ):
+        if self._scalar is not None or (self._const is not None and self._iso):
             return np.sqrt(self.scalar(x))[..., None] * xi
+        if self._const is not None:  # one factor for all points: O(d²) per point, no decomposition per call
+            if self._const_sqrt is None:
+                self._const_sqrt = psd_sqrt(self._const)
+            return xi @ self._const_sqrt.T
         return np.einsum("...ij,...j->...i", psd_sqrt(self.cov(x)), xi)
 
     def constant_covariance(self):

@@ -5,6 +5,12 @@ SGD:       x <- x - γ (∇f(x) + Z),  Z drawn from the noise law (Gaussian with
 Langevin:  the unadjusted Langevin algorithm x <- x - γ ∇f(x) + √(2γε) ξ at temperature ε (default
            ε = γ, the same scaling as SGD: the law concentrates like exp(-f/γ)), the noise N(0, a)
            of the dynamics' law (a = 2I for ``fw.langevin``) scaled by √(ε/γ).
+Diffusion: Euler–Maruyama x <- x + γ b(x) + √(γε) σ(x) ξ (default ε = γ; NumPy runner).
+
+Basin statistics come from a landscape's grid (the nearest node's basin, every step) or, in any
+dimension, from a transition network: every k steps each chain is labelled by the attractor its
+quench of ẋ = b(x) reaches (:class:`~fwpotential.montecarlo.labels.NetworkLabels`; k in
+``run.info["labels"]``), memory and time per chain-step linear in d.
 
 This module is the driver: it validates the arguments, builds the model (:mod:`.model`), starts or
 resumes the state (:mod:`.runners`, :mod:`.checkpoint`) and advances it per block of steps, where
@@ -108,7 +114,7 @@ def simulate(
         Chains are seeded by ``np.random.SeedSequence(seed).spawn(n_chains)``: results do not depend
         on the number of threads (NumPy fallback: one generator for all chains).
     temperature : float, optional
-        Langevin only: ε (default γ).
+        Langevin or diffusion only: ε (default γ).
     landscape : Landscape, optional
         Records occupation of ``landscape.basins`` (nearest node; off the grid: no basin), core-to-core
         transitions and exit times, and the histogram on ``landscape.grid``.
@@ -157,6 +163,12 @@ def simulate(
         without ``grid``, ``labels_key`` is :func:`~fwpotential.montecarlo.labels.network_key`;
         ``info["labels"]`` holds label_every, the quench's rtol and capture radii, the seconds spent
         labelling and the per-step noise spread behind the default interval.
+
+    Raises
+    ------
+    InputError
+        Bad arguments; a network of another dimension, with no attractor or non-finite points;
+        both ``landscape`` and ``network``; ``label_every`` without a network.
 
     Warns
     -----
