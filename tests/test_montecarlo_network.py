@@ -134,9 +134,10 @@ def test_label_interval_follows_the_noise_spread():
 
 # ---- occupations against the exact finite-γ chain ------------------------------------------------
 def _occupation_vs_exact(w, gamma, *, n_steps, n_chains, label_every, backend, seed):
+    x0 = w.net.attractors[np.arange(n_chains) % 2]  # half the chains in each basin: a short transient
     run = simulate(
-        w.dyn, step_size=gamma, n_steps=n_steps, n_chains=n_chains, x0=w.net.attractors[1], seed=seed,
-        network=w.net, burn_in=n_steps // 10, label_every=label_every, backend=backend,
+        w.dyn, step_size=gamma, n_steps=n_steps, n_chains=n_chains, x0=x0, seed=seed, network=w.net,
+        burn_in=n_steps // 10, label_every=label_every, backend=backend,
     )  # fmt: skip
     occ = run.occupation(w.net)
     ref = exact_masses(w, gamma)
@@ -350,6 +351,9 @@ def test_network_errors():
         simulate(w.dyn, x0=np.zeros(10), network=w.net, label_every=0, **kw)
     with pytest.raises(fw.InputError, match=r"core_radius must be in \(0, 1\)"):
         simulate(w.dyn, x0=np.zeros(10), network=w.net, core_radius=1.5, **kw)
+    run = simulate(w.dyn, x0=w.net.attractors[0], network=w.net, label_every=20, progress=False, **kw)
+    with pytest.raises(fw.InputError, match="no step was labelled after burn_in=0: labels every 20 steps"):
+        run.occupation()
     empty = dataclasses.replace(w.net, attractors=np.zeros((0, 10)))
     with pytest.raises(fw.InputError, match=r"shape \(m, d\) with m >= 1"):
         simulate(w.dyn, x0=np.zeros(10), network=empty, **kw)

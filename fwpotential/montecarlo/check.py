@@ -269,7 +269,10 @@ def mc_check(
         Prefactors of the expected intercept, from ``land.prefactors(kind)`` (default "hwang" for
         Langevin, where it is exact, "chain" for SGD); Hwang's det(∇²V)^(-1/2) if the landscape has none.
     label_every : int, optional
-        Network only: steps between quench labels (default: chosen per γ by ``fw.simulate``).
+        Network only: steps between quench labels (default: chosen per γ by ``fw.simulate`` so that
+        core entries are not missed, which labels every step or nearly at the larger γ). The
+        occupation ratios and the slope's verdict are unbiased for any k; a larger k makes the
+        labels cheaper and delays (and can miss) exits, which only the Arrhenius fits use.
     progress : bool, optional
         A progress bar on stderr, one step per γ (each run's bar nested): by default when stderr is a
         terminal and the call runs over ~2 s; True always, False never.

@@ -202,6 +202,12 @@ class Run:
     def _why_nothing_counted(self):
         if self.burn_in >= self.n_steps:
             return f"no steps were counted: burn_in={self.burn_in} >= n_steps={self.n_steps}; give burn_in < n_steps"
+        k = self.info.get("labels", {}).get("label_every")
+        if k is not None and (self.n_steps // k) * k <= self.burn_in:
+            return (
+                f"no step was labelled after burn_in={self.burn_in}: labels every {k} steps and n_steps={self.n_steps}; "
+                "give a smaller label_every or more steps"
+            )
         early = int(np.count_nonzero((self.status != 0) & (self.stopped_at <= self.burn_in)))
         limits = [s["limit"] for s in self.info.get("stability", []) if np.isfinite(s.get("limit", np.nan))]
         advice = (
