@@ -132,6 +132,26 @@ def test_label_interval_follows_the_noise_spread():
     assert run.labels_key == network_key(w.net) and run.hist is None
 
 
+def test_label_interval_sees_noise_at_the_saddle():
+    """SGD in 1-D with a noise variance that nearly vanishes at the minima, s(x) = (x² - 1)² + 0.01:
+    the spread behind k is the saddle's, γ√s(0) / |x_s - x_i| (4 SE of 256 draws), not the minima's."""
+    dyn = fw.sgd(fw.Loss.from_expr("(x**2 - 1)**2"), noise=fw.IsotropicNoise("(x**2 - 1)**2 + 0.01"))
+    net = TransitionNetwork(
+        dynamics=dyn, method="exact", attractors=np.array([[-1.0], [1.0]]), attractor_values=np.zeros(2),
+        saddles=np.array([[0.0]]), saddle_values=np.ones(1), saddle_joins=np.array([[0, 1]]),
+        costs=np.array([[0.0, 1.0], [1.0, 0.0]]), cost_errors=np.zeros((2, 2)), energies=np.zeros(2),
+        energy_errors=np.zeros(2),
+        ground_states=np.array([0, 1]), near_ties=[], tie_tol=1e-9, paths={}, info={},
+    )  # fmt: skip
+    g = 0.01
+    run = simulate(dyn, step_size=g, n_steps=10, n_chains=4, x0=[1.0], seed=0, network=net)
+    sigma = g * np.sqrt(1.01)
+    assert abs(run.info["labels"]["noise_spread"] - sigma) < 4 * sigma / np.sqrt(2 * 256)
+    assert run.info["labels"]["label_every"] == int(
+        np.floor((0.5 / (LABEL_Z * run.info["labels"]["noise_spread"])) ** 2)
+    )
+
+
 # ---- occupations against the exact finite-γ chain ------------------------------------------------
 def _occupation_vs_exact(w, gamma, *, n_steps, n_chains, label_every, backend, seed):
     x0 = w.net.attractors[np.arange(n_chains) % 2]  # half the chains in each basin: a short transient

@@ -116,7 +116,8 @@ def network_key(net):
 def _milestones(att, sad, joins):
     """Per attractor, the points its core is cut toward: the saddles that join it (``joins``), else
     every saddle, else the midpoints to the other attractors. Returns U (m, q, d) with rows
-    (s - a) / |s - a|² (zero rows pad), so that <x - a, u> is the fraction of the way to s."""
+    (s - a) / |s - a|² (zero rows pad), so that <x - a, u> is the fraction of the way to s, and the
+    points s (m, q, d) (the attractor itself in padding rows)."""
     m, d = att.shape
     targets = []
     for i in range(m):
@@ -126,11 +127,13 @@ def _milestones(att, sad, joins):
         targets.append(mine)
     q = max(1, max(len(t) for t in targets))
     U = np.zeros((m, q, d))
+    S = np.repeat(att[:, None, :], q, axis=1)
     for i, t in enumerate(targets):
         v = t - att[i]
         n2 = np.einsum("qd,qd->q", v, v)
         U[i, : len(t)] = v / np.where(n2 > 0, n2, 1.0)[:, None]
-    return U
+        S[i, : len(t)] = t
+    return U, S
 
 
 class NetworkLabels:
@@ -176,7 +179,7 @@ class NetworkLabels:
         self.dyn, self.att, self.saddles = dynamics, att, sad
         self.m, self.core_radius = len(att), float(core_radius)
         self.radius = capture_radius(att, sad if len(sad) else None)
-        self.U = _milestones(att, sad, joins)
+        self.U, self.milestones = _milestones(att, sad, joins)
         self.key = network_key(net)
 
     def lookup(self, x):
@@ -192,7 +195,7 @@ class NetworkLabels:
     def interval(self, noise_std):
         """The label interval k (steps) for a per-step noise displacement of standard deviation
         ``noise_std[i, q]`` along the direction from attractor i to its milestone q (in units of
-        that distance, as the rows of ``U``).
+        that distance, as the rows of ``U``; the larger of the values at the two ends).
 
         Between two labels a chain's noise moves it by LABEL_Z standard deviations at most (with
         probability 99.7 % at LABEL_Z = 3) less than the gap (1 - core_radius) between a core and the

@@ -268,16 +268,20 @@ def _threads(n):
 
 
 def noise_spread(model, gamma, lab, *, n_draws=256):
-    """Per-step standard deviation of the noise displacement at each attractor of ``lab`` along its
-    milestone directions, in fractions of the way (m, q): ``n_draws`` one-step increments of the
-    real update (:meth:`NumpyRunner.increment`, any noise law) from the attractor, a fixed generator
-    (seed 0, not the run's)."""
+    """Per-step standard deviation of the noise displacement along the direction from each
+    attractor of ``lab`` to each of its milestones (saddles), in fractions of the way (m, q): the
+    larger of the values at the attractor and at the milestone (state-dependent noise may vanish at
+    a minimum), each from ``n_draws`` one-step increments of the real update
+    (:meth:`NumpyRunner.increment`, any noise law; the drift is the same in every draw), with a fixed
+    generator (seed 0, not the run's)."""
     probe = NumpyRunner(model, Labels(None, 0.5, model.d), None, gamma, np.inf, 0, None)
     rng = np.random.default_rng(0)
     out = np.zeros(lab.U.shape[:2])
     for i, a in enumerate(lab.att):
-        with np.errstate(all="ignore"):
-            inc = probe.increment(np.repeat(a[None, :], n_draws, axis=0), rng)
-        proj = inc @ lab.U[i].T
-        out[i] = np.where(np.all(np.isfinite(proj), axis=0), proj.std(axis=0), np.inf)
+        for where in (a[None, :], *lab.milestones[i][:, None, :]):
+            with np.errstate(all="ignore"):
+                inc = probe.increment(np.repeat(where, n_draws, axis=0), rng)
+            proj = inc @ lab.U[i].T
+            std = np.where(np.all(np.isfinite(proj), axis=0), proj.std(axis=0), np.inf)
+            out[i] = np.maximum(out[i], std)
     return out
