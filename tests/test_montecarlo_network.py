@@ -177,6 +177,49 @@ def test_network_occupation_matches_the_exact_chain_d10():
     assert ex.counts[0, 1] > 300 and ex.counts[1, 0] > 300
 
 
+def test_three_well_network_occupations_d10():
+    """Three minima and two saddles along z_0 (φ = a z²(z² - 4)²/16 + h z, rotated, d = 10): the
+    middle attractor's core is cut toward both saddles, the outer ones toward one; occupations of
+    the three basins against the exact 1-D chain (4 SE each), transitions between neighbours."""
+    d, a, h, g = 10, 0.35, 0.02, 0.12
+    rng = np.random.default_rng(2)
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    lam = np.linspace(1.0, 2.0, d - 1)
+    c = [a / 16, 0.0, -8 * a / 16, 0.0, 16 * a / 16, h, 0.0]  # φ(z) as a polynomial, highest power first
+    dc = np.polyder(c)
+
+    def value(x):
+        z = x @ Q
+        return np.polyval(c, z[..., 0]) + 0.5 * (lam * z[..., 1:] ** 2).sum(-1)
+
+    def grad(x):
+        z = x @ Q
+        return np.concatenate([np.polyval(dc, z[..., :1]), lam * z[..., 1:]], axis=-1) @ Q.T
+
+    dyn = fw.langevin(fw.Loss.from_callable(value, dim=d, grad=grad))
+    r = np.sort(np.roots(dc).real)  # minimum, saddle, minimum, saddle, minimum
+    mins, sads = r[[0, 2, 4]], r[[1, 3]]
+    fm, fs = np.polyval(c, mins), np.polyval(c, sads)
+    costs = np.array([[0, fs[0] - fm[0], np.inf], [fs[0] - fm[1], 0, fs[1] - fm[1]], [np.inf, fs[1] - fm[2], 0]])
+    net = TransitionNetwork(
+        dynamics=dyn, method="exact", attractors=np.outer(mins, Q[:, 0]), attractor_values=fm,
+        saddles=np.outer(sads, Q[:, 0]), saddle_values=fs, saddle_joins=np.array([[0, 1], [1, 2]]), costs=costs,
+        cost_errors=np.zeros((3, 3)), energies=fm - fm.min(), energy_errors=np.zeros(3),
+        ground_states=np.array([int(np.argmin(fm))]), near_ties=[], tie_tol=1e-9, paths={}, info={},
+    )  # fmt: skip
+    x0 = net.attractors[np.arange(150) % 3]
+    run = simulate(dyn, step_size=g, n_steps=5000, n_chains=150, x0=x0, seed=4, network=net, burn_in=500, label_every=4)
+    occ = run.occupation(net)
+    one = fw.Loss.from_expr(" + ".join(f"{float(v)!r}*x**{6 - k}" for k, v in enumerate(c[:-1])))
+    st = stationary_chain(fw.langevin(one), g, fw.Grid([(-3.5, 3.5)], (1751,)))
+    x, p = st.grid.axes[0], st.probabilities.reshape(-1)
+    exact = np.array([p[x < sads[0]].sum(), p[(x > sads[0]) & (x < sads[1])].sum(), p[x > sads[1]].sum()])
+    assert st.info["boundary_mass"] < 1e-12 and np.all(occ.se[:3] < 0.0125)
+    assert np.all(np.abs(occ.fractions[:3] - exact) <= 4 * occ.se[:3]), (occ, exact)
+    ex = run.exits(net)
+    assert min(ex.counts[0, 1], ex.counts[1, 0], ex.counts[1, 2], ex.counts[2, 1]) > 30, ex.counts
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("gamma", [0.09, 0.15])
 def test_network_occupation_matches_the_exact_chain_numba(gamma):
