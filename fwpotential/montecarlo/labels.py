@@ -197,12 +197,15 @@ class NetworkLabels:
         ``noise_std[i, q]`` along the direction from attractor i to its milestone q (in units of
         that distance, as the rows of ``U``; the larger of the values at the two ends).
 
-        Between two labels a chain's noise moves it by LABEL_Z standard deviations at most (with
-        probability 99.7 % at LABEL_Z = 3) less than the gap (1 - core_radius) between a core and the
-        saddles: k = floor(((1 - core_radius) / (LABEL_Z σ))²), σ the largest per-step standard
-        deviation, clipped to [1, MAX_LABEL_EVERY]. A core entry the labels miss must then leave the
-        core again within one interval, so transitions are counted at their first label inside the
-        new core, up to k steps late."""
+        Over k steps the noise moves a chain along such a direction by √k σ (one standard
+        deviation, σ the largest per-step value); k is the largest interval with
+        LABEL_Z √k σ <= 1 - core_radius, the gap between a core's boundary and the saddles:
+        k = floor(((1 - core_radius) / (LABEL_Z σ))²), clipped to [1, MAX_LABEL_EVERY]. A chain can
+        then enter a core and leave it again between two labels only by an excursion of LABEL_Z
+        standard deviations (probability about 0.3 % per interval at LABEL_Z = 3), so core entries
+        are rarely missed and each transition is counted at its first label inside the new core,
+        at most k steps late. Occupations do not depend on k.
+        """
         s = float(np.max(noise_std)) if np.size(noise_std) else 0.0
         if not s > 0:
             return MAX_LABEL_EVERY
