@@ -371,8 +371,9 @@ def test_errors():
         simulate(dyn, step_size=0.1, n_steps=1, n_chains=1, x0=[0.0], seed=0, backend="gpu")
     with pytest.raises(fw.InputError, match="x0 must have shape"):
         simulate(dyn, step_size=0.1, n_steps=1, n_chains=3, x0=np.zeros((2, 1)), seed=0)
-    with pytest.raises(fw.InputError, match="SGD or Langevin"):
-        simulate(fw.Diffusion(["-x"]), step_size=0.1, n_steps=1, n_chains=1, x0=[0.0], seed=0)
+    other = fw.Dynamics(lambda x: -x, fw.GaussianNoise(1.0), dim=1, kind="jump")
+    with pytest.raises(fw.InputError, match="SGD, Langevin or diffusion"):
+        simulate(other, step_size=0.1, n_steps=1, n_chains=1, x0=[0.0], seed=0)
     with pytest.raises(fw.InputError, match="temperature= is for Langevin"):
         simulate(dyn, step_size=0.1, n_steps=1, n_chains=1, x0=[0.0], seed=0, temperature=0.1)
     run = simulate(dyn, step_size=0.1, n_steps=1, n_chains=1, x0=[0.0], seed=0, progress=False)

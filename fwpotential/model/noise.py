@@ -195,13 +195,15 @@ class GaussianNoise(NoiseLaw):
         self._scalar = None  # callable (x, f) -> (...) when a = s I
         self._matrix = None  # callable x -> (..., d, d)
         self._const = None
-        self._iso = None
+        self._iso = False  # a = s I with a constant s (decided once, not per call: O(d²))
+        self._const_sqrt = None  # L with L Lᵀ = a for a constant a, on first use
         self.uses_loss_value = False
         self.uses_x = True
         if isinstance(cov, (int, float, np.floating, np.integer)) and not isinstance(cov, bool):
             self.uses_x = False
             if d <= MAX_DENSE_CONSTANT:
                 self._const = float(cov) * np.eye(d)
+                self._iso = True
             else:  # a = s I as a scalar field: no d × d matrix in high dimension
                 c = float(cov)
                 self._scalar = lambda x, f: np.full(np.shape(f), c)
@@ -224,6 +226,7 @@ class GaussianNoise(NoiseLaw):
                 raise DimensionError(f"covariance matrix has shape {A.shape}, dynamics is {d}-D: need ({d}, {d})")
             _check_psd(A, None, "covariance")
             self._const = A
+            self._iso = bool(np.allclose(A, A[0, 0] * np.eye(d)))
             self.uses_x = False
         elif isinstance(cov, (list, tuple)):
             if len(cov) != d or any(len(row) != d for row in cov):
@@ -253,7 +256,7 @@ class GaussianNoise(NoiseLaw):
     def scalar(self, x):
         """The scalar s(x) when a = s I (else None)."""
         x = self._pts(x)
-        if self._const is not None and self._const_isotropic():
+        if self._const is not None and self._iso:
             return np.full(x.shape[:-1], self._const[0, 0])
         if self._scalar is None:
             return None
@@ -263,11 +266,6 @@ class GaussianNoise(NoiseLaw):
             bad = x[np.argwhere(s < 0)[0][0]] if x.ndim > 1 else x
             raise CovarianceError(f"noise variance is negative at x = {bad}: covariance must be PSD")
         return s
-
-    def _const_isotropic(self):
-        if getattr(self, "_iso", None) is None:
-            self._iso = bool(np.allclose(self._const, self._const[0, 0] * np.eye(self.dim)))
-        return self._iso
 
     def cov(self, x):
         x = self._pts(x)
@@ -298,8 +296,12 @@ class GaussianNoise(NoiseLaw):
     def sample(self, x, rng):
         x = self._pts(x)
         xi = rng.standard_normal(x.shape)
-        if self._scalar is not None or (self._const is not None and self._const_isotropic()):
+        if self._scalar is not None or (self._const is not None and self._iso):
             return np.sqrt(self.scalar(x))[..., None] * xi
+        if self._const is not None:  # one factor for all points: O(d²) per point, no decomposition per call
+            if self._const_sqrt is None:
+                self._const_sqrt = psd_sqrt(self._const)
+            return xi @ self._const_sqrt.T
         return np.einsum("...ij,...j->...i", psd_sqrt(self.cov(x)), xi)
 
     def constant_covariance(self):

@@ -209,6 +209,8 @@ def _expected_se(land, i, j):
 
 
 def _land_W(land):
+    if getattr(land, "grid", None) is None:
+        return None
     for name in ("W", "potential", "global_potential"):
         v = getattr(land, name, None)
         if callable(v):
@@ -234,14 +236,17 @@ def mc_check(
     burn_in=None,
     min_crossings=20,
     prefactor=None,
+    label_every=None,
     progress=None,
 ) -> MCCheck:
     """Run ``fw.simulate`` at each γ in ``step_sizes`` and compare with the landscape (theory.md §6).
 
     Parameters
     ----------
-    land : Landscape
-        Needs grid, basins, attractors, energies, costs (and saddles for the exit cores).
+    land : Landscape or TransitionNetwork
+        Needs attractors, energies, costs and saddles (the exit cores), and for a Landscape its
+        grid and basins. A network's runs label chains by quench (``fw.simulate(..., network=)``)
+        in any dimension; it has no density check (no grid).
     dyn : Dynamics
         The SGD or Langevin dynamics the landscape was computed for.
     step_sizes : sequence of float
@@ -263,6 +268,11 @@ def mc_check(
     prefactor : {"hwang", "diffusion", "chain"}, optional
         Prefactors of the expected intercept, from ``land.prefactors(kind)`` (default "hwang" for
         Langevin, where it is exact, "chain" for SGD); Hwang's det(∇²V)^(-1/2) if the landscape has none.
+    label_every : int, optional
+        Network only: steps between quench labels (default: chosen per γ by ``fw.simulate`` so that
+        core entries are not missed, which labels every step or nearly at the larger γ). The
+        occupation ratios and the slope's verdict are unbiased for any k; a larger k makes the
+        labels cheaper and delays (and can miss) exits, which only the Arrhenius fits use.
     progress : bool, optional
         A progress bar on stderr, one step per γ (each run's bar nested): by default when stderr is a
         terminal and the call runs over ~2 s; True always, False never.
@@ -277,7 +287,7 @@ def mc_check(
     x0 = np.where((np.arange(n_chains) % 2 == 0)[:, None], att[i], att[j])
     runs, y, se, cross, warned = _run_ladder(
         land, dyn, gs, x0, (i, j), n_steps=n_steps, n_chains=n_chains, seed=seed, burn_in=burn_in,
-        min_crossings=min_crossings,
+        min_crossings=min_crossings, label_every=label_every,
     )  # fmt: skip
     slope_expected, slope_expected_se = float(E[j] - E[i]), _expected_se(land, i, j)
     fit, z, consistent, fit_warning = _occupation_fit(gs, y, se, slope_expected, slope_expected_se)
@@ -302,19 +312,40 @@ def _check_args(land, dyn, step_sizes, pair):
     _check_same_dynamics(land, dyn)
     att = np.atleast_2d(np.asarray(land.attractors, dtype=float))
     if len(att) < 2:
-        raise InputError("mc_check needs a landscape with at least two attractors")
+        raise InputError(
+            f"mc_check needs a landscape or network with at least two attractors, this one has {len(att)}: "
+            "an occupation ratio compares two basins"
+        )
     E = np.asarray(land.energies, dtype=float)
     if pair is None:
         order = np.argsort(E, kind="stable")
         pair = (int(order[0]), int(order[1]))
+    if len(pair) != 2 or not all(0 <= int(p) < len(att) for p in pair) or int(pair[0]) == int(pair[1]):
+        raise InputError(f"pair must be two different attractor indices in 0..{len(att) - 1}, got {pair!r}")
+    if not np.all(np.isfinite(E[list(pair)])):
+        raise InputError(
+            f"the energies of the pair {tuple(pair)} must be finite, got {E[list(pair)].tolist()}: no W-graph "
+            "reaches an attractor of infinite energy; choose another pair="
+        )
     return gs, att, E, tuple(int(p) for p in pair)
 
 
-def _run_ladder(land, dyn, gs, x0, pair, *, n_steps, n_chains, seed, burn_in, min_crossings):
+def _labelled_by(land, label_every):
+    """The keywords of ``fw.simulate`` that label its chains by ``land``: a landscape's grid
+    basins, or a network's quenches (a network has no grid)."""
+    if getattr(land, "grid", None) is None:
+        return {"network": land, "label_every": label_every}
+    if label_every is not None:
+        raise InputError("label_every= is for a TransitionNetwork; a Landscape labels every step on its grid")
+    return {"landscape": land}
+
+
+def _run_ladder(land, dyn, gs, x0, pair, *, n_steps, n_chains, seed, burn_in, min_crossings, label_every):
     """``fw.simulate`` at each γ (run k with seed + k, chains from x0, labelled by the landscape), and
     per run log(P_i/P_j), its standard error and the core-to-core crossings (arrays (k,)); with the
     warnings, each also raised as FWWarning as its run ends."""
     i, j = pair
+    labelled_by = _labelled_by(land, label_every)
     runs, y, se, cross, warned = [], [], [], [], []
     _progress.set_total(len(gs))
     for k, g in enumerate(gs):
@@ -325,8 +356,8 @@ def _run_ladder(land, dyn, gs, x0, pair, *, n_steps, n_chains, seed, burn_in, mi
             n_chains=n_chains,
             x0=x0,
             seed=seed + k,
-            landscape=land,
             burn_in=burn_in,
+            **labelled_by,
         )
         _progress.advance()
         runs.append(run)

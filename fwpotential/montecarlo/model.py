@@ -1,4 +1,4 @@
-"""What the Monte Carlo chain kernel needs from the dynamics: the update (SGD or ULA), the noise
+"""What the Monte Carlo chain kernel needs from the dynamics: the update (SGD, ULA or Euler–Maruyama), the noise
 law's compiled form, the model hook printed from SymPy and compiled; or, when the model has no
 compiled form, the pieces of the NumPy fallback."""
 
@@ -21,14 +21,15 @@ class ChainModel:
 
     def __init__(self, dyn, step_size, temperature, backend):
         self.dyn, self.d = dyn, dyn.dim
-        if dyn.kind not in ("sgd", "langevin"):
+        if dyn.kind not in ("sgd", "langevin", "diffusion"):
             raise InputError(
-                f"fw.simulate runs SGD or Langevin dynamics, got kind={dyn.kind!r}; build it with fw.sgd(...) or fw.langevin(...)"
+                f"fw.simulate runs SGD, Langevin or diffusion dynamics, got kind={dyn.kind!r}; build it with "
+                "fw.sgd(...), fw.langevin(...) or fw.Diffusion(...)"
             )
-        if dyn.loss is None:
+        if dyn.loss is None and dyn.kind != "diffusion":
             raise InputError("fw.simulate needs the loss of the dynamics (b = -∇f)")
-        if temperature is not None and dyn.kind != "langevin":
-            raise InputError("temperature= is for Langevin dynamics; SGD's noise level is its step size")
+        if temperature is not None and dyn.kind == "sgd":
+            raise InputError("temperature= is for Langevin or diffusion dynamics; SGD's noise level is its step size")
         eps = step_size if temperature is None else float(temperature)
         if not (eps > 0 and math.isfinite(eps)):
             raise InputError(f"temperature must be a positive number, got {temperature!r}")
@@ -39,10 +40,12 @@ class ChainModel:
         self.factor = 1.0
         self.data = np.zeros((1, 1))
         self.batch = 0
-        if dyn.kind == "langevin":
-            # x - γ∇f + √(2γε) ξ = x - γ(∇f + factor L ξ) with L Lᵀ = a (2I), factor = √(ε/γ)
+        if dyn.kind in ("langevin", "diffusion"):
+            # x - γ∇f + √(2γε) ξ = x - γ(∇f + factor L ξ) with L Lᵀ = a (2I), factor = √(ε/γ);
+            # Euler–Maruyama x + γ b + √(γε) σ ξ of a diffusion the same with -∇f -> b, a = σσᵀ
             self.factor = math.sqrt(eps / step_size)
-            self.description = f"ULA, temperature ε={eps:g}"
+            what = "ULA" if dyn.kind == "langevin" else "Euler–Maruyama"
+            self.description = f"{what}, temperature ε={eps:g}"
         elif self.minibatch:
             self.batch = self.form.draws
             self.description = noise.describe()
@@ -65,6 +68,8 @@ class ChainModel:
 
     def _compile(self):
         loss, form = self.dyn.loss, self.form
+        if loss is None:
+            raise codegen.Unsupported("a diffusion's drift has no loss to print (the hooks print -∇f)")
         fastmath = False
         if self.minibatch:
             self.nb = _kernel.SUM_NB

@@ -58,8 +58,10 @@ class Exits:
     """Core-to-core transitions (milestoning) and mean exit times from each basin.
 
     An exit from basin i is counted when a chain that last visited the core of attractor i (nodes of
-    basin i within ``core_radius`` × the distance to the nearest saddle or other attractor) enters
-    the core of another attractor j; its exit time runs from the entry into core i.
+    basin i within ``core_radius`` × the distance to the nearest saddle or other attractor; for a
+    network run, the part of basin i less than ``core_radius`` of the way to its saddles, seen at
+    the label steps) enters the core of another attractor j; its exit time runs from the entry into
+    core i.
 
     The mean exit time to report is ``rate_time``: it counts the chains still waiting at the end.
     ``mean_time`` averages completed exits only and is biased low under censoring (a chain that
@@ -116,7 +118,8 @@ class Run:
         Step at which each chain stopped (``n_steps`` for chains that ran to the end).
     step_size, n_steps, n_chains, seed, burn_in : run parameters
     counts : ndarray (n_chains, m + 1) or None
-        Steps per basin (last column: no basin) after burn-in, per chain.
+        Steps per basin (last column: no basin) after burn-in, per chain; for a network run,
+        labelled samples (one every ``info["labels"]["label_every"]`` steps).
     transitions : ndarray (n_chains, m, m) or None
     tau_sum, tau_sq : ndarray (n_chains, m) or None
         Sums of exit times (steps) and of their squares, per chain and origin basin.
@@ -129,7 +132,9 @@ class Run:
         Positions every ``store_every`` steps (row k: after step (k + 1) store_every; NaN after a stop).
     info : dict
         backend ("numba" or "numpy") and why, model, seconds, chain_steps_per_second, threads,
-        stability (per minimum: λ_max, 2/λ_max), n_diverged, bound, checkpoint, resumed_from.
+        stability (per minimum: λ_max, 2/λ_max), n_diverged, bound, checkpoint, resumed_from;
+        labels (network runs: label_every, whether it was chosen, rtol, capture_radius,
+        core_radius, noise_spread, seconds spent labelling).
     """
 
     positions: np.ndarray
@@ -162,9 +167,14 @@ class Run:
 
     def _check_land(self, land):
         if self.counts is None:
-            raise InputError("this run recorded no basin statistics; pass landscape=land to fw.simulate")
+            raise InputError(
+                "this run recorded no basin statistics; pass landscape=land (or network=net) to fw.simulate"
+            )
         if land is not None and labels_key(land) != self.labels_key:
-            raise InputError("the landscape differs from the one this run was recorded with (basin map or attractors)")
+            raise InputError(
+                "the landscape or network differs from the one this run was recorded with (basin map, attractors "
+                "or saddles)"
+            )
 
     def occupation(self, land=None) -> Occupation:
         """Fraction of time per basin with standard errors (batch means over chains)."""
@@ -192,6 +202,12 @@ class Run:
     def _why_nothing_counted(self):
         if self.burn_in >= self.n_steps:
             return f"no steps were counted: burn_in={self.burn_in} >= n_steps={self.n_steps}; give burn_in < n_steps"
+        k = self.info.get("labels", {}).get("label_every")
+        if k is not None and (self.n_steps // k) * k <= self.burn_in:
+            return (
+                f"no step was labelled after burn_in={self.burn_in}: labels every {k} steps and n_steps={self.n_steps}; "
+                "give a smaller label_every or more steps"
+            )
         early = int(np.count_nonzero((self.status != 0) & (self.stopped_at <= self.burn_in)))
         limits = [s["limit"] for s in self.info.get("stability", []) if np.isfinite(s.get("limit", np.nan))]
         advice = (

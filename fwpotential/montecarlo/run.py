@@ -5,6 +5,12 @@ SGD:       x <- x - γ (∇f(x) + Z),  Z drawn from the noise law (Gaussian with
 Langevin:  the unadjusted Langevin algorithm x <- x - γ ∇f(x) + √(2γε) ξ at temperature ε (default
            ε = γ, the same scaling as SGD: the law concentrates like exp(-f/γ)), the noise N(0, a)
            of the dynamics' law (a = 2I for ``fw.langevin``) scaled by √(ε/γ).
+Diffusion: Euler–Maruyama x <- x + γ b(x) + √(γε) σ(x) ξ (default ε = γ; NumPy runner).
+
+Basin statistics come from a landscape's grid (the nearest node's basin, every step) or, in any
+dimension, from a transition network: every k steps each chain is labelled by the attractor its
+quench of ẋ = b(x) reaches (:class:`~fwpotential.montecarlo.labels.NetworkLabels`; k in
+``run.info["labels"]``), memory and time per chain-step linear in d.
 
 This module is the driver: it validates the arguments, builds the model (:mod:`.model`), starts or
 resumes the state (:mod:`.runners`, :mod:`.checkpoint`) and advances it per block of steps, where
@@ -33,14 +39,22 @@ from fwpotential import _progress
 from fwpotential.errors import FWWarning, InputError
 from fwpotential.geometry.equilibria import newton_equilibrium
 from fwpotential.montecarlo import checkpoint as _checkpoint
-from fwpotential.montecarlo.labels import Labels
+from fwpotential.montecarlo.labels import LABEL_RTOL, Labels, NetworkLabels
 from fwpotential.montecarlo.model import ChainModel
 from fwpotential.montecarlo.results import STATUS, Exits, Occupation, Run
-from fwpotential.montecarlo.runners import NumbaRunner, NumpyRunner, append_series, fresh_state
+from fwpotential.montecarlo.runners import (
+    NetworkRunner,
+    NumbaRunner,
+    NumpyRunner,
+    append_series,
+    fresh_state,
+    noise_spread,
+)
 
 __all__ = ["simulate", "Run", "Occupation", "Exits", "BACKENDS", "STATUS"]
 
 BACKENDS = ("auto", "numba", "numpy")
+DENSE_HESSIAN_DIM = 8  # above: λ_max of the stability check by Lanczos on Hessian-vector products (no d² derivatives)
 CHAIN_STEPS_PER_BLOCK = 1 << 21  # steps per kernel call = this // n_chains (fixed: results never depend on timing)
 
 
@@ -69,6 +83,8 @@ def simulate(
     seed,
     temperature=None,
     landscape=None,
+    network=None,
+    label_every=None,
     grid=None,
     burn_in=0,
     store_every=None,
@@ -87,7 +103,8 @@ def simulate(
     Parameters
     ----------
     dynamics : Dynamics
-        ``fw.sgd(...)`` or ``fw.langevin(...)``.
+        ``fw.sgd(...)``, ``fw.langevin(...)`` or ``fw.Diffusion(...)`` (Euler–Maruyama
+        x ← x + γ b(x) + √(γε) σ(x) ξ, ε = ``temperature``, default γ).
     step_size : float
         γ > 0.
     n_steps, n_chains : int
@@ -97,10 +114,25 @@ def simulate(
         Chains are seeded by ``np.random.SeedSequence(seed).spawn(n_chains)``: results do not depend
         on the number of threads (NumPy fallback: one generator for all chains).
     temperature : float, optional
-        Langevin only: ε (default γ).
+        Langevin or diffusion only: ε (default γ).
     landscape : Landscape, optional
         Records occupation of ``landscape.basins`` (nearest node; off the grid: no basin), core-to-core
         transitions and exit times, and the histogram on ``landscape.grid``.
+    network : TransitionNetwork, optional
+        Instead of a landscape, in any dimension (no grid): every ``label_every`` steps each live
+        chain is labelled by the attractor of ``network.attractors`` its quench reaches
+        (:class:`~fwpotential.montecarlo.labels.NetworkLabels`; -1, no basin, when none), and the
+        run records the same statistics as with a landscape from these labels: occupation (one
+        sample per chain and label), core-to-core transitions and exit times (cores: the part of a
+        basin less than ``core_radius`` of the way to its saddles). No histogram unless ``grid``
+        is given.
+    label_every : int, optional
+        Steps between labels of a network run (``run.info["labels"]["label_every"]``). Default:
+        the largest k for which the noise moves a chain in k steps by at most 1/3 of the gap between
+        a core and the saddles (one standard deviation, along the directions to the saddles,
+        measured from one-step draws of the real update at the attractors), between 1 and 1000.
+        Occupations are unbiased for any k (labels are exact at the labelled steps); the choice
+        keeps core entries from being missed between labels and exit times within k steps.
     grid : Grid, optional
         Grid of the visit histogram (default ``landscape.grid``).
     burn_in : int
@@ -118,13 +150,25 @@ def simulate(
         A chain with a non-finite coordinate or |x_i| > bound stops (counted in ``run.status``).
         Default 1e6 (1 + max |x0|).
     core_radius : float
-        Cores for exit statistics, as a fraction of the distance to the nearest saddle.
+        Cores for exit statistics, as a fraction of the distance to the nearest saddle (network:
+        of the way to each saddle of the attractor, in (0, 1)).
     backend : {"auto", "numba", "numpy"}
         "auto": Numba for expression losses/noises, NumPy otherwise (reason in ``info``).
 
     Returns
     -------
     Run
+        With a network, ``counts`` are labelled samples (one per chain every ``label_every`` steps
+        after ``burn_in``), exit times are multiples of ``label_every`` steps, ``hist`` is None
+        without ``grid``, ``labels_key`` is :func:`~fwpotential.montecarlo.labels.network_key`;
+        ``info["labels"]`` holds label_every, the quench's rtol and capture radii, the seconds spent
+        labelling and the per-step noise spread behind the default interval.
+
+    Raises
+    ------
+    InputError
+        Bad arguments; a network of another dimension, with no attractor or non-finite points;
+        both ``landscape`` and ``network``; ``label_every`` without a network.
 
     Warns
     -----
@@ -136,25 +180,33 @@ def simulate(
         raise InputError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
     st = _settings(
         dynamics, step_size=step_size, n_steps=n_steps, n_chains=n_chains, x0=x0, seed=seed, burn_in=burn_in,
-        store_every=store_every, bound=bound, grid=grid, landscape=landscape,
+        store_every=store_every, bound=bound, grid=grid, landscape=landscape, network=network,
     )  # fmt: skip
     model = ChainModel(dynamics, st.gamma, temperature, backend)
+    if network is not None:
+        lab = NetworkLabels(network, dynamics, core_radius)
+        labels_info = _label_interval(lab, model, st.gamma, label_every)
+    else:
+        if label_every is not None:
+            raise InputError(
+                "label_every= is for network runs (network=...); a landscape labels every step on its grid"
+            )
+        lab, labels_info = Labels(landscape, core_radius, dynamics.dim), None
     info = {"backend": model.backend, "backend_reason": model.reason, "model": model.description, "bound": st.bound}
-    if dynamics.kind == "langevin":
+    if dynamics.kind != "sgd":
         info["temperature"] = model.temperature
-    info["stability"] = _stability(dynamics, st.gamma, landscape, st.X0)
-    lab = Labels(landscape, core_radius, dynamics.dim)
+    info["stability"] = _stability(dynamics, st.gamma, landscape if network is None else network, st.X0)
     config = _config(dynamics, st, model, lab, core_radius)
+    if labels_info is not None:
+        config["label_every"] = labels_info["label_every"]
     state, resumed = _start(st, lab, model, checkpoint, config)
     if resumed:
         info["resumed_from"] = int(state["t"])
     every = (30.0, None) if checkpoint_every is None else (None, _count("checkpoint_every", checkpoint_every, 1))
-    runner = (
-        NumbaRunner(model, lab, st.grid, st.gamma, st.bound, st.burn_in, st.store_every)
-        if model.backend == "numba"
-        else NumpyRunner(model, lab, st.grid, st.gamma, st.bound, st.burn_in, st.store_every)
-    )
+    runner = _runner(model, lab, st, labels_info)
     t_begin, seconds = _advance(runner, state, st, checkpoint, config, every, progress)
+    if labels_info is not None:
+        info["labels"] = {**labels_info, "seconds": runner.seconds}
     ends = np.where(state["status"] == 0, st.n_steps, state["stop"])
     done = int(np.clip(ends - t_begin, 0, None).sum())
     info.update(
@@ -180,7 +232,31 @@ def simulate(
     return _result(state, st, lab, info)
 
 
-def _settings(dynamics, *, step_size, n_steps, n_chains, x0, seed, burn_in, store_every, bound, grid, landscape):
+def _runner(model, lab, st, labels_info):
+    """The Numba or NumPy runner; for a network run, built without basin labels and wrapped in a
+    :class:`NetworkRunner` that labels every ``label_every`` steps."""
+    cls = NumbaRunner if model.backend == "numba" else NumpyRunner
+    if labels_info is None:
+        return cls(model, lab, st.grid, st.gamma, st.bound, st.burn_in, st.store_every)
+    inner = cls(model, Labels(None, 0.5, model.d), st.grid, st.gamma, st.bound, st.burn_in, st.store_every)
+    return NetworkRunner(inner, lab, labels_info["label_every"], st.burn_in)
+
+
+def _label_interval(lab, model, gamma, label_every):
+    """``info["labels"]`` of a network run: the label interval (given, or from the per-step noise
+    spread at the attractors, :meth:`NetworkLabels.interval`) and how the labels are made."""
+    spread = noise_spread(model, gamma, lab)
+    k = lab.interval(spread) if label_every is None else _count("label_every", label_every, 1)
+    return {
+        "method": "quench", "label_every": k, "chosen": label_every is None, "rtol": LABEL_RTOL,
+        "capture_radius": lab.radius.tolist(), "core_radius": lab.core_radius,
+        "noise_spread": float(np.max(spread)) if spread.size else 0.0,
+    }  # fmt: skip
+
+
+def _settings(
+    dynamics, *, step_size, n_steps, n_chains, x0, seed, burn_in, store_every, bound, grid, landscape, network
+):
     """Checked run parameters; x0 broadcast to (n_chains, d); the histogram grid."""
     gamma = _positive("step_size", step_size)
     n_steps = _count("n_steps", n_steps, 0)
@@ -198,6 +274,8 @@ def _settings(dynamics, *, step_size, n_steps, n_chains, x0, seed, burn_in, stor
     if not np.all(np.isfinite(X0)):
         raise InputError("x0 must be finite")
     bound = float(1e6 * (1.0 + np.abs(X0).max())) if bound is None else _positive("bound", bound)
+    if landscape is not None and network is not None:
+        raise InputError("give landscape= (grid basins) or network= (quench labels in any dimension), not both")
     if grid is None and landscape is not None:
         grid = landscape.grid
     if grid is not None and grid.dim != d:
@@ -348,10 +426,25 @@ def _count(name, v, lo):
     return int(v)
 
 
+def _lambda_max(loss, x):
+    """Largest eigenvalue of ∇²f(x): dense up to DENSE_HESSIAN_DIM, else Lanczos on Hessian-vector
+    products (memory and time per product linear in d)."""
+    d = x.shape[-1]
+    if d <= DENSE_HESSIAN_DIM:
+        return float(np.max(np.linalg.eigvalsh(np.atleast_2d(loss.hess(x)))))
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    op = LinearOperator((d, d), matvec=lambda v: loss.hvp(x, np.ravel(v)), dtype=float)
+    return float(eigsh(op, k=1, which="LA", tol=1e-3, return_eigenvectors=False)[0])
+
+
 def _stability(dyn, gamma, land, X0):
-    """λ_max(∇²f) at the minima (the landscape's attractors, or the minimum Newton finds from x0)."""
+    """λ_max(∇²f) at the minima (the landscape's or network's attractors, or for d <= DENSE_HESSIAN_DIM
+    the minimum Newton finds from x0; none otherwise: Newton's dense Jacobians cost O(d²) memory)."""
     if land is not None:
         mins = np.atleast_2d(np.asarray(land.attractors, dtype=float))
+    elif dyn.dim > DENSE_HESSIAN_DIM:
+        mins = np.zeros((0, dyn.dim))
     else:
         try:
             with warnings.catch_warnings():
@@ -365,7 +458,7 @@ def _stability(dyn, gamma, land, X0):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FWWarning)  # finite-difference Hessians of callables
-                lam = float(np.max(np.linalg.eigvalsh(np.atleast_2d(dyn.loss.hess(x)))))
+                lam = _lambda_max(dyn.loss, x)
         except Exception:  # noqa: BLE001
             continue
         if lam <= 0:

@@ -3,14 +3,26 @@ chain kernel (:class:`NumbaRunner`) and one vectorised NumPy update per step (:c
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import numba
 import numpy as np
 
 from fwpotential.errors import NonFiniteError
 from fwpotential.montecarlo import _kernel
+from fwpotential.montecarlo.labels import Labels
 from fwpotential.montecarlo.seeding import chain_states, numpy_generator
 
-__all__ = ["NumbaRunner", "NumpyRunner", "append_series", "fresh_state"]
+__all__ = [
+    "NetworkRunner",
+    "NumbaRunner",
+    "NumpyRunner",
+    "append_series",
+    "fresh_state",
+    "noise_spread",
+    "record_labels",
+]
 
 
 def fresh_state(X0, seed, lab, grid, model, *, store_every, n_steps):
@@ -39,6 +51,26 @@ def fresh_state(X0, seed, lab, grid, model, *, store_every, n_steps):
     st["series_steps"] = []
     st["series"] = []
     return st
+
+
+def record_labels(st, live, basin, core, t, *, burn_in):
+    """Statistics of the labels of the live chains ``live`` at step t: occupation counts (t >
+    burn_in; label -1 counted as no basin), and a core-to-core transition with its first-passage
+    time (steps since the entry into the last core) where a chain is in a core other than its last."""
+    m = st["counts"].shape[1] - 1
+    if t > burn_in:
+        np.add.at(st["counts"], (live, np.where(basin >= 0, basin, m)), 1)
+    cur = st["cur"][live]
+    hit = (core >= 0) & (core != cur)
+    if hit.any():
+        ch, to, fr = live[hit], core[hit], cur[hit]
+        old = fr >= 0
+        tau = (t - st["entry"][ch[old]]).astype(float)
+        np.add.at(st["trans"], (ch[old], fr[old], to[old]), 1)
+        np.add.at(st["tau_sum"], (ch[old], fr[old]), tau)
+        np.add.at(st["tau_sq"], (ch[old], fr[old]), tau * tau)
+        st["cur"][ch] = to
+        st["entry"][ch] = t
 
 
 def append_series(state, t):
@@ -105,8 +137,8 @@ class NumpyRunner:
         if model.minibatch and getattr(dyn.loss, "samples", None) is not None:
             self.samples = dyn.loss.samples  # evaluate only the drawn samples' gradients
 
-    def _increment(self, x, rng):
-        """γ × (gradient + noise) at the points x (n, d)."""
+    def increment(self, x, rng):
+        """γ × (gradient + noise) at the points x (n, d): x minus the next iterate."""
         mdl, dyn, g = self.model, self.model.dyn, self.gamma
         if mdl.minibatch:
             form = mdl.form
@@ -126,7 +158,7 @@ class NumpyRunner:
             return g * acc / B
         grad = -dyn.drift(x)
         z = dyn.noise.sample(x, rng)  # Langevin: N(0, a) with a = 2I, scaled by factor = √(ε/γ)
-        return g * (grad + mdl.factor * z) if dyn.kind == "langevin" else g * (grad + z)
+        return g * (grad + z) if dyn.kind == "sgd" else g * (grad + mdl.factor * z)
 
     def advance(self, st, t0, n):
         X, status, rng, lab = st["X"], st["status"], st["rng"], self.lab
@@ -139,13 +171,13 @@ class NumpyRunner:
             x = X[live]
             try:
                 with np.errstate(all="ignore"):
-                    new = x - self._increment(x, rng)
+                    new = x - self.increment(x, rng)
             except NonFiniteError:
                 new = np.empty_like(x)
                 for r in range(len(live)):  # find the chains at which the law is not finite
                     try:
                         with np.errstate(all="ignore"):
-                            new[r] = x[r] - self._increment(x[r : r + 1], rng)[0]
+                            new[r] = x[r] - self.increment(x[r : r + 1], rng)[0]
                     except NonFiniteError:
                         new[r] = np.nan
             bad = ~np.all(np.abs(new) <= self.bound, axis=1)
@@ -156,21 +188,100 @@ class NumpyRunner:
                 live, new = live[~bad], new[~bad]
             if m:
                 basin, core = lab.lookup(new)
-                if t > self.burn_in:
-                    np.add.at(st["counts"], (live, np.where(basin >= 0, basin, m)), 1)
-                cur = st["cur"][live]
-                hit = (core >= 0) & (core != cur)
-                if hit.any():
-                    ch, to, fr = live[hit], core[hit], cur[hit]
-                    old = fr >= 0
-                    tau = (t - st["entry"][ch[old]]).astype(float)
-                    np.add.at(st["trans"], (ch[old], fr[old], to[old]), 1)
-                    np.add.at(st["tau_sum"], (ch[old], fr[old]), tau)
-                    np.add.at(st["tau_sq"], (ch[old], fr[old]), tau * tau)
-                    st["cur"][ch] = to
-                    st["entry"][ch] = t
+                record_labels(st, live, basin, core, t, burn_in=self.burn_in)
             if self.grid is not None and t > self.burn_in:
                 hn = self.grid.flat_index(new)
                 st["hist"] += np.bincount(hn[hn >= 0], minlength=st["hist"].shape[0])
             if self.store_every and t % self.store_every == 0:
                 st["traj"][t // self.store_every - 1, live] = new
+
+
+class NetworkRunner:
+    """The chains of ``inner`` (a Numba or NumPy runner built without basin labels) labelled every
+    ``every`` steps by a :class:`~fwpotential.montecarlo.labels.NetworkLabels` (a quench per live
+    chain): occupation counts one labelled sample per chain and label, transitions and exit times
+    are taken at the label steps (multiples of ``every``, so a resumed run labels the same steps).
+
+    The positions of several label steps are quenched together (up to ``LABEL_POINTS`` points, or
+    ``LABEL_FLOATS`` floats, per quench call: the quench's cost per call is mostly per iteration,
+    not per point), then recorded in step order. The compiled kernel runs on one thread when an
+    interval has fewer than ``SERIAL_CHAIN_STEPS`` chain-steps: a parallel region costs milliseconds
+    to start on a loaded machine, more than such an interval's work (results do not depend on the
+    number of threads)."""
+
+    LABEL_POINTS = 4096
+    LABEL_FLOATS = 1 << 23
+    SERIAL_CHAIN_STEPS = 1 << 16
+
+    def __init__(self, inner, lab, every, burn_in):
+        self.inner, self.lab, self.every, self.burn_in = inner, lab, int(every), burn_in
+        self.seconds = 0.0
+
+    def advance(self, st, t0, n):
+        """Advance the state ``st`` from step t0 by n steps, labelling at the multiples of ``every``."""
+        t, end = t0, t0 + n
+        pending, n_points = [], 0
+        cap = max(1, min(self.LABEL_POINTS, self.LABEL_FLOATS // max(st["X"].shape[1], 1)))
+        serial = self.every * st["X"].shape[0] < self.SERIAL_CHAIN_STEPS
+        while t < end:
+            nxt = min(end, (t // self.every + 1) * self.every)
+            with _threads(1 if serial else None):
+                self.inner.advance(st, t, nxt - t)
+            t = nxt
+            if t % self.every == 0:
+                live = np.flatnonzero(st["status"] == 0)
+                if live.size:
+                    pending.append((t, live, st["X"][live].copy()))
+                    n_points += live.size
+            if n_points >= cap:
+                self._label(st, pending)
+                pending, n_points = [], 0
+        self._label(st, pending)
+
+    def _label(self, st, pending):
+        """Quench the positions of ``pending`` [(step, live chains, positions)] in one call and record
+        their labels in step order."""
+        if not pending:
+            return
+        t_label = time.perf_counter()
+        basin, core = self.lab.lookup(np.concatenate([x for _, _, x in pending]))
+        k0 = 0
+        for t, live, _ in pending:
+            k1 = k0 + live.size
+            record_labels(st, live, basin[k0:k1], core[k0:k1], t, burn_in=self.burn_in)
+            k0 = k1
+        self.seconds += time.perf_counter() - t_label
+
+
+@contextlib.contextmanager
+def _threads(n):
+    """Numba's thread count for this thread set to n inside the block (None: unchanged)."""
+    if n is None:
+        yield
+        return
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(n, old))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
+
+
+def noise_spread(model, gamma, lab, *, n_draws=256):
+    """Per-step standard deviation of the noise displacement along the direction from each
+    attractor of ``lab`` to each of its milestones (saddles), in fractions of the way (m, q): the
+    larger of the values at the attractor and at the milestone (state-dependent noise may vanish at
+    a minimum), each from ``n_draws`` one-step increments of the real update
+    (:meth:`NumpyRunner.increment`, any noise law; the drift is the same in every draw), with a fixed
+    generator (seed 0, not the run's)."""
+    probe = NumpyRunner(model, Labels(None, 0.5, model.d), None, gamma, np.inf, 0, None)
+    rng = np.random.default_rng(0)
+    out = np.zeros(lab.U.shape[:2])
+    for i, a in enumerate(lab.att):
+        for where in (a[None, :], *lab.milestones[i][:, None, :]):
+            with np.errstate(all="ignore"):
+                inc = probe.increment(np.repeat(where, n_draws, axis=0), rng)
+            proj = inc @ lab.U[i].T
+            std = np.where(np.all(np.isfinite(proj), axis=0), proj.std(axis=0), np.inf)
+            out[i] = np.maximum(out[i], std)
+    return out
