@@ -355,7 +355,8 @@ def _costs(dyn, att, saddles, method, n_points, options, closed):
     for k, s in enumerate(saddles):
         ends = [int(i) for i in s.joins if i >= 0]
         for i in ends:
-            p = min_action_path(dyn, att[i], s.point, n_points=n_points, method=method, **options)
+            opts = {"refine": False, **options} if closed else options  # the path is only drawn
+            p = min_action_path(dyn, att[i], s.point, n_points=n_points, method=method, **opts)
             paths[(i, k)] = p
             c, e = (_closed_cost(dyn, att[i], s.point), 0.0) if closed else (p.action, p.error_estimate)
             check = max(check, abs(p.action - c) / max(abs(c), 1e-300)) if closed else check

@@ -90,11 +90,8 @@ class Loss:
         syms = [sp.Symbol(n, real=True) for n in names]
         g = [_expr.derivative(e, s) for s in syms]
         fv = _expr.vectorize(e, names)
-        gv = [_expr.vectorize(gi, names) for gi in g]
+        grad = _expr.vectorize_many(g, names)
         hv = []  # the d² second derivatives, built on the first Hessian call (costly for large d)
-
-        def grad(x):
-            return np.stack([gk(x) for gk in gv], axis=-1)
 
         def hess(x):
             if not hv:
@@ -333,7 +330,7 @@ class FiniteSum(Loss):
         e = _expr.parse(expr, names + dnames, params, what="sample loss expression")
         syms = [sp.Symbol(n, real=True) for n in names]
         fv = _expr.vectorize(e, names, dnames)
-        gv = [_expr.vectorize(_expr.derivative(e, s), names, dnames) for s in syms]
+        gv = _expr.vectorize_many([_expr.derivative(e, s) for s in syms], names, dnames)
         hv = []  # the d² second derivatives, built on the first Hessian call (costly for large d)
         cols = [data[k] for k in dnames]
 
@@ -352,7 +349,7 @@ class FiniteSum(Loss):
         )
         obj.n_samples = len(cols[0])
         obj._sample_values = lambda x: per_sample(fv, x)
-        obj._sample_grads = lambda x: np.stack([per_sample(g, x) for g in gv], axis=-1)
+        obj._sample_grads = lambda x: per_sample(gv, x)
         Loss.__init__(
             obj,
             lambda x: obj._sample_values(x).mean(axis=-1),

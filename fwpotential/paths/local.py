@@ -18,6 +18,8 @@ x = x₀ + U y), where the noise is non-degenerate.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import scipy.linalg as sla
 from scipy.optimize import nnls
@@ -113,25 +115,26 @@ class LocalHamiltonian:
     def _theta_newton(self, y, b, e, theta0):
         """Newton's method on ∂ₚH(θ) - λ e = 0, H(θ) = 0, from the Gaussian approximation."""
         n, r = e.shape
+        cum = self._cumulant(y)
         if theta0 is None or not np.all(np.isfinite(theta0)):
-            a0 = self.cgf_hess(y, np.zeros_like(e))
+            a0 = cum.hess(np.zeros_like(e))
             theta0 = _theta_quadratic(b, e, lambda v: np.linalg.solve(a0, v[..., None])[..., 0])[0]
         th = np.array(theta0, dtype=float)
-        lam = np.einsum("ni,ni->n", b + self.cgf_grad(y, th), e) / np.maximum(np.einsum("ni,ni->n", e, e), 1e-300)
+        lam = np.einsum("ni,ni->n", b + cum.grad(th), e) / np.maximum(np.einsum("ni,ni->n", e, e), 1e-300)
         for _ in range(60):
-            g = b + self.cgf_grad(y, th)
-            F = np.concatenate([g - lam[:, None] * e, (np.einsum("ni,ni->n", b, th) + self.cgf(y, th))[:, None]], 1)
+            g = b + cum.grad(th)
+            F = np.concatenate([g - lam[:, None] * e, (np.einsum("ni,ni->n", b, th) + cum.cgf(th))[:, None]], 1)
             if np.max(np.abs(F) / (1.0 + np.abs(g).max())) < 1e-13:
                 break
             J = np.zeros((n, r + 1, r + 1))
-            J[:, :r, :r] = self.cgf_hess(y, th)
+            J[:, :r, :r] = cum.hess(th)
             J[:, :r, r] = -e
             J[:, r, :r] = g
             try:
                 step = np.linalg.solve(J, -F[..., None])[..., 0]
             except np.linalg.LinAlgError:
                 break
-            th, lam = self._damped(y, b, e, th, lam, step, F)
+            th, lam = _damped(cum, b, e, th, lam, step, F)
         ell = np.einsum("ni,ni->n", th, e)
         bad = ~np.isfinite(ell) | (np.abs(F).max(axis=1) > 1e-6 * (1.0 + np.abs(b).max(axis=1, initial=0.0)))
         # λ < 0 is the trivial root θ = 0, ∂ₚH = b = λe with b against e: not the maximiser; where e
@@ -141,21 +144,36 @@ class LocalHamiltonian:
             ell, th = self._unreachable(y, b, e, th, ell, bad)
         return th, lam, ell
 
-    def _damped(self, y, b, e, th, lam, step, F):
-        """Halve the Newton step while the residual grows (at most 30 times)."""
-        norm0 = np.abs(F).max(axis=1)
-        t = np.ones(len(th))
-        for _ in range(30):
-            th1, lam1 = th + t[:, None] * step[:, :-1], lam + t * step[:, -1]
+    def _cumulant(self, y):
+        """Λ(x, ·), ∇ₚΛ and ∇²ₚΛ at the fixed points y, for many momenta: a law on atoms has them
+        evaluated once (the atoms do not depend on θ); any other law calls its methods."""
+        x = self.to_x(y)
+        form = self.dyn.noise.atom_form(x)
+        if form is None:
+            return _Cumulant(lambda q: self.cgf(y, q), lambda q: self.cgf_grad(y, q), lambda q: self.cgf_hess(y, q))
+        z, sc = self._down(form[0]), form[1]
+
+        def tilt(q):
+            t = -np.einsum("nkd,nd->nk", z, q / sc)
+            m = t.max(axis=1, keepdims=True)
+            w = np.exp(t - m)
+            tot = w.sum(axis=1, keepdims=True)
+            return w / tot, (m + np.log(tot))[:, 0]
+
+        def cgf(q):
             with np.errstate(over="ignore", invalid="ignore"):
-                g1 = b + self.cgf_grad(y, th1)
-                h1 = np.einsum("ni,ni->n", b, th1) + self.cgf(y, th1)
-                norm1 = np.maximum(np.abs(g1 - lam1[:, None] * e).max(axis=1), np.abs(h1))
-            worse = ~(norm1 <= norm0 * (1 - 1e-4 * t)) & (norm0 > 0)
-            if not worse.any():
-                break
-            t = np.where(worse, 0.5 * t, t)
-        return th + t[:, None] * step[:, :-1], lam + t * step[:, -1]
+                return sc * (tilt(q)[1] - np.log(z.shape[1]))
+
+        def grad(q):
+            return -np.einsum("nk,nkd->nd", tilt(q)[0], z)
+
+        def hess(q):
+            w = tilt(q)[0]
+            mz = np.einsum("nk,nkd->nd", w, z)
+            S = np.matmul(np.swapaxes(z * w[:, :, None], 1, 2), z)
+            return (S - mz[:, :, None] * mz[:, None, :]) / sc
+
+        return _Cumulant(cgf, grad, hess)
 
     def _unreachable(self, y, b, e, th, ell, bad):
         """Where Newton failed: +inf if e is outside the cone of achievable velocities (laws on
@@ -216,6 +234,29 @@ class LocalHamiltonian:
         if self.form == "constant":
             return w @ self._cov.T
         return np.einsum("nij,nj->ni", self.cgf_hess(y, th), w)
+
+
+class _Cumulant(NamedTuple):
+    cgf: object
+    grad: object
+    hess: object
+
+
+def _damped(cum, b, e, th, lam, step, F, max_halvings=12):
+    """Halve the Newton step while the residual grows (at most ``max_halvings`` times)."""
+    norm0 = np.abs(F).max(axis=1)
+    t = np.ones(len(th))
+    for _ in range(max_halvings):
+        th1, lam1 = th + t[:, None] * step[:, :-1], lam + t * step[:, -1]
+        with np.errstate(over="ignore", invalid="ignore"):
+            g1 = b + cum.grad(th1)
+            h1 = np.einsum("ni,ni->n", b, th1) + cum.cgf(th1)
+            norm1 = np.maximum(np.abs(g1 - lam1[:, None] * e).max(axis=1), np.abs(h1))
+        worse = ~(norm1 <= norm0 * (1 - 1e-4 * t)) & (norm0 > 0)
+        if not worse.any():
+            break
+        t = np.where(worse, 0.5 * t, t)
+    return th + t[:, None] * step[:, :-1], lam + t * step[:, -1]
 
 
 def _theta_quadratic(b, e, solve_a):

@@ -200,7 +200,9 @@ def _check_args(dyn, start, end, n_points, method, init):
 def _snap_start(dyn, start, snap, notes):
     """Move a start where b ≠ 0 to the equilibrium Newton–Krylov reaches from it."""
     b = dyn.drift(start)
-    scale = 1.0 + float(np.linalg.norm(start))
+    v = np.random.default_rng(0).standard_normal(dyn.dim)
+    rate = float(np.linalg.norm(dyn.drift_jvp(start, v / np.linalg.norm(v))))  # a scale of |Db|
+    scale = (1.0 + float(np.linalg.norm(start))) * max(rate, 1e-300)
     if np.linalg.norm(b) <= 1e-9 * scale:
         return start, None
     sol = root(lambda x: dyn.drift(x), start, method="krylov", options={"fatol": 1e-11, "maxiter": 200})
@@ -213,7 +215,8 @@ def _snap_start(dyn, start, snap, notes):
             "(fw.find_minima) as start" + ("" if snap else ", or snap=True")
         )
     notes.append(f"start snapped to the equilibrium at distance {moved:.3g}")
-    warnings.warn(notes[-1], FWWarning, stacklevel=3)
+    if moved > 1e-6 * (1.0 + float(np.linalg.norm(start))):
+        warnings.warn(notes[-1], FWWarning, stacklevel=3)
     return sol.x, {"from": start.tolist(), "to": sol.x.tolist(), "distance": moved}
 
 

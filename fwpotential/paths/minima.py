@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.optimize as so
 
-from fwpotential.errors import FWWarning, InputError
+from fwpotential.errors import FWWarning, InputError, NonFiniteError
 from fwpotential.paths.spectrum import drift_spectrum, polish_equilibrium
 
 __all__ = ["Minima", "find_minima", "dedup_points", "coerce_points"]
@@ -216,6 +216,19 @@ def _merge_flat(dyn, reps, kinds, lab, n_samples=9):
     return root[lab]
 
 
+def _value_and_grad(loss):
+    """f and ∇f for L-BFGS-B; where f is not finite (a line-search trial step far out, e.g. into the
+    growth of an exponential) the optimiser sees +inf, so it shortens the step."""
+
+    def fg(z):
+        try:
+            return float(loss.value(z)), loss.grad(z)
+        except NonFiniteError:
+            return np.inf, np.zeros_like(z)
+
+    return fg
+
+
 def _descend(dyn, X0, tol, max_iter):
     """Each start taken to rest and polished; returns (points (k, d), |b| (k,))."""
     X = X0.copy()
@@ -224,9 +237,9 @@ def _descend(dyn, X0, tol, max_iter):
         gtol = tol / np.sqrt(dyn.dim)  # L-BFGS-B tests the largest component
         for i, x in enumerate(X0):
             out = so.minimize(
-                lambda z: float(loss.value(z)),
+                _value_and_grad(loss),
                 x,
-                jac=lambda z: loss.grad(z),
+                jac=True,
                 method="L-BFGS-B",
                 options={"maxiter": max_iter, "gtol": gtol, "ftol": 1e-15, "maxcor": 20},
             )
