@@ -16,7 +16,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 #: the scripts that own tables on docs/benchmarks.md, in the page's order
-SCRIPTS = ["solvers", "fmm", "finitesum", "montecarlo", "montecarlo_network", "fokkerplanck"]
+SCRIPTS = ["solvers", "fmm", "finitesum", "paths", "montecarlo", "montecarlo_network", "fokkerplanck"]
 
 
 def main(argv=None):

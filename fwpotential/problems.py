@@ -669,6 +669,7 @@ def two_sample_rotated(d=20, c=1.2, seed=0, *, height=1.0, batch_size=1, noise="
 
 
 __all__ += [
+    "regression_double_well",
     "ou_nonnormal",
     "nonreversible_double_well",
     "maier_stein",
@@ -676,3 +677,28 @@ __all__ += [
     "two_sample_rotated",
     "MAIER_STEIN_BETA10",
 ]
+
+
+def regression_double_well(n_samples=1000, dim=50, *, seed=0, height=2.0, noise=0.5):
+    """A regression-type finite sum in any dimension with two minima: linear least squares on
+    Gaussian data plus a double-well penalty on the first weight,
+
+        f_i(w) = (t_i - <u_i, w>)² / 2 + height (w_0² - 1)²,   t_i = <u_i, w*> + noise ξ_i,
+
+    w* = (0, 0.3, 0.3, ...)/√d-scaled, u_i ~ N(0, I). The minibatch noise ∇f_i - ∇f depends on w
+    through the residuals and has full rank when n_samples > dim, so SGD's quasi-potential differs
+    from Langevin's f - f*. Returns a :class:`~fwpotential.model.loss.FiniteSum` (variables w0 …).
+    """
+    if dim < 2 or n_samples < 2:
+        raise InputError(f"need dim >= 2 and n_samples >= 2, got {dim}, {n_samples}")
+    rng = np.random.default_rng(seed)
+    U = rng.standard_normal((n_samples, dim))
+    w_star = np.full(dim, 0.3 / np.sqrt(dim))
+    w_star[0] = 0.0
+    t = U @ w_star + noise * rng.standard_normal(n_samples)
+    names = [f"w{i}" for i in range(dim)]
+    fit = " + ".join(f"w{i}*u{i}" for i in range(dim))
+    expr = f"(t - ({fit}))**2/2 + {float(height)!r}*(w0**2 - 1)**2"
+    data = {f"u{i}": U[:, i] for i in range(dim)}
+    data["t"] = t
+    return FiniteSum.from_expr(expr, data=data, variables=names)

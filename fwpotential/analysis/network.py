@@ -22,7 +22,8 @@ from fwpotential.analysis.prefactor import KINDS
 from fwpotential.analysis.weights import hwang_weights
 from fwpotential.errors import ConvergenceError, FWWarning, InputError
 from fwpotential.model.dynamics import coerce_dynamics
-from fwpotential.paths.mam import min_action_path
+from fwpotential.paths.mam import METHODS as PATH_METHODS
+from fwpotential.paths.mam import min_action_path, reversed_descent
 from fwpotential.paths.minima import find_minima
 from fwpotential.paths.saddles import saddle_between
 
@@ -247,13 +248,16 @@ def transition_network(
     -----
     costs[i, j] = min over the saddles joining i and j of V(x_i → saddle) (the descent from the
     saddle to x_j is free). For b = -∇f with a = s(f) I the cost has the closed form
-    2 ∫ df / s(f) from f(x_i) to f(saddle) (theory.md §3), which is used (exact); the path is still
-    computed, for the figures and as a check (``info["closed_form_check"]``: the largest relative
-    difference between path actions and closed-form costs). Pairs with no saddle found get +inf and
+    2 ∫ df / s(f) from f(x_i) to f(saddle) (theory.md §3), which is used (exact); the path is the
+    reversed descent from the saddle (:func:`~fwpotential.paths.mam.reversed_descent`), for the
+    figures and as a check (``info["closed_form_check"]``: the largest relative difference between
+    the paths' actions and the closed-form costs). Pairs with no saddle found get +inf and
     ``info["saddle_searches"]`` says why.
     """
     t0 = time.perf_counter()
     dyn = coerce_dynamics(dynamics)
+    if method not in PATH_METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {sorted(PATH_METHODS)}")
     stages, notes = {}, []
     mins = _minima(dyn, starts, minima)
     att = mins.points
@@ -355,8 +359,10 @@ def _costs(dyn, att, saddles, method, n_points, options, closed):
     for k, s in enumerate(saddles):
         ends = [int(i) for i in s.joins if i >= 0]
         for i in ends:
-            opts = {"refine": False, **options} if closed else options  # the path is only drawn
-            p = min_action_path(dyn, att[i], s.point, n_points=n_points, method=method, **opts)
+            if closed:  # the cost is exact; the path (for figures and the check) is the reversed descent
+                p = reversed_descent(dyn, att[i], s.point, n_points=n_points)
+            else:
+                p = min_action_path(dyn, att[i], s.point, n_points=n_points, method=method, **options)
             paths[(i, k)] = p
             c, e = (_closed_cost(dyn, att[i], s.point), 0.0) if closed else (p.action, p.error_estimate)
             check = max(check, abs(p.action - c) / max(abs(c), 1e-300)) if closed else check

@@ -408,4 +408,3 @@ def vectorize_many(exprs, names, extra=()):
 
     fn.exprs = es
     return fn
-
