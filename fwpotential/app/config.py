@@ -59,7 +59,7 @@ else:  # pragma: no cover - Python 3.10
 __all__ = ["ConfigError", "ProblemFile", "load", "loads", "KINDS", "NOISE_LAWS", "PATH_METHODS", "SCHEMA"]
 
 KINDS = ("compare", "sgd", "langevin", "diffusion")
-NOISE_LAWS = ("isotropic", "gaussian", "minibatch")
+NOISE_LAWS = ("isotropic", "gaussian", "minibatch", "minibatch_gaussian")
 
 
 class ConfigError(InputError):
@@ -448,13 +448,14 @@ def _check_noise(noise, loss, pre):
         "isotropic": ("cov", "replace", "compare_gaussian"),
         "gaussian": ("variance", "replace", "compare_gaussian"),
         "minibatch": ("variance", "cov"),
+        "minibatch_gaussian": ("variance", "cov", "compare_gaussian"),
     }[law]
     for k in other:
         if k in noise:
             raise ConfigError(f"{pre}[noise] {k}: not used with law = {law!r}")
-    if law == "minibatch" and loss is not None and "expr" in loss:
+    if law.startswith("minibatch") and loss is not None and "expr" in loss:
         raise ConfigError(
-            f"{pre}[noise] law: 'minibatch' needs a finite-sum loss ([loss] samples or sample_expr), not expr"
+            f"{pre}[noise] law: {law!r} needs a finite-sum loss ([loss] samples or sample_expr), not expr"
         )
 
 

@@ -191,6 +191,8 @@ def _sgd_dynamics(loss, N):
         return {"sgd": sgd(loss, noise=IsotropicNoise(N["variance"], params=N.get("params")), batch_size=B)}
     if N["law"] == "gaussian":
         return {"sgd": sgd(loss, noise=GaussianNoise(_cov_value(N["cov"]), params=N.get("params")), batch_size=B)}
+    if N["law"] == "minibatch_gaussian":  # the Gaussian law with the minibatch covariance, alone
+        return {"sgd": sgd(loss, noise="gaussian", batch_size=B, replace=N.get("replace", True))}
     out = {"sgd": sgd(loss, batch_size=B, replace=N.get("replace", True))}
     if N.get("compare_gaussian", False):
         out["sgd_gaussian"] = sgd(loss, noise="gaussian", batch_size=B, replace=N.get("replace", True))
