@@ -246,3 +246,25 @@ def test_run_network_single_dynamics(tmp_path):
     assert outc.comparison is None and N.energies == pytest.approx(N.attractor_values - N.attractor_values.min())
     assert (tmp_path / "o" / "figures" / "disconnectivity_langevin.png").is_file()
     assert json.loads(files["json"].read_text())["landscapes"]["langevin"]["ground_states"] == [0]
+
+
+@pytest.mark.slow
+def test_run_network_montecarlo(tmp_path):
+    """[montecarlo] with [network]: fw.mc_check on the network (chains labelled by quench in d = 3);
+    the slope of log(P_0/P_1) against 1/γ matches Langevin's W_1 - W_0 = f_1 - f_0 (about 0.2)."""
+    from fwpotential.app.config import loads
+
+    text = NETWORK_3D.replace('kind = "compare"', 'kind = "langevin"').split("[noise]")[0]
+    text += "[network]\nminima = [[0.0, 0.0, 0.0], [2.0, 0.0, 0.0]]\nn_points = 20\n"
+    text += (
+        "[montecarlo]\nstep_sizes = [0.08, 0.1, 0.13, 0.17]\nn_chains = 96\nn_steps = 20000\nburn_in = 2000\nseed = 1\n"
+    )
+    outc = report.solve_problem(loads(text))
+    N = outc.landscapes["langevin"]
+    fit = outc.montecarlo_fits["langevin"]
+    assert fit["predicted_slope"] == pytest.approx(N.attractor_values[1] - N.attractor_values[0], abs=1e-12)
+    assert fit["consistent"] is True, fit
+    assert fit["slope_se"] < 0.25 * abs(fit["predicted_slope"])  # able to fail: W_1 = 0 would give |z| > 4
+    files = render.write_outputs(outc, tmp_path / "o")
+    assert (tmp_path / "o" / "figures" / "mc_ratio_langevin.png").is_file()
+    assert "## Monte Carlo" in files["report"].read_text()
