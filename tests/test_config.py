@@ -409,3 +409,20 @@ def test_network_dimension_checked_by_prepare(edit, match):
     spec = loads(text)
     with pytest.raises(ConfigError, match=match):
         problem.prepare(spec)
+
+
+def test_minibatch_gaussian_law():
+    """law = "minibatch_gaussian": SGD with the Gaussian law of the minibatch covariance, alone."""
+    text = NET.replace('law = "isotropic"\nvariance = "0.5 + f"', 'law = "minibatch_gaussian"\nbatch_size = 2')
+    dyns = problem.build_dynamics(loads(text))
+    exact = fw.sgd(problem.build_loss(loads(text)), noise="gaussian", batch_size=2)
+    x = np.array([0.3, 0.1, -0.2])
+    assert set(dyns) == {"langevin", "sgd"}
+    np.testing.assert_allclose(dyns["sgd"].noise_cov(x), exact.noise_cov(x), rtol=1e-12)
+    assert dyns["sgd"].name == exact.name and "Gaussian approximation" in exact.name  # not the exact law
+    p = np.array([0.7, -0.4, 0.9])
+    quad = 0.5 * p @ exact.noise_cov(x) @ p
+    assert dyns["sgd"].hamiltonian(x, p) == pytest.approx(exact.hamiltonian(x, p), rel=1e-12)
+    assert dyns["sgd"].hamiltonian(x, p) - float(-dyns["sgd"].loss.grad(x) @ p) == pytest.approx(quad, rel=1e-10)
+    with pytest.raises(ConfigError, match=r"\[noise\] compare_gaussian: not used with law = 'minibatch_gaussian'"):
+        loads(text.replace("batch_size = 2", "batch_size = 2\ncompare_gaussian = true"))
