@@ -183,3 +183,88 @@ def test_gallery_is_package_data(monkeypatch, tmp_path):
     (tmp_path / "mine.toml").write_text((d / "maier_stein.toml").read_text())
     monkeypatch.setenv("FWPOTENTIAL_EXAMPLES", str(tmp_path))
     assert cli.examples_dir() == tmp_path and "mine" in cli.gallery()
+
+
+NETWORK_3D = """
+name = "tiny_network"
+description = "A tilted double well in w0 plus two quadratic directions, d = 3, without a grid."
+kind = "compare"
+[loss]
+sample_expr = "((w0 - 1)**2 - 1)**2/4 + w1**2/2 + w2**2 + 0.1*w0*u0"
+data = { u0 = [1.0, 0.5, 1.5] }
+variables = { prefix = "w", count = 3 }
+[noise]
+law = "isotropic"
+variance = "0.5 + f"
+[network]
+starts = { random = 6, low = -1, high = 3, seed = 0 }
+n_points = 30
+"""
+
+
+def test_run_network_end_to_end(tmp_path, capsys):
+    """A [network] file: both transition networks, their energies exact (Langevin W = f - f*; SGD
+    with a = (0.5 + f) I: W_1 - W_0 = 2 log((0.5 + f_1)/(0.5 + f_0))), the report files and figures."""
+    p = tmp_path / "net.toml"
+    p.write_text(NETWORK_3D)
+    out = tmp_path / "out"
+    assert cli.main(["run", str(p), "--out", str(out), "-q"]) == 0
+    assert "paths ('gmam') in d = 3" in capsys.readouterr().out
+    s = json.loads((out / "summary.json").read_text())
+    assert "grid" not in s and s["network"] == {"dim": 3, "method": "gmam", "n_points": 30}
+    L, S = s["landscapes"]["langevin"], s["landscapes"]["sgd"]
+    f = np.array(L["f"])
+    assert len(f) == 2 and L["ground_states"] == [int(np.argmin(f))]
+    assert L["energies"] == pytest.approx(f - f.min(), abs=1e-12)
+    assert S["energies"] == pytest.approx(np.abs(2 * np.log((0.5 + f) / (0.5 + f.min()))), abs=1e-9)
+    assert abs(S["energies"][1] - L["energies"][1]) > 0.4  # the two energies differ visibly
+    (sd,) = L["saddles"]
+    assert sorted(sd["joins"]) == [0, 1] and sd["point"][0] == pytest.approx(1.1009, abs=1e-3)
+    # the path's action to the saddle agrees with the closed form (Langevin: f(saddle) - f(x_i))
+    z = np.load(out / "results.npz")
+    for i in (0, 1):
+        prof = z[f"langevin/path_{i}_s0/action_profile"]
+        assert prof[-1] == pytest.approx(sd["f"] - f[i], rel=1e-3)
+    assert z["sgd/costs"].shape == (2, 2) and z["langevin/saddles"].shape == (1, 3)
+    md = (out / "report.md").read_text()
+    assert "Transition networks without a grid in d = 3" in md and "| s0 |" in md
+    for stem in ("disconnectivity_pair", "path_profile_langevin", "path_projection_sgd", "weights_sgd"):
+        assert (out / "figures" / f"{stem}.png").stat().st_size > 1000, stem
+    assert cli.main(["check", str(p)]) == 0
+    assert "valid (compare, network)" in capsys.readouterr().out
+
+
+def test_run_network_single_dynamics(tmp_path):
+    """kind = "langevin" with known minima: one network, one disconnectivity graph over W."""
+    from fwpotential.app.config import loads
+
+    text = NETWORK_3D.replace('kind = "compare"', 'kind = "langevin"').split("[noise]")[0]
+    text += "[network]\nminima = [[0.0, 0.0, 0.0], [2.0, 0.0, 0.0]]\nn_points = 20\n"
+    outc = report.solve_problem(loads(text))
+    files = render.write_outputs(outc, tmp_path / "o")
+    (N,) = outc.landscapes.values()
+    assert outc.comparison is None and N.energies == pytest.approx(N.attractor_values - N.attractor_values.min())
+    assert (tmp_path / "o" / "figures" / "disconnectivity_langevin.png").is_file()
+    assert json.loads(files["json"].read_text())["landscapes"]["langevin"]["ground_states"] == [0]
+
+
+@pytest.mark.slow
+def test_run_network_montecarlo(tmp_path):
+    """[montecarlo] with [network]: fw.mc_check on the network (chains labelled by quench in d = 3);
+    the slope of log(P_0/P_1) against 1/γ matches Langevin's W_1 - W_0 = f_1 - f_0 (about 0.2)."""
+    from fwpotential.app.config import loads
+
+    text = NETWORK_3D.replace('kind = "compare"', 'kind = "langevin"').split("[noise]")[0]
+    text += "[network]\nminima = [[0.0, 0.0, 0.0], [2.0, 0.0, 0.0]]\nn_points = 20\n"
+    text += (
+        "[montecarlo]\nstep_sizes = [0.08, 0.1, 0.13, 0.17]\nn_chains = 96\nn_steps = 20000\nburn_in = 2000\nseed = 1\n"
+    )
+    outc = report.solve_problem(loads(text))
+    N = outc.landscapes["langevin"]
+    fit = outc.montecarlo_fits["langevin"]
+    assert fit["predicted_slope"] == pytest.approx(N.attractor_values[1] - N.attractor_values[0], abs=1e-12)
+    assert fit["consistent"] is True, fit
+    assert fit["slope_se"] < 0.25 * abs(fit["predicted_slope"])  # able to fail: W_1 = 0 would give |z| > 4
+    files = render.write_outputs(outc, tmp_path / "o")
+    assert (tmp_path / "o" / "figures" / "mc_ratio_langevin.png").is_file()
+    assert "## Monte Carlo" in files["report"].read_text()

@@ -192,7 +192,8 @@ def test_demo_and_gallery_validate():
     for p in files:
         s = config.load(p)
         assert len(s.description) > 100, p.name  # one paragraph
-        problem.build_grid(s)
+        if s.network is None:
+            problem.build_grid(s)
         problem.build_dynamics(s)
     assert cli.DEMO == EXAMPLES / "sgd_vs_langevin.toml"
 
@@ -257,4 +258,171 @@ def test_description_is_optional():
 def test_gallery_files_prepare():
     for p in sorted(EXAMPLES.glob("*.toml")):
         plan = problem.prepare(config.load(p))
-        assert plan.method in fw.METHODS and plan.grid.dim in (1, 2, 3), p.name
+        if plan.network is None:
+            assert plan.method in fw.METHODS and plan.grid.dim in (1, 2, 3), p.name
+        else:
+            assert plan.grid is None and plan.method in config.PATH_METHODS, p.name
+            (pts,) = plan.network.values()
+            assert pts.shape[1] == next(iter(plan.dynamics.values())).dim, p.name
+
+
+# ---- [network]: transition networks without a grid ---------------------------------------------
+NET = """
+name = "net"
+description = "a network"
+kind = "compare"
+[loss]
+sample_expr = "((w0 - u0)**2 - 1)**2/4 + w1**2/2 + w2**2/2"
+data = { u0 = [0.9, 1.0, 1.1] }
+variables = { prefix = "w", count = 3 }
+[noise]
+law = "isotropic"
+variance = "0.5 + f"
+[network]
+starts = { random = 5, low = [-1, -1, -1], high = [2, 1, 1], seed = 3 }
+n_points = 40
+tol = 1e-7
+"""
+
+
+def test_network_file_loads_and_prepares():
+    spec = loads(NET)
+    assert spec.grid is None and spec.network["method"] == "gmam" and spec.network["n_points"] == 40
+    assert spec.loss["variables"] == ["w0", "w1", "w2"]
+    plan = problem.prepare(spec)
+    assert plan.grid is None and set(plan.dynamics) == {"langevin", "sgd"}
+    assert plan.options == {"n_points": 40, "tol": 1e-7}
+    X = plan.network["starts"]
+    assert X.shape == (5, 3)
+    assert np.all((X >= [-1, -1, -1]) & (X <= [2, 1, 1]))
+    assert np.array_equal(X, [-1, -1, -1] + np.array([3, 2, 2]) * np.random.default_rng(3).random((5, 3)))
+    # a list of points, and known minima
+    pts = loads(
+        NET.replace(
+            "starts = { random = 5, low = [-1, -1, -1], high = [2, 1, 1], seed = 3 }", "starts = [[0, 0, 0], [2, 0, 0]]"
+        )
+    )
+    assert problem.prepare(pts).network["starts"].tolist() == [[0, 0, 0], [2, 0, 0]]
+    mins = loads(
+        NET.replace("starts = { random = 5, low = [-1, -1, -1], high = [2, 1, 1], seed = 3 }", "minima = [[0, 0, 0]]")
+    )
+    assert list(problem.prepare(mins).network) == ["minima"]
+    # variables with a start index; a one-number box
+    v = loads(
+        NET.replace('{ prefix = "w", count = 3 }', '{ prefix = "w", count = 3, start = 0 }')
+        .replace("[-1, -1, -1]", "-1")
+        .replace("[2, 1, 1]", "2")
+    )
+    assert problem.prepare(v).network["starts"].shape == (5, 3)
+
+
+RANDOM = "starts = { random = 5, low = [-1, -1, -1], high = [2, 1, 1], seed = 3 }"
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (
+            ("[network]", "[grid]\nbounds = [[0, 1]]\nshape = [9]\n[network]"),
+            r"\[grid\]: give exactly one of \[grid\] .* got both",
+        ),
+        ((RANDOM, ""), r"\[network\] starts: give exactly one of starts .* or minima .*; got none"),
+        (
+            (RANDOM, RANDOM + "\nminima = [[0, 0, 0]]"),
+            r"\[network\] starts: give exactly one of .*got \['starts', 'minima'\]",
+        ),
+        ((RANDOM, "starts = 3"), r"\[network\] starts: expected a list of points, or \{ random = 20"),
+        (
+            (RANDOM, "starts = [[0, 0, 0], [1, 0]]"),
+            r"\[network\] starts: points need one number of coordinates, got \[2, 3\]",
+        ),
+        (
+            ("random = 5", "randum = 5"),
+            r"\[network\] starts\.randum: unknown key; valid keys here: high, low, random, seed",
+        ),
+        (("random = 5, ", ""), r"\[network\] starts\.random: missing; expected an integer >= 1"),
+        (("random = 5", "random = 0"), r"\[network\] starts\.random: expected an integer >= 1, got 0"),
+        (("seed = 3", "seed = -1"), r"\[network\] starts\.seed: expected an integer >= 0"),
+        (("low = [-1, -1, -1]", 'low = "a"'), r"\[network\] starts\.low: expected a number or a list of numbers"),
+        (("high = [2, 1, 1]", "high = [2, -1, 1]"), r"\[network\] starts: expected low < high in every coordinate"),
+        (("high = [2, 1, 1]", "high = [2, 1]"), r"\[network\] starts: low and high need one length, got 3 and 2"),
+        (
+            ("n_points = 40", 'method = "newton"'),
+            r"\[network\] method: expected one of 'gmam', 'sgmam', 'string', got 'newton'",
+        ),
+        (("n_points = 40", "n_points = 2"), r"\[network\] n_points: expected an integer >= 3"),
+        (("tol = 1e-7", "tol = 0"), r"\[network\] tol: expected a number > 0, got 0"),
+        (("tol = 1e-7", "max_iter = 0"), r"\[network\] max_iter: expected an integer >= 1"),
+        (("tol = 1e-7", "npoints = 4"), r"\[network\] npoints: unknown key; valid keys here: max_iter, method, minima"),
+        (
+            ("tol = 1e-7", 'tol = 1e-7\n[solve]\nmethod = "olim"'),
+            r"\[solve\]: not used with \[network\] \(path options go in \[network\]\)",
+        ),
+        (("tol = 1e-7", "tol = 1e-7\n[fokker_planck]\neps = [0.1]"), r"\[fokker_planck\]: not used with \[network\]"),
+        (("tol = 1e-7", 'tol = 1e-7\n[exact]\nV = "w0"'), r"\[exact\]: not used with \[network\]"),
+        (
+            ('{ prefix = "w", count = 3 }', '{ prefix = "w" }'),
+            r"\[loss\] variables\.count: missing; expected an integer >= 1",
+        ),
+        (
+            ('{ prefix = "w", count = 3 }', '{ prefix = "w", count = 3, stop = 2 }'),
+            r"\[loss\] variables\.stop: unknown key",
+        ),
+        (
+            ('{ prefix = "w", count = 3 }', '{ prefix = "_w", count = 3 }'),
+            r"\[loss\] variables\.prefix: expected a name",
+        ),
+        (
+            ('{ prefix = "w", count = 3 }', '{ prefix = "w-", count = 3 }'),
+            r"\[loss\] variables\.prefix: expected a name",
+        ),
+        (('{ prefix = "w", count = 3 }', "7"), r"\[loss\] variables: expected a list of names, .* or \{ prefix"),
+    ],
+)
+def test_network_errors_name_the_key(edit, match):
+    old, new = edit
+    text = NET.replace(old, new, 1)
+    assert text != NET
+    with pytest.raises(ConfigError, match=match):
+        loads(text)
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (("high = [2, 1, 1]", "high = [2, 1, 1, 1], low = [0, 0, 0, 0]"), None),
+        (
+            (RANDOM, "starts = [[0, 0]]"),
+            r"\[network\] starts: points need 3 coordinates \(the dynamics is 3-D\), got 2",
+        ),
+        ((RANDOM, "minima = [[0, 0, 0, 0]]"), r"\[network\] minima: points need 3 coordinates"),
+        (("count = 3", "count = 2"), r"\[loss\]: .*w2"),
+    ],
+)
+def test_network_dimension_checked_by_prepare(edit, match):
+    old, new = edit
+    if match is None:  # a box of the wrong dimension
+        text = NET.replace(RANDOM, "starts = { random = 5, low = [0, 0, 0, 0], high = [2, 1, 1, 1] }")
+        match = r"\[network\] starts\.low: 4 numbers for 3 variables; give 3 or a single number"
+    else:
+        text = NET.replace(old, new, 1)
+    spec = loads(text)
+    with pytest.raises(ConfigError, match=match):
+        problem.prepare(spec)
+
+
+def test_minibatch_gaussian_law():
+    """law = "minibatch_gaussian": SGD with the Gaussian law of the minibatch covariance, alone."""
+    text = NET.replace('law = "isotropic"\nvariance = "0.5 + f"', 'law = "minibatch_gaussian"\nbatch_size = 2')
+    dyns = problem.build_dynamics(loads(text))
+    exact = fw.sgd(problem.build_loss(loads(text)), noise="gaussian", batch_size=2)
+    x = np.array([0.3, 0.1, -0.2])
+    assert set(dyns) == {"langevin", "sgd"}
+    np.testing.assert_allclose(dyns["sgd"].noise_cov(x), exact.noise_cov(x), rtol=1e-12)
+    assert dyns["sgd"].name == exact.name and "Gaussian approximation" in exact.name  # not the exact law
+    p = np.array([0.7, -0.4, 0.9])
+    quad = 0.5 * p @ exact.noise_cov(x) @ p
+    assert dyns["sgd"].hamiltonian(x, p) == pytest.approx(exact.hamiltonian(x, p), rel=1e-12)
+    assert dyns["sgd"].hamiltonian(x, p) - float(-dyns["sgd"].loss.grad(x) @ p) == pytest.approx(quad, rel=1e-10)
+    with pytest.raises(ConfigError, match=r"\[noise\] compare_gaussian: not used with law = 'minibatch_gaussian'"):
+        loads(text.replace("batch_size = 2", "batch_size = 2\ncompare_gaussian = true"))

@@ -13,7 +13,8 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-NAMES = ["quickstart.ipynb", "sgd_vs_langevin.ipynb", "montecarlo_check.ipynb"]
+NAMES = ["quickstart.ipynb", "sgd_vs_langevin.ipynb", "montecarlo_check.ipynb", "network_regression.ipynb"]
+SLOW = {"network_regression.ipynb"}  # two transition networks in d = 20: about 30 s
 QUICK_BUDGET_S = 120.0  # generous on a loaded 2-core machine; the notebooks take a few seconds each
 
 
@@ -30,7 +31,7 @@ def test_stored_without_outputs(name):
             assert cell.outputs == [] and cell.execution_count is None, f"{name} cell {i} has stored outputs"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in NAMES])
 def test_notebook_runs_in_quick_mode(name, monkeypatch, tmp_path):
     # the kernel inherits this environment
     monkeypatch.setenv("FWPOTENTIAL_QUICK", "1")

@@ -81,14 +81,17 @@ def _first_sentence(text, n=110):
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
+def _where(spec):
+    """The grid shape ("129x129"), or "network" for a file without a grid."""
+    return "network" if spec.grid is None else "x".join(map(str, spec.grid["shape"]))
+
+
 def _examples(args):
     g = gallery()
     d = examples_dir()
     width = max(len(k) for k in g)
     for name, (_path, spec) in g.items():
-        print(
-            f"{name:<{width}}  {spec.kind:<9} {'x'.join(map(str, spec.grid['shape'])):>11}  {_first_sentence(spec.description)}"
-        )
+        print(f"{name:<{width}}  {spec.kind:<9} {_where(spec):>11}  {_first_sentence(spec.description)}")
     if not d.is_dir():
         print(
             f"\n(only the demo: the gallery folder {d} is not there; it ships as fwpotential/examples/)",
@@ -124,7 +127,7 @@ def _run(args):
 def _check(args):
     spec = load(args.problem)
     prepare(spec)  # the checks run does before computing
-    print(f"{args.problem}: valid ({spec.kind}, grid {'x'.join(map(str, spec.grid['shape']))})")
+    print(f"{args.problem}: valid ({spec.kind}, {'grid ' if spec.grid is not None else ''}{_where(spec)})")
     return EXIT_OK
 
 
@@ -135,7 +138,7 @@ def _print_tables(outc):
     else:
         for lab, L in outc.landscapes.items():
             print(f"{lab}: {L.dynamics.name}")
-            print(L.table())
+            print(L.table() if hasattr(L, "table") else render.markdown_table(L))
             print()
     for lab, f in outc.montecarlo_fits.items():
         print(

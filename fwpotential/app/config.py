@@ -22,6 +22,20 @@ message names the key (``[noise] variance``) and the expected form. The full ref
     [grid]
     bounds = [[-2, 2], [-1.5, 1.5]]
     shape = [129, 129]
+
+A file with a ``[network]`` table instead of ``[grid]`` works without a grid, in any dimension
+(transition networks from minimum action paths):
+
+.. code-block:: toml
+
+    [loss]
+    sample_expr = "log(1 + ((t - (w0*u0 + w1*u1 + w2*u2))/0.3)**2)"
+    csv = "data.csv"                        # columns u0, u1, u2, t
+    variables = { prefix = "w", count = 3 } # w0, w1, w2 (or a list of names)
+
+    [network]
+    starts = { random = 20, low = -2, high = 2, seed = 0 }   # or a list of points; or minima = [...]
+    method = "gmam"                         # path options: method, n_points, tol, max_iter
 """
 
 from __future__ import annotations
@@ -29,6 +43,8 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from fwpotential.errors import InputError
 
@@ -40,10 +56,10 @@ else:  # pragma: no cover - Python 3.10
     except ImportError:  # pragma: no cover
         tomllib = None
 
-__all__ = ["ConfigError", "ProblemFile", "load", "loads", "KINDS", "NOISE_LAWS", "SCHEMA"]
+__all__ = ["ConfigError", "ProblemFile", "load", "loads", "KINDS", "NOISE_LAWS", "PATH_METHODS", "SCHEMA"]
 
 KINDS = ("compare", "sgd", "langevin", "diffusion")
-NOISE_LAWS = ("isotropic", "gaussian", "minibatch")
+NOISE_LAWS = ("isotropic", "gaussian", "minibatch", "minibatch_gaussian")
 
 
 class ConfigError(InputError):
@@ -64,12 +80,13 @@ class ProblemFile:
     loss: dict | None
     noise: dict | None
     diffusion: dict | None
-    grid: dict
+    grid: dict | None
     solve: dict
     montecarlo: dict | None
     fokker_planck: dict | None
     exact: dict | None
     report: dict
+    network: dict | None = None
     source: str = "<string>"
     raw: dict = field(default_factory=dict, repr=False)
 
@@ -143,6 +160,14 @@ def _is_options(v):
     return isinstance(v, dict)
 
 
+def _is_variables(v):
+    return _is_str_list(v) or isinstance(v, dict)
+
+
+def _is_starts(v):
+    return (isinstance(v, list) and len(v) > 0 and _is_points(v)) or isinstance(v, dict)
+
+
 def _is_sets(v):
     return isinstance(v, list) and all(isinstance(s, dict) for s in v)
 
@@ -157,11 +182,14 @@ S = {
     "params": (_is_params, "a table of numbers, e.g. {a = 0.3}"),
     "str_or_num": (_is_str_or_num, 'a number or an expression string, e.g. "0.5 + x**2"'),
     "cov": (_is_cov, "a number, an expression string, or a d x d list of lists of numbers/expressions"),
+    "num_or_num_list": (lambda v: _is_num(v) or _is_num_list(v), "a number or a list of numbers (one per variable)"),
     "points": (_is_points, "a list of points, e.g. [[-1.0, 0.0], [1.0, 0.0]]"),
     "num_list": (_is_num_list, "a non-empty list of numbers"),
     "data": (_is_data, "a table of equal-length number lists, e.g. {u = [0.1, 0.2], t = [1.0, 2.0]}"),
     "str_or_str_list": (_is_str_or_str_list, 'a string or a list of strings, e.g. ["sgd", "langevin"]'),
     "options": (_is_options, "a table of solver options, e.g. {K = 8}"),
+    "variables": (_is_variables, 'a list of names, e.g. ["w0", "w1"], or { prefix = "w", count = 20 }'),
+    "starts": (_is_starts, "a list of points, or { random = 20, low = -1, high = 1, seed = 0 }"),
     "sets": (_is_sets, 'a list of tables, e.g. [{expr = "x**2 + y**2 - 1"}]'),
 }
 
@@ -173,7 +201,7 @@ SCHEMA = {
         "sample_expr": ("str", False),
         "data": ("data", False),
         "csv": ("str", False),
-        "variables": ("str_list", False),
+        "variables": ("variables", False),
         "params": ("params", False),
     },
     "noise": {
@@ -188,7 +216,7 @@ SCHEMA = {
     "diffusion": {
         "drift": ("str_list", True),
         "cov": ("cov", False),
-        "variables": ("str_list", False),
+        "variables": ("variables", False),
         "params": ("params", False),
     },
     "grid": {"bounds": ("points", True), "shape": ("num_list", True)},
@@ -218,8 +246,21 @@ SCHEMA = {
         "variables": ("str_list", False),
         "params": ("params", False),
     },
+    "network": {
+        "starts": ("starts", False),
+        "minima": ("points", False),
+        "method": ("str", False),
+        "n_points": ("pos_int", False),
+        "tol": ("num", False),
+        "max_iter": ("pos_int", False),
+        "tie_tol": ("num", False),
+    },
     "report": {"formats": ("str_list", False), "enabled": ("bool", False)},
 }
+PATH_METHODS = ("gmam", "sgmam", "string")
+_VARIABLES_KEYS = {"prefix": ("str", True), "count": ("pos_int", True), "start": ("nonneg_int", False)}
+_RANDOM_KEYS = {"random": ("pos_int", True), "low": ("num_or_num_list", True), "high": ("num_or_num_list", True)}
+_RANDOM_KEYS["seed"] = ("nonneg_int", False)
 _SET_KEYS = {"expr": ("str", True), "width": ("num", False), "variables": ("str_list", False)}
 _TABLE_DOC = {
     "loss": "a loss: expr, or samples (list of expressions), or sample_expr with data or csv",
@@ -230,6 +271,7 @@ _TABLE_DOC = {
     "montecarlo": "Monte Carlo settings: step_sizes, n_chains, n_steps, burn_in, seed, dynamics",
     "fokker_planck": "stationary Fokker-Planck (FiPy, 1-D and 2-D) at noise levels eps, per dynamics: eps, dynamics",
     "exact": "an exact quasi-potential for checking: V, where",
+    "network": "a transition network without a grid: starts or minima, method, n_points, tol, max_iter, tie_tol",
     "report": "report settings: formats, enabled",
 }
 
@@ -291,7 +333,11 @@ def loads(text, *, source="<string>") -> ProblemFile:
         _check_loss(loss, pre)
     if noise is not None:
         _check_noise(noise, loss, pre)
-    b = _check_grid(tables["grid"], pre)
+    for t in ("loss", "diffusion"):
+        if t in tables and "variables" in tables[t]:
+            tables[t] = {**tables[t], "variables": _variables(tables[t]["variables"], f"{pre}[{t}] variables")}
+    network = _network(tables.get("network"), pre)
+    b = _check_grid(tables["grid"], pre) if network is None else None
     solve = tables.get("solve", {})
     for k, st in enumerate(solve.get("sets", [])):
         _check_table(st, _SET_KEYS, f"{pre}[solve] sets[{k}].")
@@ -299,7 +345,7 @@ def loads(text, *, source="<string>") -> ProblemFile:
         if len(p) != len(b):
             raise ConfigError(f"{pre}[solve] attractors: points need {len(b)} coordinates, got {p!r}")
     mc = _montecarlo(tables.get("montecarlo"), kind, pre)
-    fpc = _fokker_planck(tables.get("fokker_planck"), kind, len(b), pre)
+    fpc = _fokker_planck(tables.get("fokker_planck"), kind, len(b) if b is not None else 0, pre)
     rep = {"formats": ["png"], "enabled": True, **tables.get("report", {})}
     for f in rep["formats"]:
         if f not in ("png", "pdf", "svg"):
@@ -308,15 +354,18 @@ def loads(text, *, source="<string>") -> ProblemFile:
         name=top["name"],
         description=" ".join(top.get("description", "").split()),
         kind=kind,
-        loss=loss,
+        loss=tables.get("loss"),
         noise=noise,
         diffusion=tables.get("diffusion"),
-        grid={"bounds": [tuple(float(v) for v in p) for p in b], "shape": tuple(tables["grid"]["shape"])},
+        grid=None
+        if b is None
+        else {"bounds": [tuple(float(v) for v in p) for p in b], "shape": tuple(tables["grid"]["shape"])},
         solve={"method": None, "options": {}, "estimate_error": True, **solve},
         montecarlo=mc,
         fokker_planck=fpc,
         exact=tables.get("exact"),
         report=rep,
+        network=network,
         source=source,
         raw=raw,
     )
@@ -334,8 +383,18 @@ def _check_layout(top, tables, pre):
         raise ConfigError(f"{pre}kind: expected one of {', '.join(repr(k) for k in KINDS)}, got {kind!r}")
     for name, tbl in tables.items():
         _check_table(tbl, SCHEMA[name], f"{pre}[{name}] ")
+    if ("grid" in tables) == ("network" in tables):
+        raise ConfigError(
+            f"{pre}[grid]: give exactly one of [grid] (bounds, shape: solve on a grid, d <= 3) or [network] "
+            f"(starts or minima: transition network from paths, any d); got {'both' if 'grid' in tables else 'neither'}"
+        )
+    if "network" in tables:
+        for t, why in (("solve", "path options go in [network]"), ("fokker_planck", "it solves on a grid"),
+                       ("exact", "it compares on grid nodes")):  # fmt: skip
+            if t in tables:
+                raise ConfigError(f"{pre}[{t}]: not used with [network] ({why}); give [grid] instead or drop [{t}]")
     need = (
-        ["grid"]
+        (["grid"] if "network" not in tables else [])
         + (["diffusion"] if kind == "diffusion" else ["loss"])
         + (["noise"] if kind in ("compare", "sgd") else [])
     )
@@ -389,13 +448,14 @@ def _check_noise(noise, loss, pre):
         "isotropic": ("cov", "replace", "compare_gaussian"),
         "gaussian": ("variance", "replace", "compare_gaussian"),
         "minibatch": ("variance", "cov"),
+        "minibatch_gaussian": ("variance", "cov", "compare_gaussian"),
     }[law]
     for k in other:
         if k in noise:
             raise ConfigError(f"{pre}[noise] {k}: not used with law = {law!r}")
-    if law == "minibatch" and loss is not None and "expr" in loss:
+    if law.startswith("minibatch") and loss is not None and "expr" in loss:
         raise ConfigError(
-            f"{pre}[noise] law: 'minibatch' needs a finite-sum loss ([loss] samples or sample_expr), not expr"
+            f"{pre}[noise] law: {law!r} needs a finite-sum loss ([loss] samples or sample_expr), not expr"
         )
 
 
@@ -411,6 +471,59 @@ def _check_grid(g, pre):
             f"{pre}[grid] shape: expected {len(b)} integer(s) >= 3 (nodes per dimension, one per bounds pair), got {sh!r}"
         )
     return b
+
+
+def _variables(v, where):
+    """``variables``: a list of names as given, or ``{prefix, count, start = 0}`` expanded to
+    [prefix + str(start), ..., prefix + str(start + count - 1)]."""
+    if isinstance(v, list):
+        return v
+    _check_table(v, _VARIABLES_KEYS, f"{where}.")
+    prefix = v["prefix"]
+    if not (prefix.isidentifier() and not prefix.startswith("_")):
+        raise ConfigError(
+            f'{where}.prefix: expected a name such as "w" (letters, digits, _; not starting with _), got {prefix!r}'
+        )
+    start = v.get("start", 0)
+    return [f"{prefix}{k}" for k in range(start, start + v["count"])]
+
+
+def _network(net, pre):
+    """``[network]`` with exactly one of starts / minima, a known path method and positive options
+    (None when absent). A ``starts`` spec stays a table; its dimension is checked by ``prepare``."""
+    if net is None:
+        return None
+    where = f"{pre}[network] "
+    given = [k for k in ("starts", "minima") if k in net]
+    if len(given) != 1:
+        raise ConfigError(
+            f"{where}starts: give exactly one of starts (points for the minima search, or "
+            f"{{ random = k, low = ..., high = ..., seed = 0 }}) or minima (known minima); got {given or 'none'}"
+        )
+    st = net.get("starts")
+    if isinstance(st, dict):
+        _check_table(st, _RANDOM_KEYS, f"{where}starts.")
+        lo, hi = st["low"], st["high"]
+        if isinstance(lo, list) and isinstance(hi, list) and len(lo) != len(hi):
+            raise ConfigError(f"{where}starts: low and high need one length, got {len(lo)} and {len(hi)}")
+        if not np.all(np.asarray(lo, float) < np.asarray(hi, float)):
+            raise ConfigError(
+                f"{where}starts: expected low < high in every coordinate, got low = {lo!r}, high = {hi!r}"
+            )
+    pts = net.get("minima", st if isinstance(st, list) else None)
+    if pts is not None and len({len(p) for p in pts}) != 1:
+        raise ConfigError(
+            f"{where}{given[0]}: points need one number of coordinates, got {sorted({len(p) for p in pts})}"
+        )
+    method = net.get("method", "gmam")
+    if method not in PATH_METHODS:
+        raise ConfigError(f"{where}method: expected one of {', '.join(repr(m) for m in PATH_METHODS)}, got {method!r}")
+    for k in ("tol", "tie_tol"):
+        if k in net and not net[k] > 0:
+            raise ConfigError(f"{where}{k}: expected a number > 0, got {net[k]!r}")
+    if net.get("n_points", 3) < 3:
+        raise ConfigError(f"{where}n_points: expected an integer >= 3 (points per path), got {net['n_points']!r}")
+    return {"method": method, "n_points": 100, **net}
 
 
 def _montecarlo(mc, kind, pre):

@@ -27,6 +27,7 @@ __all__ = [
     "Plan",
     "prepare",
     "build_grid",
+    "build_network_points",
     "build_loss",
     "build_dynamics",
     "build_attractors",
@@ -43,6 +44,7 @@ class Plan(NamedTuple):
     attractors: list | None
     method: str
     options: dict
+    network: dict | None = None
 
 
 def prepare(spec: ProblemFile) -> Plan:
@@ -54,6 +56,8 @@ def prepare(spec: ProblemFile) -> Plan:
     its options, and the dynamics named by ``[montecarlo]`` and ``[fokker_planck]``.
     """
     pre = spec.prefix
+    if spec.network is not None:
+        return _prepare_network(spec)
     grid = build_grid(spec)
     dyns = build_dynamics(spec)
     for lab, dyn in dyns.items():
@@ -73,18 +77,65 @@ def prepare(spec: ProblemFile) -> Plan:
         check_method(method, options, grid)
     except InputError as exc:
         raise ConfigError(f"{pre}[solve]: {exc}") from None
+    _check_montecarlo_dynamics(spec, dyns)
+    return Plan(grid, dyns, attractors, method, options)
+
+
+def _prepare_network(spec):
+    """The Plan of a ``[network]`` file: no grid; ``network`` holds ``starts`` or ``minima`` (k, d)
+    and ``options`` the path options (method, n_points, tol, max_iter) and tie_tol."""
+    dyns = build_dynamics(spec)
+    dims = {dyn.dim for dyn in dyns.values()}
+    d = dims.pop()
+    points = build_network_points(spec, d)
+    N = spec.network
+    options = {k: N[k] for k in ("n_points", "tol", "max_iter", "tie_tol") if k in N}
+    _check_montecarlo_dynamics(spec, dyns)
+    return Plan(grid=None, dynamics=dyns, attractors=None, method=N["method"], options=options, network=points)
+
+
+def build_network_points(spec: ProblemFile, d) -> dict:
+    """``{"starts": (k, d)}`` or ``{"minima": (m, d)}`` from ``[network]``, for dynamics in d dimensions.
+
+    A ``starts = { random = k, low, high, seed }`` table gives k points uniform in the box [low, high]
+    (numbers, or one per variable) from ``numpy.random.default_rng(seed)`` (seed 0 by default)."""
+    N, pre = spec.network, spec.prefix
+    key = "starts" if "starts" in N else "minima"
+    st = N[key]
+    if isinstance(st, dict):
+        for side in ("low", "high"):
+            if isinstance(st[side], list) and len(st[side]) != d:
+                raise ConfigError(
+                    f"{pre}[network] starts.{side}: {len(st[side])} numbers for {d} variables; give {d} or a single number"
+                )
+        lo, hi = (
+            np.broadcast_to(np.asarray(st["low"], float), (d,)),
+            np.broadcast_to(np.asarray(st["high"], float), (d,)),
+        )
+        rng = np.random.default_rng(st.get("seed", 0))
+        return {key: lo + (hi - lo) * rng.random((st["random"], d))}
+    pts = np.asarray(st, float)
+    if pts.shape[1] != d:
+        raise ConfigError(
+            f"{pre}[network] {key}: points need {d} coordinates (the dynamics is {d}-D), got {pts.shape[1]}"
+        )
+    return {key: pts}
+
+
+def _check_montecarlo_dynamics(spec, dyns):
     for table, tbl in (("montecarlo", spec.montecarlo), ("fokker_planck", spec.fokker_planck)):
         missing = [lab for lab in (tbl or {}).get("dynamics", []) if lab not in dyns]
         if missing:
             hint = "; set [noise] compare_gaussian = true" if "sgd_gaussian" in missing else ""
             raise ConfigError(
-                f"{pre}[{table}] dynamics: {missing} not computed by this file (it computes {sorted(dyns)}){hint}"
+                f"{spec.prefix}[{table}] dynamics: {missing} not computed by this file (it computes {sorted(dyns)}){hint}"
             )
-    return Plan(grid, dyns, attractors, method, options)
 
 
 def build_grid(spec: ProblemFile) -> Grid:
     """The Grid of ``[grid]``."""
+    if spec.grid is None:
+        raise ConfigError(f"{spec.prefix}[grid]: this file has a [network] table and no grid")
     return Grid(spec.grid["bounds"], spec.grid["shape"])
 
 
@@ -140,6 +191,8 @@ def _sgd_dynamics(loss, N):
         return {"sgd": sgd(loss, noise=IsotropicNoise(N["variance"], params=N.get("params")), batch_size=B)}
     if N["law"] == "gaussian":
         return {"sgd": sgd(loss, noise=GaussianNoise(_cov_value(N["cov"]), params=N.get("params")), batch_size=B)}
+    if N["law"] == "minibatch_gaussian":  # the Gaussian law with the minibatch covariance, alone
+        return {"sgd": sgd(loss, noise="gaussian", batch_size=B, replace=N.get("replace", True))}
     out = {"sgd": sgd(loss, batch_size=B, replace=N.get("replace", True))}
     if N.get("compare_gaussian", False):
         out["sgd_gaussian"] = sgd(loss, noise="gaussian", batch_size=B, replace=N.get("replace", True))

@@ -13,7 +13,31 @@ from fwpotential import plot
 from fwpotential.app.report import LABELS, Outcome
 from fwpotential.montecarlo.check import Z_MAX
 
-__all__ = ["write_outputs", "markdown_table", "jsonable"]
+__all__ = ["write_outputs", "markdown_table", "jsonable", "is_network"]
+
+
+def is_network(outc: Outcome) -> bool:
+    """Whether the outcome holds transition networks (a ``[network]`` file, no grid)."""
+    return outc.spec.network is not None
+
+
+def _network_arrays(lab, N):
+    """A network's arrays for ``results.npz``: attractors, energies, costs, saddles, and each path's
+    points, arc length and cumulative action (key ``<lab>/path_<attractor>_s<saddle>/...``)."""
+    out = {
+        f"{lab}/attractors": N.attractors,
+        f"{lab}/attractor_values": N.attractor_values,
+        f"{lab}/energies": N.energies,
+        f"{lab}/costs": N.costs,
+        f"{lab}/saddles": N.saddles,
+        f"{lab}/saddle_values": N.saddle_values,
+        f"{lab}/saddle_joins": N.saddle_joins,
+    }
+    for (i, k), p in N.paths.items():
+        out[f"{lab}/path_{i}_s{k}/points"] = p.points
+        out[f"{lab}/path_{i}_s{k}/arclength"] = p.arclength
+        out[f"{lab}/path_{i}_s{k}/action_profile"] = p.action_profile
+    return out
 
 
 def write_outputs(outc: Outcome, out_dir, *, progress=None) -> dict:
@@ -23,7 +47,11 @@ def write_outputs(outc: Outcome, out_dir, *, progress=None) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     arrays = {}
+    networked = is_network(outc)
     for lab, L in outc.landscapes.items():
+        if networked:
+            arrays.update(_network_arrays(lab, L))
+            continue
         arrays[f"{lab}/potential"] = L.potential
         arrays[f"{lab}/basins"] = L.basins
         arrays[f"{lab}/attractors"] = L.attractors
@@ -32,8 +60,8 @@ def write_outputs(outc: Outcome, out_dir, *, progress=None) -> dict:
         arrays[f"{lab}/saddles"] = L.saddles
         for i, q in enumerate(L.quasipotentials):
             arrays[f"{lab}/V{i}"] = q.values
-    g = next(iter(outc.landscapes.values())).grid
-    for k, ax in enumerate(g.axes):
+    g = getattr(next(iter(outc.landscapes.values())), "grid", None)
+    for k, ax in enumerate(g.axes if g is not None else ()):
         arrays[f"grid/axis{k}"] = ax
     for lab, runs in outc.runs.items():
         for r in runs:
@@ -78,7 +106,7 @@ def markdown_table(L, comparison=None) -> str:
     """Markdown table of a landscape's attractors (or of an SGD/Langevin comparison)."""
 
     def pos(x):
-        return "(" + ", ".join(f"{v:.4f}" for v in x) + ")"
+        return _pos(x)
 
     if comparison is not None:
         La, S = comparison.langevin, comparison.sgd
@@ -107,11 +135,16 @@ def markdown_table(L, comparison=None) -> str:
     for i, x in enumerate(L.attractors):
         g = i in gs
         rows.append(
-            f"| {i} | {pos(x)} | "
+            f"| {i} | {_pos(x)} | "
             + (f"{L.attractor_values[i]:.4f} | " if has_f else "")
             + f"{L.energies[i]:.4f} ± {L.energy_errors[i]:.1g} | {'yes' if g else ''} | {f'{w[gs.index(i)]:.3f}' if g else ''} |"
         )
     return "\n".join(rows)
+
+
+def _pos(x, n=3):
+    """A point as "(x0, x1, x2, …)": the first n coordinates, then an ellipsis in higher dimension."""
+    return "(" + ", ".join(f"{v:.4f}" for v in x[:n]) + (", …)" if len(x) > n else ")")
 
 
 def _costs_table(L):
@@ -132,7 +165,10 @@ def _figures(outc, fig_dir, formats, say):
         made.append((caption, paths[0]))
 
     say("figures ...")
-    _potential_figures(outc, keep)
+    if is_network(outc):
+        _network_figures(outc, keep)
+    else:
+        _potential_figures(outc, keep)
     _weight_figures(outc, keep)
     _montecarlo_figures(outc, keep)
     return made
@@ -171,6 +207,42 @@ def _potential_figures(outc, keep):
             )
 
 
+def _network_figures(outc, keep):
+    """Disconnectivity graphs (the SGD/Langevin pair, or one over W), and per network the action
+    along its paths and the paths on their principal plane."""
+    nets = outc.landscapes
+    if outc.comparison is not None:
+        keep(
+            plot.disconnectivity_pair(outc.comparison),
+            "disconnectivity_pair",
+            "Disconnectivity graphs: Langevin over f − f* (= its W), SGD over its W (units of γ); leaves are the "
+            "minima (stars: ground states), joined at the saddles.",
+        )
+    for lab, N in nets.items():
+        if outc.comparison is None or lab == "sgd_gaussian":
+            keep(
+                plot.disconnectivity(N, level="W", title=LABELS[lab]),
+                f"disconnectivity_{lab}",
+                f"{LABELS[lab]}: disconnectivity graph over W (minima at their energies, saddles at the level where "
+                "their basins join).",
+            )
+    for lab, N in nets.items():
+        if not N.paths:
+            continue
+        keep(
+            plot.path_profile(N),
+            f"path_profile_{lab}",
+            f"{LABELS[lab]}: cumulative action V (solid) and f − f(start) (dashed) along each minimum action path "
+            "(attractor → saddle) against arc length.",
+        )
+        keep(
+            plot.path_projection(N),
+            f"path_projection_{lab}",
+            f"{LABELS[lab]}: the minimum action paths on their two leading principal components, with the "
+            "attractors (stars: ground states) and saddles (crosses).",
+        )
+
+
 def _weight_figures(outc, keep):
     """Per landscape: the theory's limit weights (over all attractors) and the Monte Carlo occupation
     per step size."""
@@ -193,7 +265,7 @@ def _weight_figures(outc, keep):
             k = f"Monte Carlo γ={row['step_size']:g}"
             data[k] = np.array(row["fractions"][:m])
             errs[k] = np.array(row["se"][:m])
-        labels = ["(" + ", ".join(f"{v:.2f}" for v in x) + ")" for x in L.attractors]
+        labels = ["(" + ", ".join(f"{v:.2f}" for v in x[:3]) + (", …)" if len(x) > 3 else ")") for x in L.attractors]
         keep(
             plot.weights_bar(data, labels=labels, errors=errs, title=f"{LABELS[lab]}: mass per basin"),
             f"weights_{lab}",
@@ -207,7 +279,7 @@ def _montecarlo_figures(outc, keep):
     for lab, rows in outc.montecarlo.items():
         L = outc.landscapes[lab]
         runs = outc.runs[lab]
-        if L.grid.dim in (1, 2) and runs:
+        if getattr(L, "grid", None) is not None and L.grid.dim in (1, 2) and runs:
             keep(
                 plot.mc_histogram(runs[0], L),
                 f"mc_histogram_{lab}",
@@ -258,14 +330,7 @@ def _markdown(outc, figs, out_dir):
     s = outc.spec
     lines = [f"# {s.name}", "", s.description, ""]
     any_L = next(iter(outc.landscapes.values()))
-    lines += [
-        f"Solver `method={outc.method!r}` on a {' × '.join(map(str, any_L.grid.shape))} grid over "
-        + " × ".join(f"[{lo:g}, {hi:g}]" for lo, hi in any_L.grid.bounds)
-        + ". Energies are in units of ε (the temperature for Langevin, the step size γ for SGD); the stationary "
-        "law concentrates like exp(−W/ε). ± is the estimated discretisation error "
-        f"({any_L.info.get('error_estimate')}).",
-        "",
-    ]
+    lines += _md_method(outc, any_L)
     if outc.comparison is not None:
         verdict = "the same ground states" if outc.comparison.same_ground_states else "**different ground states**"
         lines += [f"## SGD vs Langevin: {verdict}", "", markdown_table(None, outc.comparison), ""]
@@ -296,12 +361,48 @@ def _markdown(outc, figs, out_dir):
     return "\n".join(lines) + "\n"
 
 
+def _md_method(outc, any_L):
+    """The paragraph saying how the potentials were computed (grid solver, or paths without a grid)."""
+    units = (
+        "Energies are in units of ε (the temperature for Langevin, the step size γ for SGD); the stationary "
+        "law concentrates like exp(−W/ε). "
+    )
+    if is_network(outc):
+        opts = any_L.info.get("options", {})
+        return [
+            f"Transition networks without a grid in d = {any_L.dim}: minima by local optimisation, index-1 saddles "
+            f"between them, costs from minimum action paths (`method={outc.method!r}`, n_points = "
+            f"{opts.get('n_points')}) to the saddles, W-graph energies. " + units + "± is the estimated path error "
+            "(the action change when n_points is halved; 0 where the cost has a closed form, as for Langevin).",
+            "",
+        ]
+    return [
+        f"Solver `method={outc.method!r}` on a {' × '.join(map(str, any_L.grid.shape))} grid over "
+        + " × ".join(f"[{lo:g}, {hi:g}]" for lo, hi in any_L.grid.bounds)
+        + ". "
+        + units
+        + f"± is the estimated discretisation error ({any_L.info.get('error_estimate')}).",
+        "",
+    ]
+
+
+def _md_network_saddles(N):
+    """A network's saddles: point, f, the attractors they join, and the W level where they join them."""
+    lines = ["| saddle | point | f | joins | V from each joined attractor |", "| ---: | --- | ---: | --- | --- |"]
+    for k, (x, f, j) in enumerate(zip(N.saddles, N.saddle_values, N.saddle_joins)):
+        vf = ", ".join(f"V_{int(i)} = {N.paths[(int(i), k)].action:.4f}" for i in j if (int(i), k) in N.paths)
+        lines.append(f"| s{k} | {_pos(x)} | {f:.4f} | {', '.join(str(int(i)) for i in j)} | {vf} |")
+    return lines + [""]
+
+
 def _md_landscape(lab, L):
     """One landscape: attractors, pairwise costs, saddles."""
     lines = [
         f"## {LABELS[lab]}: {L.dynamics.name}", "", markdown_table(L), "",
         "Pairwise costs V(K_i → K_j):", "", _costs_table(L), "",
     ]  # fmt: skip
+    if not hasattr(L, "grid"):
+        return lines + (_md_network_saddles(L) if len(L.saddles) else [])
     if len(L.saddles):
         lines += [
             "| saddle | f | W at the saddle | V from the attractors it joins |",

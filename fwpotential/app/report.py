@@ -17,6 +17,7 @@ import numpy as np
 
 from fwpotential.analysis.comparison import Comparison
 from fwpotential.analysis.landscapes import landscape
+from fwpotential.analysis.network import transition_network
 from fwpotential.app.config import ProblemFile
 from fwpotential.app.problem import exact_values, prepare
 from fwpotential.errors import ConvergenceError, InputError
@@ -36,9 +37,10 @@ class Outcome:
     ----------
     spec : ProblemFile
     method : str
-    landscapes : {label: Landscape}
+    landscapes : {label: Landscape or TransitionNetwork}
+        TransitionNetworks for a file with ``[network]`` (no grid).
     comparison : Comparison or None
-        Kind "compare": the Langevin and SGD landscapes paired.
+        Kind "compare": the Langevin and SGD landscapes (or networks) paired.
     montecarlo : {label: [per-γ dict]}
         Plain numbers; exit times censoring-aware.
     montecarlo_fits : {label: dict}
@@ -51,7 +53,8 @@ class Outcome:
     seconds : float
         Total.
     stages : {step: float}
-        Seconds per step (landscape_<label>, montecarlo_<label>, fokker_planck_<label>_<ε>).
+        Seconds per step (landscape_<label> or network_<label>, montecarlo_<label>,
+        fokker_planck_<label>_<ε>).
     warnings : list of str
         What the run could not do, or where its numbers need care (the landscapes' and Monte Carlo
         checks' warnings included).
@@ -77,12 +80,20 @@ class Outcome:
             "description": self.spec.description,
             "kind": self.spec.kind,
             "method": self.method,
-            "grid": {"bounds": [list(b) for b in self.spec.grid["bounds"]], "shape": list(self.spec.grid["shape"])},
             "landscapes": {k: v.to_dict() for k, v in self.landscapes.items()},
             "seconds": self.seconds,
             "stages": self.stages,
             "warnings": self.warnings,
         }
+        if self.spec.grid is not None:
+            out["grid"] = {
+                "bounds": [list(b) for b in self.spec.grid["bounds"]],
+                "shape": list(self.spec.grid["shape"]),
+            }
+        else:
+            out["network"] = {"dim": next(iter(self.landscapes.values())).dim, **self.spec.network}
+            out["network"].pop("starts", None)
+            out["network"].pop("minima", None)
         if self.comparison is not None:
             out["same_ground_states"] = bool(self.comparison.same_ground_states)
             out["matched"] = self.comparison.matched.tolist()
@@ -102,25 +113,17 @@ def solve_problem(spec: ProblemFile, *, montecarlo=True, progress=None) -> Outco
     the exact-V check and the Monte Carlo runs. ``progress(str)`` receives one line per step."""
     say = progress or (lambda s: None)
     t_all = time.perf_counter()
-    grid, dyns, attractors, method, opts = prepare(spec)
+    plan = prepare(spec)
+    grid, dyns, attractors, method, opts = plan[:5]
     stages, notes = {}, []
-    lands = {}
-    for lab, dyn in dyns.items():
-        say(f"landscape of {LABELS[lab]} (method={method!r}, grid {'x'.join(map(str, grid.shape))}) ...")
-        t0 = time.perf_counter()
-        kw = {"attractors": attractors, "estimate_error": spec.solve.get("estimate_error", True)}
-        if "tie_tol" in spec.solve:
-            kw["tie_tol"] = spec.solve["tie_tol"]
-        L = lands[lab] = landscape(dyn, grid, method=method, **kw, **opts)
-        stages[f"landscape_{lab}"] = time.perf_counter() - t0
-        notes += [f"{LABELS[lab]}: {w}" for w in L.info["warnings"]]
-        say(
-            f"  done in {stages[f'landscape_{lab}']:.1f} s: {len(L.attractors)} attractors, ground states {list(map(int, L.ground_states))}"
-        )
+    if plan.network is not None:
+        lands = _networks(plan, say, stages, notes)
+    else:
+        lands = _landscapes(spec, plan, say, stages, notes)
     comparison = None
     if "langevin" in lands and "sgd" in lands:
         comparison = Comparison.from_landscapes(lands["langevin"], lands["sgd"])
-    exact_error = _exact_error(spec, grid, next(iter(lands.values())), notes)
+    exact_error = _exact_error(spec, grid, next(iter(lands.values())), notes) if grid is not None else None
     mc, fits, runs = {}, {}, {}
     if spec.montecarlo is not None and montecarlo:
         mc, fits, runs = _run_montecarlo(lands, spec.montecarlo, say, stages, notes)
@@ -135,6 +138,47 @@ def solve_problem(spec: ProblemFile, *, montecarlo=True, progress=None) -> Outco
         fokker_planck=fp, exact_error=exact_error, seconds=time.perf_counter() - t_all, stages=stages,
         warnings=notes,
     )  # fmt: skip
+
+
+def _networks(plan, say, stages, notes):
+    """One TransitionNetwork per dynamics. The first (Langevin when computed) searches the minima and
+    saddles; the others share its drift -∇f (SGD, its Gaussian approximation) and reuse both, as
+    ``fw.compare(..., method="paths")`` does; a diffusion has one network."""
+    lands, first = {}, None
+    order = sorted(plan.dynamics, key=lambda lab: lab != "langevin")
+    for lab in order:
+        dyn = plan.dynamics[lab]
+        say(f"transition network of {LABELS[lab]} (paths {plan.method!r}, d = {dyn.dim}) ...")
+        t0 = time.perf_counter()
+        where = plan.network if first is None else {"minima": first.attractors, "saddles": first}
+        N = lands[lab] = transition_network(dyn, method=plan.method, **where, **plan.options)
+        first = N if first is None else first
+        stages[f"network_{lab}"] = time.perf_counter() - t0
+        notes += [f"{LABELS[lab]}: {w}" for w in N.info["warnings"]]
+        say(
+            f"  done in {stages[f'network_{lab}']:.1f} s: {len(N.attractors)} attractors, {len(N.saddles)} saddles, "
+            f"ground states {list(map(int, N.ground_states))}"
+        )
+    return {lab: lands[lab] for lab in plan.dynamics}
+
+
+def _landscapes(spec, plan, say, stages, notes):
+    """One Landscape per dynamics on the plan's grid."""
+    grid, dyns, attractors, method, opts = plan[:5]
+    lands = {}
+    for lab, dyn in dyns.items():
+        say(f"landscape of {LABELS[lab]} (method={method!r}, grid {'x'.join(map(str, grid.shape))}) ...")
+        t0 = time.perf_counter()
+        kw = {"attractors": attractors, "estimate_error": spec.solve.get("estimate_error", True)}
+        if "tie_tol" in spec.solve:
+            kw["tie_tol"] = spec.solve["tie_tol"]
+        L = lands[lab] = landscape(dyn, grid, method=method, **kw, **opts)
+        stages[f"landscape_{lab}"] = time.perf_counter() - t0
+        notes += [f"{LABELS[lab]}: {w}" for w in L.info["warnings"]]
+        say(
+            f"  done in {stages[f'landscape_{lab}']:.1f} s: {len(L.attractors)} attractors, ground states {list(map(int, L.ground_states))}"
+        )
+    return lands
 
 
 def _exact_error(spec, grid, L0, notes):
