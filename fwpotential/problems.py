@@ -679,7 +679,7 @@ __all__ += [
 ]
 
 
-def regression_double_well(n_samples=1000, dim=50, *, seed=0, height=2.0, noise=0.5):
+def regression_double_well(n_samples=1000, dim=50, *, seed=0, height=0.5, noise=0.5):
     """A regression-type finite sum in any dimension with two minima: linear least squares on
     Gaussian data plus a double-well penalty on the first weight,
 
@@ -687,7 +687,9 @@ def regression_double_well(n_samples=1000, dim=50, *, seed=0, height=2.0, noise=
 
     w* = (0, 0.3, 0.3, ...)/√d-scaled, u_i ~ N(0, I). The minibatch noise ∇f_i - ∇f depends on w
     through the residuals and has full rank when n_samples > dim, so SGD's quasi-potential differs
-    from Langevin's f - f*. Returns a :class:`~fwpotential.model.loss.FiniteSum` (variables w0 …).
+    from Langevin's f - f*. The penalty's slope (at most 1.54 height) stays below the spread of the
+    sample gradients, so minibatch noise can climb it (with height ≳ 2 it cannot: V = +inf on the
+    w0 axis). Returns a :class:`~fwpotential.model.loss.FiniteSum` (variables w0 …).
     """
     if dim < 2 or n_samples < 2:
         raise InputError(f"need dim >= 2 and n_samples >= 2, got {dim}, {n_samples}")

@@ -264,16 +264,18 @@ def _gallery_expressions(table, names):
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.stem)
 def test_gallery_parses_builds_and_is_unchanged(path):
     spec = config.load(path)
-    grid = problem.build_grid(spec)
-    problem.build_dynamics(spec)
-    problem.build_attractors(spec, grid)
-    problem.exact_values(spec, grid)
+    dyns = problem.build_dynamics(spec)
+    if spec.network is None:  # a network file has no grid, attractors or exact values to build
+        grid = problem.build_grid(spec)
+        problem.build_attractors(spec, grid)
+        problem.exact_values(spec, grid)
     raw = spec.raw
     loss = raw.get("loss", {})
     columns = list(loss.get("data", {}))
     if "csv" in loss:
         columns += (path.parent / loss["csv"]).read_text().splitlines()[0].split(",")
-    names = ("x", "y", "z", "f", *columns)
+    variables = next(iter(dyns.values())).loss.variables if spec.network is not None else ()
+    names = ("x", "y", "z", "f", *(variables or ()), *columns)
     texts = _gallery_expressions(raw, names)
     assert texts, path.name
     for text in texts:

@@ -424,7 +424,14 @@ def _result(dyn, lh, sol, coarse, method, t0, notes, snap_info, throw):
             f"segment {k} (near x = {np.array2string(lh.to_x(y[k]), precision=4)}) needs a velocity outside the cone "
             "of achievable noise velocities (finite-sum noise: outside the hull of the sample gradients)"
         )
-        S, converged = np.inf, True
+        S = np.inf
+        # on a line (one reduced coordinate) the path is forced: +inf is the answer; in more
+        # dimensions a finite-cost path may avoid the segment, and the flow cannot move an infinite one
+        converged = lh.dim == 1
+        if not converged:
+            info["reason"] += (
+                "; from this initial path the flow cannot reach a finite one: try init= through other points"
+            )
     elif np.any(np.isnan(ell)):
         converged = False
         notes.append("θ̂ could not be computed at some segments (Newton's method failed); the action is not reliable")
