@@ -8,6 +8,9 @@
   milliseconds per iteration of one 100-point stage (``refine=False``: its seconds over its
   iterations), which should grow about linearly in d.
 
+- a regression-type finite sum (``problems.regression_double_well``, N = 1000 samples, d = 50): the
+  Langevin network, and one SGD path with the exact minibatch law (B = 10), seconds of one call.
+
 Each case: one warm-up call, then the best of ``--repeats`` by ``time.perf_counter``.
 Run: python benchmarks/paths.py [--quick] [--write] [--repeats N]
 """
@@ -15,6 +18,7 @@ Run: python benchmarks/paths.py [--quick] [--write] [--repeats N]
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _tables  # noqa: E402
 
+import fwpotential as fw  # noqa: E402
 from fwpotential import problems  # noqa: E402
 from fwpotential.paths.mam import min_action_path  # noqa: E402
 
@@ -60,6 +65,33 @@ def double_well_row(d, repeats):
     ]
 
 
+def finite_sum_rows(n_samples, dim, batch_size):
+    """``problems.regression_double_well``: the Langevin network (2 minima, 1 saddle) and one SGD path
+    with the exact minibatch law, minimum → saddle, 50 points; one call each (they run for seconds)."""
+    loss = problems.regression_double_well(n_samples, dim)
+    starts = np.zeros((2, dim))
+    starts[:, 0] = [-1.0, 1.0]
+    t0 = time.perf_counter()
+    net = fw.transition_network(fw.langevin(loss), starts=starts)
+    t_net = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    path = min_action_path(fw.sgd(loss, batch_size=batch_size), net.attractors[0], net.saddles[0], n_points=50)
+    t_path = time.perf_counter() - t0
+    return [
+        [
+            f"Langevin network (N = {n_samples}, d = {dim})",
+            f"{len(net.attractors)} minima, {len(net.saddles)} saddle",
+            f"{t_net:.1f}",
+        ],
+        [
+            f"SGD path, exact minibatch law, B = {batch_size}",
+            f"action {path.action:.5f} ± {path.error_estimate:.1g}, converged {path.converged}, "
+            f"{path.info['iterations']} iterations",
+            f"{t_path:.1f}",
+        ],
+    ]
+
+
 def main(argv=None):
     args = _tables.arguments(__doc__.splitlines()[0]).parse_args(argv)
     ns, ds, repeats = (
@@ -84,6 +116,8 @@ def main(argv=None):
             dw,
         ),
     }
+    fs = finite_sum_rows(200, 20, 10) if args.quick else finite_sum_rows(1000, 50, 10)
+    tables["paths.py:finite_sum"] = _tables.markdown(["case", "result", "seconds"], fs)
     _tables.emit(tables, args)
 
 

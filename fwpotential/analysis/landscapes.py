@@ -22,7 +22,7 @@ from fwpotential.geometry.grid import Grid
 from fwpotential.model.dynamics import coerce_dynamics
 from fwpotential.solvers.api import check_method, quasipotential
 
-__all__ = ["Landscape", "landscape", "default_method"]
+__all__ = ["Landscape", "landscape", "default_method", "energy_summary"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -219,15 +219,7 @@ class Landscape:
         method, attractors, f, energies, energy_errors, ground_states, weights (one list per kind,
         NaN where undefined), costs, saddles (:meth:`saddle_levels`), seconds, stages, error_estimate."""
         return {
-            "dynamics": self.dynamics.name,
-            "method": self.method,
-            "attractors": np.asarray(self.attractors).tolist(),
-            "f": np.asarray(self.attractor_values).tolist(),
-            "energies": np.asarray(self.energies).tolist(),
-            "energy_errors": np.asarray(self.energy_errors).tolist(),
-            "ground_states": [int(i) for i in self.ground_states],
-            "weights": {k: self.weights_or_nan(k).tolist() for k in KINDS},
-            "costs": np.asarray(self.costs).tolist(),
+            **energy_summary(self),
             "saddles": self.saddle_levels(),
             "seconds": self.info.get("seconds"),
             "stages": dict(self.info.get("stages", {})),
@@ -257,6 +249,23 @@ class Landscape:
             f"Landscape({self.dynamics.name!r}, method={self.method!r}, grid={self.grid.shape}, "
             f"{len(self.attractors)} attractors, ground states {list(self.ground_states)})"
         )
+
+
+def energy_summary(res) -> dict:
+    """The fields a Landscape and a TransitionNetwork report alike, as plain Python: dynamics, method,
+    attractors, f, energies, energy_errors, ground_states, weights (one list per kind, NaN where
+    undefined), costs."""
+    return {
+        "dynamics": res.dynamics.name,
+        "method": res.method,
+        "attractors": np.asarray(res.attractors).tolist(),
+        "f": np.asarray(res.attractor_values).tolist(),
+        "energies": np.asarray(res.energies).tolist(),
+        "energy_errors": np.asarray(res.energy_errors).tolist(),
+        "ground_states": [int(i) for i in res.ground_states],
+        "weights": {k: res.weights_or_nan(k).tolist() for k in KINDS},
+        "costs": np.asarray(res.costs).tolist(),
+    }
 
 
 def _gibbs_hessians(dynamics, pts):

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.integrate import quad
 
 from fwpotential.analysis import wgraph
+from fwpotential.analysis.landscapes import energy_summary
 from fwpotential.analysis.prefactor import KINDS
 from fwpotential.analysis.weights import hwang_weights
 from fwpotential.errors import ConvergenceError, FWWarning, InputError
@@ -183,15 +184,7 @@ class TransitionNetwork:
         """Plain Python structure for reports: dynamics, method, attractors, f, energies,
         energy_errors, ground_states, weights (NaN where undefined), costs, saddles, seconds."""
         return {
-            "dynamics": self.dynamics.name,
-            "method": self.method,
-            "attractors": np.asarray(self.attractors).tolist(),
-            "f": np.asarray(self.attractor_values).tolist(),
-            "energies": np.asarray(self.energies).tolist(),
-            "energy_errors": np.asarray(self.energy_errors).tolist(),
-            "ground_states": [int(i) for i in self.ground_states],
-            "weights": {k: self.weights_or_nan(k).tolist() for k in KINDS},
-            "costs": np.asarray(self.costs).tolist(),
+            **energy_summary(self),
             "saddles": [
                 {"point": np.asarray(s).tolist(), "f": float(f), "joins": [int(i) for i in j]}
                 for s, f, j in zip(self.saddles, self.saddle_values, self.saddle_joins)

@@ -454,8 +454,13 @@ def _result(dyn, lh, sol, coarse, method, t0, notes, snap_info, throw):
     prof = np.concatenate([[0.0], np.cumsum(ell)])
     if np.isinf(S):  # +inf from the first segment no velocity reaches on (NaN segments beyond it included)
         prof[int(np.flatnonzero(np.isinf(ell))[0]) + 1 :] = np.inf
+    return _action_path(pts, S, prof, converged, method, info)
+
+
+def _action_path(pts, S, prof, converged, method, info):
+    """The ActionPath, its profile (the midpoint sums) scaled to the curve's action S."""
     if np.isfinite(S) and prof[-1] > 0:
-        prof = prof * (S / prof[-1])  # the midpoint profile, scaled to the curve's action
+        prof = prof * (S / prof[-1])
     return ActionPath(
         points=pts,
         action=float(S),
@@ -538,8 +543,6 @@ def _curve(dyn, pts, method, t0):
     S_mid, ell = path_action(lh, y)
     S = _refined_action(lh, y, 4) if np.isfinite(S_mid) else np.inf
     prof = np.concatenate([[0.0], np.cumsum(ell)])
-    if np.isfinite(S) and prof[-1] > 0:
-        prof = prof * (S / prof[-1])
     info = {
         "action_midpoint": S_mid,
         "action_refined": _refined_action(lh, y, 16) if np.isfinite(S) else S,
@@ -547,12 +550,4 @@ def _curve(dyn, pts, method, t0):
         "n_points": len(pts),
         "warnings": [],
     }
-    return ActionPath(
-        points=pts,
-        action=float(S),
-        converged=True,
-        method=method,
-        arclength=_arclength(pts),
-        action_profile=prof,
-        info=info,
-    )
+    return _action_path(pts, S, prof, True, method, info)
