@@ -173,7 +173,7 @@ def min_action_path(
         coarse = flow(lh, _resample(y0, n_points // 2 + 1), tol, max_iter)
         y0 = _resample(coarse["y"], n_points)
     sol = flow(lh, y0, tol, max_iter)
-    return _result(dyn, lh, sol, coarse, method, t0, notes, snap_info, throw)
+    return _result(dyn, lh, sol, coarse, method, t0=t0, notes=notes, snap_info=snap_info, throw=throw)
 
 
 def _check_args(dyn, start, end, n_points, method, init):
@@ -412,7 +412,7 @@ def _string_flow(lh, y, tol, max_iter):
 
 
 # ---- result -----------------------------------------------------------------------------------
-def _result(dyn, lh, sol, coarse, method, t0, notes, snap_info, throw):
+def _result(dyn, lh, sol, coarse, method, *, t0, notes, snap_info, throw):
     y, S = sol["y"], sol["action"]
     converged = bool(sol["converged"])
     info = {"iterations": sol["iterations"], "residual": sol["residual"], "step": sol["step"], "form": lh.form}
