@@ -255,9 +255,16 @@ def _resample(y, n):
 # ---- the action -------------------------------------------------------------------------------
 def path_action(lh, y):
     """(total action, per-segment costs (n-1,)) by the midpoint rule: ℓ((φ_k + φ_{k+1})/2, Δφ_k)."""
+    S, ell, _ = _action_from(lh, y, None)
+    return S, ell
+
+
+def _action_from(lh, y, theta0):
+    """:func:`path_action` with θ̂ at the midpoints started from ``theta0`` (those of the previous
+    step, for laws whose θ̂ takes Newton's method); also returns them."""
     mid, dy = 0.5 * (y[1:] + y[:-1]), np.diff(y, axis=0)
-    ell = lh.theta(mid, dy)[2]
-    return float(np.sum(ell)), ell
+    th, _, ell = lh.theta(mid, dy, theta0)
+    return float(np.sum(ell)), ell, th
 
 
 def _refined_action(lh, y, m=4):
@@ -318,25 +325,25 @@ def _residual(y, lam, force, dy):
 def _gmam_flow(lh, y, tol, max_iter):
     """Iterate the gMAM step with an accepted/halved step size; returns the final state."""
     y = _resample(y, len(y))
-    S, ell = path_action(lh, y)
+    S, ell, thm = _action_from(lh, y, None)
     lam, th, force, dy = _gmam_force(lh, y)
     tau = _first_step(y, force)
     hist, it, res, done, n_acc = [], 0, np.inf, False, 0
     while it < max_iter:
         it += 1
         y_new = _implicit_step(y, lam, force, tau)
-        S_new, ell_new = path_action(lh, y_new)
+        S_new, ell_new, thm_new = _action_from(lh, y_new, thm)
         if not (S_new <= S + ACCEPT_RTOL * abs(S)) and np.isfinite(S):
             tau *= 0.5
             if tau < 1e-14 * _first_step(y, force):
                 break
             continue
-        y, S, ell = y_new, S_new, ell_new
+        y, S, ell, thm = y_new, S_new, ell_new, thm_new
         tau = min(1.25 * tau, 1e30)
         n_acc += 1
         if n_acc % REPARAM_EVERY == 0:  # not part of the descent: the action moves by O(h³)
             y = _resample(y, len(y))
-            S, ell = path_action(lh, y)
+            S, ell, thm = _action_from(lh, y, thm)
             hist.append(S)
             done = _settled(hist, tol)
         lam, th, force, dy = _gmam_force(lh, y, th)
