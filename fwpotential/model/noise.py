@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from itertools import combinations, combinations_with_replacement
 
 import numpy as np
+import sympy as sp
 from scipy.special import logsumexp
 
 from fwpotential.errors import CovarianceError, DimensionError, FWWarning, InputError
@@ -207,6 +208,7 @@ class GaussianNoise(NoiseLaw):
             else:  # a = s I as a scalar field: no d × d matrix in high dimension
                 c = float(cov)
                 self._scalar = lambda x, f: np.full(np.shape(f), c)
+                self.scalar_expr = sp.Float(c)  # compiled kernels draw it as a scalar variance
         elif isinstance(cov, str) or hasattr(cov, "free_symbols"):
             names = self._names()
             e = _expr.parse(cov, names + ("f",), self.params, what="noise variance expression")
