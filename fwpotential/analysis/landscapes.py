@@ -13,7 +13,7 @@ import numpy as np
 from fwpotential import _progress
 from fwpotential.analysis import wgraph
 from fwpotential.analysis.prefactor import KINDS, log_K
-from fwpotential.analysis.weights import hwang_weights, manifold_density
+from fwpotential.analysis.weights import hwang_weights, laplace_masses, manifold_density
 from fwpotential.errors import AttractorError, ConvergenceError, FWWarning, InputError
 from fwpotential.geometry import flow
 from fwpotential.geometry.attractor import Attractor
@@ -187,15 +187,7 @@ class Landscape:
         """Basin masses at noise level ε (step size γ for SGD): ∝ prefactor_i exp(-W_i/ε) over all
         attractors, normalised (the Laplace approximation; relative error O(ε)). NaN everywhere when
         no energy is finite (attractors that cannot reach each other: the masses depend on the start)."""
-        eps = float(eps)
-        if not eps > 0:
-            raise InputError(f"eps must be > 0, got {eps}")
-        if len(self.ground_states) == 0:
-            return np.full(len(self.attractors), np.nan)
-        logc = np.log(self.prefactors(kind)) - self.energies / eps
-        logc = np.where(np.isfinite(logc), logc, -np.inf)
-        p = np.exp(logc - np.max(logc))
-        return p / p.sum()
+        return laplace_masses(self, eps, kind)
 
     def weights_or_nan(self, kind="hwang") -> np.ndarray:
         """:meth:`weights` of one kind, NaN where they are not defined (set attractors, degenerate

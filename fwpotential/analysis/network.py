@@ -20,7 +20,7 @@ from scipy.integrate import quad
 from fwpotential.analysis import wgraph
 from fwpotential.analysis.landscapes import energy_summary
 from fwpotential.analysis.prefactor import KINDS
-from fwpotential.analysis.weights import hwang_weights
+from fwpotential.analysis.weights import hwang_weights, laplace_masses
 from fwpotential.errors import ConvergenceError, FWWarning, InputError
 from fwpotential.model.dynamics import coerce_dynamics
 from fwpotential.paths.mam import METHODS as PATH_METHODS
@@ -169,15 +169,7 @@ class TransitionNetwork:
     def predicted_masses(self, eps, kind="hwang") -> np.ndarray:
         """Basin masses at noise level ε: ∝ prefactor_i exp(-W_i/ε), normalised (NaN when no energy
         is finite)."""
-        eps = float(eps)
-        if not eps > 0:
-            raise InputError(f"eps must be > 0, got {eps}")
-        if len(self.ground_states) == 0:
-            return np.full(len(self.attractors), np.nan)
-        logc = np.log(self.prefactors(kind)) - self.energies / eps
-        logc = np.where(np.isfinite(logc), logc, -np.inf)
-        p = np.exp(logc - np.max(logc))
-        return p / p.sum()
+        return laplace_masses(self, eps, kind)
 
     # ---- presentation ----------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -12,7 +12,7 @@ import numpy as np
 
 from fwpotential.errors import DimensionError, InputError
 
-__all__ = ["hwang_weights", "manifold_density"]
+__all__ = ["hwang_weights", "manifold_density", "laplace_masses"]
 
 
 def hwang_weights(hessians) -> np.ndarray:
@@ -87,3 +87,17 @@ def manifold_density(hessians, tangents) -> np.ndarray:
             raise InputError(f"normal Hessian at point {k} is not positive definite (eigenvalues {ev})")
         out[k] = np.prod(ev) ** -0.5
     return out
+
+
+def laplace_masses(res, eps, kind="hwang") -> np.ndarray:
+    """Basin masses at noise level ε of a Landscape or TransitionNetwork ``res``: ∝ prefactor_i
+    exp(-W_i/ε) over all attractors, normalised; NaN everywhere when no energy is finite."""
+    eps = float(eps)
+    if not eps > 0:
+        raise InputError(f"eps must be > 0, got {eps}")
+    if len(res.ground_states) == 0:
+        return np.full(len(res.attractors), np.nan)
+    logc = np.log(res.prefactors(kind)) - res.energies / eps
+    logc = np.where(np.isfinite(logc), logc, -np.inf)
+    p = np.exp(logc - np.max(logc))
+    return p / p.sum()
